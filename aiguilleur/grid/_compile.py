@@ -1,0 +1,167 @@
+"""Structures compiled once per topology: admittance and incidence matrices.
+
+Everything here is per unit and radians; the public modules convert to MW,
+MVAr and degrees at their edges.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.sparse.csgraph import connected_components
+
+from aiguilleur.grid.network import BUS_ISOLATED, BUS_REF, Network
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+ComplexArray = npt.NDArray[np.complex128]
+BoolArray = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class BranchAdmittance:
+    """The 2x2 admittance of every branch (zero for branches out of service)."""
+
+    yff: ComplexArray
+    yft: ComplexArray
+    ytf: ComplexArray
+    ytt: ComplexArray
+
+
+def branch_admittance(net: Network, in_service: BoolArray | None = None) -> BranchAdmittance:
+    """MATPOWER's branch model: pi section with an ideal transformer at the from end."""
+    br = net.branch
+    on = (br.in_service == 1) if in_service is None else in_service
+    stat = on.astype(np.float64)
+    ys = stat / (br.r_pu + 1j * br.x_pu)
+    bc = stat * br.b_pu
+    tap = np.where(br.tap_ratio != 0.0, br.tap_ratio, 1.0) * np.exp(1j * np.deg2rad(br.shift_deg))
+    ytt = ys + 1j * bc / 2.0
+    yff = ytt / (tap * np.conj(tap))
+    yft = -ys / np.conj(tap)
+    ytf = -ys / tap
+    return BranchAdmittance(yff, yft, ytf, ytt)
+
+
+def make_ybus(
+    net: Network, adm: BranchAdmittance | None = None
+) -> tuple[sp.csr_matrix, sp.csr_matrix, sp.csr_matrix]:
+    """Bus admittance matrix ``Ybus`` and branch matrices ``Yf``, ``Yt`` (per unit)."""
+    n, nl = net.n_bus, net.n_branch
+    a = branch_admittance(net) if adm is None else adm
+    f, t = net.branch_from, net.branch_to
+    rows = np.arange(nl)
+    yf = sp.csr_matrix(
+        (np.concatenate([a.yff, a.yft]), (np.concatenate([rows, rows]), np.concatenate([f, t]))),
+        shape=(nl, n),
+    )
+    yt = sp.csr_matrix(
+        (np.concatenate([a.ytf, a.ytt]), (np.concatenate([rows, rows]), np.concatenate([f, t]))),
+        shape=(nl, n),
+    )
+    ysh = (net.bus.gs_mw + 1j * net.bus.bs_mvar) / net.base_mva
+    # The diagonal is always stored so that the Jacobian pattern never changes.
+    ybus = sp.csr_matrix(
+        (
+            np.concatenate([a.yff, a.yft, a.ytf, a.ytt, ysh]),
+            (
+                np.concatenate([f, f, t, t, np.arange(n)]),
+                np.concatenate([f, t, f, t, np.arange(n)]),
+            ),
+        ),
+        shape=(n, n),
+    )
+    ybus.sum_duplicates()
+    return ybus, yf, yt
+
+
+def dc_susceptance(net: Network, in_service: BoolArray | None = None) -> FloatArray:
+    """Series susceptance 1/(x * tap) of each branch, as MATPOWER's DC model uses it.
+
+    A branch with zero reactance (a pure resistance) carries no DC flow: its
+    susceptance is taken as x / (r^2 + x^2) = 0, PowerModels' convention,
+    rather than MATPOWER's division by zero.
+    """
+    br = net.branch
+    on = (br.in_service == 1) if in_service is None else in_service
+    tap = np.where(br.tap_ratio != 0.0, br.tap_ratio, 1.0)
+    x = np.where(br.x_pu != 0.0, br.x_pu, np.inf)
+    out: FloatArray = on.astype(np.float64) / (x * tap)
+    return out
+
+
+def incidence(net: Network) -> sp.csr_matrix:
+    """Branch-bus incidence matrix: +1 at the from bus, -1 at the to bus."""
+    nl, n = net.n_branch, net.n_bus
+    rows = np.concatenate([np.arange(nl), np.arange(nl)])
+    cols = np.concatenate([net.branch_from, net.branch_to])
+    vals = np.concatenate([np.ones(nl), -np.ones(nl)])
+    return sp.csr_matrix((vals, (rows, cols)), shape=(nl, n))
+
+
+@dataclass(frozen=True)
+class Islands:
+    """Connected components of the energised network.
+
+    ``label[i]`` is the island of bus ``i`` (``-1`` for isolated buses of
+    type 4); ``ref[k]`` is the reference bus of island ``k`` or ``-1`` when the
+    island has no generator in service (it is then de-energised).
+    """
+
+    label: IntArray
+    ref: IntArray
+    ref_chosen: BoolArray
+
+
+def find_islands(
+    net: Network, branch_on: BoolArray | None = None, gen_on: BoolArray | None = None
+) -> Islands:
+    """Label islands and pick one reference bus per island with generation."""
+    n = net.n_bus
+    bon = (net.branch.in_service == 1) if branch_on is None else branch_on
+    gon = (net.gen.in_service == 1) if gen_on is None else gen_on
+    isolated = net.bus.bus_type == BUS_ISOLATED
+    f, t = net.branch_from[bon], net.branch_to[bon]
+    keep = ~isolated[f] & ~isolated[t]
+    f, t = f[keep], t[keep]
+    adj = sp.csr_matrix((np.ones(f.size), (f, t)), shape=(n, n))
+    _, lab = connected_components(adj, directed=False)
+    lab = lab.astype(np.int64)
+    lab[isolated] = -1
+    # renumber islands 0..k-1 in order of first bus
+    uniq, first = np.unique(lab[lab >= 0], return_index=True)
+    order = np.argsort(first)
+    remap = np.full(int(lab.max()) + 1 if lab.size and lab.max() >= 0 else 1, -1, dtype=np.int64)
+    remap[uniq[order]] = np.arange(uniq.size)
+    label = np.where(lab >= 0, remap[np.maximum(lab, 0)], -1).astype(np.int64)
+    k = uniq.size
+    ref = np.full(k, -1, dtype=np.int64)
+    chosen = np.zeros(k, dtype=bool)
+    has_gen = np.zeros(n, dtype=bool)
+    gb = net.gen_bus[gon]
+    has_gen[gb] = True
+    is_ref = (net.bus.bus_type == BUS_REF) & has_gen & (label >= 0)
+    # a file reference bus with a generator in service keeps its role
+    r_idx = np.flatnonzero(is_ref)
+    ref_isl = label[r_idx]
+    _, first_ref = np.unique(ref_isl, return_index=True)
+    ref[ref_isl[first_ref]] = r_idx[first_ref]
+    # islands without one: the bus of the largest generator (by Pmax) takes over
+    missing = np.flatnonzero(ref < 0)
+    if missing.size and gb.size:
+        gidx = np.flatnonzero(gon)
+        gl = label[net.gen_bus[gidx]]
+        ok = gl >= 0
+        gidx, gl = gidx[ok], gl[ok]
+        order = np.lexsort((-net.gen.pmax_mw[gidx], gl))
+        gl_sorted = gl[order]
+        _, first_g = np.unique(gl_sorted, return_index=True)
+        best = gidx[order[first_g]]
+        best_isl = gl_sorted[first_g]
+        sel = np.isin(best_isl, missing)
+        ref[best_isl[sel]] = net.gen_bus[best[sel]]
+        chosen[best_isl[sel]] = True
+    return Islands(label=label, ref=ref, ref_chosen=chosen)
