@@ -1,0 +1,46 @@
+"""Energy networks: model, MATPOWER I/O, power flow, sensitivities and N-1 screening."""
+
+from aiguilleur.grid.contingency import ContingencyOptions, ContingencyResult, screen_n1
+from aiguilleur.grid.matpower import (
+    read_matpower,
+    read_matpower_string,
+    write_matpower,
+    write_matpower_string,
+)
+from aiguilleur.grid.network import BranchTable, BusTable, GenCostTable, GenTable, Network
+from aiguilleur.grid.operating_point import scaled_dispatch
+from aiguilleur.grid.powerflow import (
+    DCPowerFlowResult,
+    IslandReport,
+    PowerFlowOptions,
+    PowerFlowResult,
+    ac_power_flow,
+    dc_power_flow,
+)
+from aiguilleur.grid.sensitivity import DCModel, bridges, lodf, ptdf
+
+__all__ = [
+    "BranchTable",
+    "BusTable",
+    "ContingencyOptions",
+    "ContingencyResult",
+    "DCModel",
+    "DCPowerFlowResult",
+    "GenCostTable",
+    "GenTable",
+    "IslandReport",
+    "Network",
+    "PowerFlowOptions",
+    "PowerFlowResult",
+    "ac_power_flow",
+    "bridges",
+    "dc_power_flow",
+    "lodf",
+    "ptdf",
+    "read_matpower",
+    "read_matpower_string",
+    "scaled_dispatch",
+    "screen_n1",
+    "write_matpower",
+    "write_matpower_string",
+]

@@ -165,3 +165,82 @@ def find_islands(
         ref[best_isl[sel]] = net.gen_bus[best[sel]]
         chosen[best_isl[sel]] = True
     return Islands(label=label, ref=ref, ref_chosen=chosen)
+
+
+@dataclass(frozen=True)
+class BridgeTree:
+    """Bridges of the in-service graph found by one depth-first search.
+
+    ``bridge[k]`` is True for a branch whose outage splits its island.
+    ``child[k]`` is the bus on the far side of bridge ``k`` from the island's
+    reference bus: the cut-off part is the DFS subtree of ``child[k]``, i.e.
+    the buses ``i`` with ``tin[child] <= tin[i] <= tout[child]``; ``order``
+    lists buses by ``tin`` so that subtree sums are prefix-sum differences.
+    """
+
+    bridge: BoolArray
+    child: IntArray
+    tin: IntArray
+    tout: IntArray
+    order: IntArray
+
+
+def bridge_tree(net: Network, roots: IntArray, branch_on: BoolArray | None = None) -> BridgeTree:
+    """Find bridges with an iterative Tarjan depth-first search (O(n + m), once per topology)."""
+    n, nl = net.n_bus, net.n_branch
+    on = (net.branch.in_service == 1) if branch_on is None else branch_on
+    idx = np.flatnonzero(on)
+    f, t = net.branch_from[idx], net.branch_to[idx]
+    # adjacency in CSR form: for each bus, (neighbour, branch) pairs
+    heads = np.concatenate([f, t])
+    tails = np.concatenate([t, f])
+    edges = np.concatenate([idx, idx])
+    order = np.argsort(heads, kind="stable")
+    nbr = tails[order].tolist()
+    eid = edges[order].tolist()
+    ptr = np.searchsorted(heads[order], np.arange(n + 1)).tolist()
+    tin = [-1] * n
+    low = [0] * n
+    tout = [-1] * n
+    bridge = [False] * nl
+    child = [-1] * nl
+    timer = 0
+    visit_order: list[int] = []
+    for r in [int(x) for x in roots] + list(range(n)):
+        if tin[r] >= 0:
+            continue
+        tin[r] = low[r] = timer
+        timer += 1
+        visit_order.append(r)
+        stack = [(r, -1, ptr[r])]
+        while stack:
+            u, pe, it = stack[-1]
+            if it < ptr[u + 1]:
+                stack[-1] = (u, pe, it + 1)
+                v, e = nbr[it], eid[it]
+                if e == pe:
+                    continue
+                if tin[v] < 0:
+                    tin[v] = low[v] = timer
+                    timer += 1
+                    visit_order.append(v)
+                    stack.append((v, e, ptr[v]))
+                elif tin[v] < low[u]:
+                    low[u] = tin[v]
+            else:
+                stack.pop()
+                tout[u] = timer - 1
+                if stack:
+                    p = stack[-1][0]
+                    if low[u] < low[p]:
+                        low[p] = low[u]
+                    if low[u] > tin[p]:
+                        bridge[pe] = True
+                        child[pe] = u
+    return BridgeTree(
+        bridge=np.array(bridge, dtype=bool),
+        child=np.array(child, dtype=np.int64),
+        tin=np.array(tin, dtype=np.int64),
+        tout=np.array(tout, dtype=np.int64),
+        order=np.array(visit_order, dtype=np.int64),
+    )

@@ -1,0 +1,656 @@
+"""N-1 security screening: every single-branch (and single-generator) outage.
+
+The screen runs in two stages, as control-room contingency analysis does:
+
+1. **DC screening by LODF/PTDF**, blockwise on one compiled DC model. With an
+   AC base case, the post-outage MVA flow of each branch is estimated from
+   its AC active flow shifted by the LODF and its base reactive flow.
+2. **AC verification** of every outage whose estimate reaches
+   ``100 - margin_pct`` % of a rating. Verified outages are solved together:
+   a chord Newton iteration on the base-case Jacobian, factorised once, with
+   the outaged branch's contribution removed by a rank-4 Woodbury update;
+   mismatches are exact, so the solution is the AC power flow of the outage.
+   An outage that this iteration does not settle falls back to a full
+   Newton-Raphson warm-started from the base case.
+
+Outages that split an island (bridges) are listed separately with the buses,
+load and generation they cut off.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy.sparse.linalg import splu
+
+from aiguilleur.errors import SolverError, ValidationError
+from aiguilleur.grid._compile import branch_admittance, bridge_tree, make_ybus
+from aiguilleur.grid._newton import JacobianPattern, newton
+from aiguilleur.grid.network import Network
+from aiguilleur.grid.powerflow import (
+    Participation,
+    PowerFlowOptions,
+    PowerFlowResult,
+    _setup,
+    ac_power_flow,
+    dc_power_flow,
+)
+from aiguilleur.grid.sensitivity import DCModel
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "ContingencyOptions",
+    "ContingencyResult",
+    "screen_n1",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+ComplexArray = npt.NDArray[np.complex128]
+
+Progress = Callable[[int, int], None]
+
+SECURE, OVERLOAD, ISLANDING, DIVERGED = "secure", "overload", "islanding", "diverged"
+
+
+@dataclass(frozen=True)
+class ContingencyOptions:
+    """Settings of an N-1 screen.
+
+    Parameters
+    ----------
+    rating
+        Branch rating the post-outage flows are held against: ``a``
+        (long-term), ``b`` (short-term) or ``c`` (emergency).
+    ac_verify
+        Verify the DC screen with AC power flows (``False``: DC only).
+    margin_pct
+        Outages whose DC-estimated loading reaches ``100 - margin_pct`` % are
+        verified in AC.
+    method
+        ``screened`` (DC screen, then AC on flagged outages) or ``full`` (an
+        AC power flow of every outage: the reference, slower).
+    branches, generators
+        Which outage types to study.
+    participation
+        How the remaining units share a lost generator's output.
+    distributed_slack
+        Base case and outages solved with a distributed slack.
+    tolerance_pu, max_iter
+        Newton settings for every AC power flow.
+    block_size
+        Outages handled together in one block (memory vs. speed).
+    """
+
+    rating: Literal["a", "b", "c"] = "a"
+    ac_verify: bool = True
+    margin_pct: float = 10.0
+    method: Literal["screened", "full"] = "screened"
+    branches: bool = True
+    generators: bool = False
+    participation: Participation = "pmax"
+    distributed_slack: bool = False
+    tolerance_pu: float = 1e-8
+    max_iter: int = 30
+    block_size: int = 256
+
+    def __post_init__(self) -> None:
+        if self.rating not in ("a", "b", "c"):
+            raise ValidationError(f"rating: expected a, b or c, got {self.rating!r}")
+        if not 0.0 <= self.margin_pct < 100.0:
+            raise ValidationError(f"margin_pct: expected 0 <= margin < 100, got {self.margin_pct}")
+        if self.method not in ("screened", "full"):
+            raise ValidationError(f"method: expected screened or full, got {self.method!r}")
+        if self.block_size < 1:
+            raise ValidationError(f"block_size: expected >= 1, got {self.block_size}")
+        PowerFlowOptions(
+            tolerance_pu=self.tolerance_pu, max_iter=self.max_iter, participation=self.participation
+        )
+
+
+@dataclass(frozen=True)
+class ContingencyResult:
+    """Outcome of an N-1 screen, one row per contingency.
+
+    ``element`` is the 0-based row of the outaged branch or generator in the
+    network's tables; ``max_loading_pct`` is the highest post-outage loading
+    of any branch against the chosen rating; ``overloaded`` holds, per
+    contingency, the rows of the branches above 100 % (by descending
+    loading); ``verified`` says whether the figures come from an AC power flow
+    (True) or the DC estimate (False).
+    """
+
+    kind: npt.NDArray[np.str_]
+    element: IntArray
+    status: npt.NDArray[np.str_]
+    max_loading_pct: FloatArray
+    worst_branch: IntArray
+    overloaded: tuple[IntArray, ...]
+    verified: BoolArray
+    lost_load_mw: FloatArray
+    lost_generation_mw: FloatArray
+    cut_buses: IntArray
+    base: PowerFlowResult | None
+    base_overloaded: IntArray
+    rating: str
+    method: str
+    time_s: float
+    ac_solved: int = 0
+    fallbacks: int = 0
+    stages_s: dict[str, float] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.element.size)
+
+    def count(self, status: str) -> int:
+        """How many contingencies have the given status."""
+        return int(np.sum(self.status == status))
+
+    def ranked(self) -> IntArray:
+        """Contingency positions by severity: highest post-outage loading first."""
+        key = np.where(np.isnan(self.max_loading_pct), -np.inf, self.max_loading_pct)
+        out: IntArray = np.argsort(-key, kind="stable").astype(np.int64)
+        return out
+
+    def violations(self) -> set[tuple[str, int, int]]:
+        """Every (kind, outaged element, overloaded branch) triple."""
+        return {
+            (str(self.kind[i]), int(self.element[i]), int(b))
+            for i in range(len(self))
+            for b in self.overloaded[i]
+        }
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per contingency, most severe first."""
+        import pandas as pd
+
+        order = self.ranked()
+        return pd.DataFrame(
+            {
+                "kind": self.kind[order],
+                "element": self.element[order],
+                "status": self.status[order],
+                "max_loading_pct": self.max_loading_pct[order],
+                "worst_branch": self.worst_branch[order],
+                "n_overloaded": [len(self.overloaded[i]) for i in order],
+                "overloaded": [self.overloaded[i].tolist() for i in order],
+                "verified_ac": self.verified[order],
+                "cut_buses": self.cut_buses[order],
+                "lost_load_mw": self.lost_load_mw[order],
+                "lost_generation_mw": self.lost_generation_mw[order],
+            }
+        )
+
+
+# -- helpers --------------------------------------------------------------------------
+
+
+def _rate(net: Network, rating: str) -> FloatArray:
+    r = net.branch.rating_mva(rating)
+    out: FloatArray = np.where(r > 0, r, np.inf)
+    return out
+
+
+def _participation(net: Network, opts: ContingencyOptions, gen_on: BoolArray) -> FloatArray:
+    g = net.gen
+    w = {"pmax": g.pmax_mw, "pg": g.pg_mw, "headroom": g.pmax_mw - g.pg_mw}[opts.participation]
+    out: FloatArray = np.where(gen_on, np.maximum(w, 0.0), 0.0)
+    return out
+
+
+def _redispatch_after_gen_loss(
+    net: Network, k: int, weights: FloatArray, label: IntArray
+) -> FloatArray:
+    """Set-points after unit ``k`` trips, its output shared by its island's other units."""
+    pg = np.where(net.gen.in_service == 1, net.gen.pg_mw, 0.0).astype(np.float64)
+    lost = pg[k]
+    same = label[net.gen_bus] == label[net.gen_bus[k]]
+    w = np.where(same, weights, 0.0)
+    w[k] = 0.0
+    pg[k] = 0.0
+    if w.sum() > 0:
+        pg = pg + lost * w / w.sum()
+    return pg
+
+
+def _overloads(load_pct: FloatArray) -> tuple[float, int, IntArray]:
+    finite = np.where(np.isfinite(load_pct), load_pct, -np.inf)
+    j = int(np.argmax(finite)) if finite.size else -1
+    worst = float(finite[j]) if j >= 0 and np.isfinite(finite[j]) else 0.0
+    over = np.flatnonzero(finite > 100.0)
+    over = over[np.argsort(-finite[over], kind="stable")]
+    return worst, j, over.astype(np.int64)
+
+
+# -- the screen -----------------------------------------------------------------------
+
+
+def screen_n1(
+    net: Network,
+    options: ContingencyOptions | None = None,
+    *,
+    progress: Progress | None = None,
+) -> ContingencyResult:
+    """Screen every single-branch (and, if asked, single-generator) outage.
+
+    Parameters
+    ----------
+    net
+        The network at the operating point to study (its generator set-points
+        should balance the load, see :func:`~aiguilleur.grid.scaled_dispatch`).
+    options
+        Screen settings.
+    progress
+        Called as ``progress(done, total)`` while outages are processed.
+
+    Returns
+    -------
+    ContingencyResult
+        One row per contingency with status ``secure``, ``overload``,
+        ``islanding`` or ``diverged``.
+
+    Raises
+    ------
+    SolverError
+        When the base-case power flow does not converge (there is no
+        operating point to screen).
+    """
+    opts = options or ContingencyOptions()
+    t0 = time.perf_counter()
+    stages: dict[str, float] = {}
+    pf_opts = PowerFlowOptions(
+        tolerance_pu=opts.tolerance_pu,
+        max_iter=opts.max_iter,
+        distributed_slack=opts.distributed_slack,
+        participation=opts.participation,
+    )
+    rate = _rate(net, opts.rating)
+    base: PowerFlowResult | None = None
+    if opts.ac_verify:
+        base = ac_power_flow(net, pf_opts)
+        if not base.converged:
+            raise SolverError(
+                f"{net.name}: the base-case AC power flow did not converge "
+                f"(largest mismatch {base.max_mismatch_pu:.3g} pu after {base.iterations} "
+                "iterations); balance the dispatch (scaled_dispatch) or screen with DC only"
+            )
+        p0 = base.p_from_mw
+        q0 = np.maximum(np.abs(base.q_from_mvar), np.abs(base.q_to_mvar))
+        base_load = np.maximum(base.s_from_mva, base.s_to_mva) / rate * 100.0
+    else:
+        dcb = dc_power_flow(net, pf_opts)
+        p0 = dcb.p_mw
+        q0 = np.zeros(net.n_branch)
+        base_load = np.abs(p0) / rate * 100.0
+    stages["base"] = time.perf_counter() - t0
+
+    model = DCModel.build(net)
+    st = _setup(net, pf_opts)
+    label = st.islands.label
+    br_on = net.branch.in_service == 1
+    br_list = np.flatnonzero(br_on).astype(np.int64) if opts.branches else np.zeros(0, np.int64)
+    gen_list = (
+        np.flatnonzero(st.gen_on).astype(np.int64) if opts.generators else np.zeros(0, np.int64)
+    )
+    n_c = br_list.size + gen_list.size
+    kind = np.array(["branch"] * br_list.size + ["generator"] * gen_list.size, dtype="<U9")
+    element = np.concatenate([br_list, gen_list]).astype(np.int64)
+    status = np.full(n_c, SECURE, dtype="<U9")
+    max_load = np.zeros(n_c)
+    worst = np.full(n_c, -1, dtype=np.int64)
+    overl: list[IntArray] = [np.zeros(0, dtype=np.int64)] * n_c
+    verified = np.zeros(n_c, dtype=bool)
+    lost_load = np.zeros(n_c)
+    lost_gen = np.zeros(n_c)
+    cut = np.zeros(n_c, dtype=np.int64)
+    flagged = np.zeros(n_c, dtype=bool)
+    done = 0
+    threshold = 100.0 - opts.margin_pct if opts.ac_verify else 100.0
+
+    # islanding outages: what each bridge cuts off, from one DFS (prefix sums by entry time)
+    bt = bridge_tree(net, st.ref, br_on)
+    pos = np.flatnonzero(model.bridge[br_list])
+    if pos.size:
+        order = bt.order
+        rank = np.empty(net.n_bus, dtype=np.int64)
+        rank[order] = np.arange(order.size)
+        pd_sorted = np.concatenate([[0.0], np.cumsum(net.bus.pd_mw[order])])
+        gen_bus_pg = np.bincount(
+            net.gen_bus, weights=np.where(st.gen_on, net.gen.pg_mw, 0.0), minlength=net.n_bus
+        )
+        pg_sorted = np.concatenate([[0.0], np.cumsum(gen_bus_pg[order])])
+        c = bt.child[br_list[pos]]
+        lo, hi = rank[c], bt.tout[c] + 1
+        # tout is an entry-time index; map it to a position in `order`
+        lost_load[pos] = pd_sorted[hi] - pd_sorted[lo]
+        lost_gen[pos] = pg_sorted[hi] - pg_sorted[lo]
+        cut[pos] = hi - lo
+        status[pos] = ISLANDING
+        max_load[pos] = np.nan
+
+    # stage 1: DC screening of branch outages, blockwise
+    t1 = time.perf_counter()
+    non_bridge = np.flatnonzero(~model.bridge[br_list])
+    for blk_pos in model.blocks(non_bridge, max(opts.block_size, 512)):
+        ks = br_list[blk_pos]
+        lodf_blk, _ = model.lodf_columns(ks)
+        p_post = p0[:, None] + lodf_blk * p0[ks][None, :]
+        p_post[ks, np.arange(ks.size)] = 0.0
+        s_post = np.hypot(p_post, q0[:, None]) if opts.ac_verify else np.abs(p_post)
+        load = s_post / rate[:, None] * 100.0
+        load[ks, np.arange(ks.size)] = 0.0
+        load = np.where(np.isfinite(load), load, -np.inf)
+        w = np.argmax(load, axis=0)
+        m = load[w, np.arange(ks.size)]
+        max_load[blk_pos] = np.maximum(m, 0.0)
+        worst[blk_pos] = w
+        flagged[blk_pos] = m >= threshold
+        if not opts.ac_verify:
+            for j, pidx in enumerate(blk_pos):
+                col = load[:, j]
+                over = np.flatnonzero(col > 100.0)
+                overl[pidx] = over[np.argsort(-col[over], kind="stable")].astype(np.int64)
+                status[pidx] = OVERLOAD if over.size else SECURE
+        done += ks.size
+        if progress:
+            progress(done, n_c)
+    # generator outages by PTDF: one batched solve for every unit
+    if gen_list.size:
+        weights = _participation(net, opts, st.gen_on)
+        g_pos = br_list.size + np.arange(gen_list.size)
+        inj = np.zeros((net.n_bus, gen_list.size))
+        pg_new = np.stack(
+            [_redispatch_after_gen_loss(net, int(k), weights, label) for k in gen_list], axis=1
+        )
+        pg_cur = np.where(st.gen_on, net.gen.pg_mw, 0.0)
+        dpg = pg_new - pg_cur[:, None]
+        np.add.at(inj, net.gen_bus, dpg)
+        theta = model._solve(inj / net.base_mva)
+        dflow = model.b[:, None] * np.asarray(model.a @ theta) * net.base_mva
+        p_post = p0[:, None] + dflow
+        s_post = np.hypot(p_post, q0[:, None]) if opts.ac_verify else np.abs(p_post)
+        load = s_post / rate[:, None] * 100.0
+        load = np.where(np.isfinite(load), load, -np.inf)
+        w = np.argmax(load, axis=0)
+        m = load[w, np.arange(gen_list.size)]
+        max_load[g_pos] = np.maximum(m, 0.0)
+        worst[g_pos] = w
+        flagged[g_pos] = m >= threshold
+        lost_gen[g_pos] = pg_cur[gen_list]
+        if not opts.ac_verify:
+            for j, pidx in enumerate(g_pos):
+                col = load[:, j]
+                over = np.flatnonzero(col > 100.0)
+                overl[pidx] = over[np.argsort(-col[over], kind="stable")].astype(np.int64)
+                status[pidx] = OVERLOAD if over.size else SECURE
+        done += gen_list.size
+        if progress:
+            progress(done, n_c)
+    if not opts.ac_verify:
+        # islanding outages under DC: report what they cut off; flows not estimated
+        stages["dc_screen"] = time.perf_counter() - t1
+        return ContingencyResult(
+            kind, element, status, max_load, worst, tuple(overl), verified, lost_load,
+            lost_gen, cut, None, np.flatnonzero(base_load > 100.0).astype(np.int64),
+            opts.rating, "dc", time.perf_counter() - t0, 0, 0, stages,
+        )  # fmt: skip
+    stages["dc_screen"] = time.perf_counter() - t1
+
+    # stage 2: AC verification
+    assert base is not None
+    t2 = time.perf_counter()
+    if opts.method == "full":
+        flagged[:] = status != ISLANDING
+    to_check = np.flatnonzero(flagged & (status != ISLANDING))
+    v0 = base.vm_pu * np.exp(1j * np.deg2rad(base.va_deg))
+    ac = _ACVerifier(net, pf_opts, st, v0, rate)
+    fallbacks = 0
+    br_check = to_check[kind[to_check] == "branch"]
+    gen_check = to_check[kind[to_check] == "generator"]
+    if opts.method == "full":
+        for p in to_check:
+            res = ac.full(kind[p], int(element[p]), label, opts)
+            _record(p, res, status, max_load, worst, overl, verified)
+            done += 1
+            if progress:
+                progress(min(done, n_c), n_c)
+    else:
+        for blk in model.blocks(br_check, opts.block_size):
+            outs = ac.branch_batch(element[blk])
+            for p, res in zip(blk, outs, strict=True):
+                if res is None:
+                    fallbacks += 1
+                    res = ac.full("branch", int(element[p]), label, opts)
+                _record(p, res, status, max_load, worst, overl, verified)
+        if gen_check.size:
+            weights = _participation(net, opts, st.gen_on)
+            for p in gen_check:
+                res = ac.full("generator", int(element[p]), label, opts, weights)
+                _record(p, res, status, max_load, worst, overl, verified)
+        if progress:
+            progress(n_c, n_c)
+    stages["ac_verify"] = time.perf_counter() - t2
+    return ContingencyResult(
+        kind=kind,
+        element=element,
+        status=status,
+        max_loading_pct=max_load,
+        worst_branch=worst,
+        overloaded=tuple(overl),
+        verified=verified,
+        lost_load_mw=lost_load,
+        lost_generation_mw=lost_gen,
+        cut_buses=cut,
+        base=base,
+        base_overloaded=np.flatnonzero(base_load > 100.0).astype(np.int64),
+        rating=opts.rating,
+        method=f"ac-{opts.method}",
+        time_s=time.perf_counter() - t0,
+        ac_solved=int(to_check.size),
+        fallbacks=fallbacks,
+        stages_s=stages,
+    )
+
+
+def _record(
+    p: int,
+    res: FloatArray | None,
+    status: npt.NDArray[np.str_],
+    max_load: FloatArray,
+    worst: IntArray,
+    overl: list[IntArray],
+    verified: BoolArray,
+) -> None:
+    verified[p] = True
+    if res is None:
+        status[p] = DIVERGED
+        max_load[p] = np.nan
+        worst[p] = -1
+        overl[p] = np.zeros(0, dtype=np.int64)
+        return
+    m, j, over = _overloads(res)
+    max_load[p] = m
+    worst[p] = j
+    overl[p] = over
+    status[p] = OVERLOAD if over.size else SECURE
+
+
+class _ACVerifier:
+    """AC power flows of outages around one converged base case."""
+
+    def __init__(
+        self,
+        net: Network,
+        pf_opts: PowerFlowOptions,
+        st: object,
+        v0: ComplexArray,
+        rate: FloatArray,
+    ) -> None:
+        from aiguilleur.grid.powerflow import _gen_bus_matrix
+
+        self.net = net
+        self.opts = pf_opts
+        self.st = st
+        self.v0 = v0
+        self.rate = rate
+        self.ybus, self.yf, self.yt = make_ybus(net)
+        self.adm = branch_admittance(net)
+        s = st  # _Setup
+        self.ref, self.pv, self.pq = s.ref, s.pv, s.pq  # type: ignore[attr-defined]
+        cg = _gen_bus_matrix(net, s.gen_on)  # type: ignore[attr-defined]
+        self.alpha_bus = (
+            np.asarray(cg @ s.alpha_gen) if pf_opts.distributed_slack else None  # type: ignore[attr-defined]
+        )
+        self.group = np.maximum(s.islands.label, 0) if pf_opts.distributed_slack else None  # type: ignore[attr-defined]
+        self.pattern = JacobianPattern(
+            self.ybus, self.ref, self.pv, self.pq, self.alpha_bus, self.group
+        )
+        coo = self.ybus.tocoo()
+        self.ydata = coo.data.astype(np.complex128)
+        energised = s.energised  # type: ignore[attr-defined]
+        sload = (net.bus.pd_mw + 1j * net.bus.qd_mvar) / net.base_mva
+        pg = np.where(s.gen_on, net.gen.pg_mw, 0.0)  # type: ignore[attr-defined]
+        sgen = np.asarray(cg @ pg) / net.base_mva
+        self.sbus = np.where(energised, sgen - sload, 0.0)
+        self.jac0 = self.pattern.jacobian(self.ydata, v0)
+        self.lu = splu(self.jac0, permc_spec="COLAMD")
+        self.k0 = np.zeros(self.pattern.n_groups)
+        if pf_opts.distributed_slack:
+            # the base slack variable, so that outages start from the base point
+            res = newton(
+                self.ybus, self.sbus, v0, self.ref, self.pv, self.pq,
+                tol=pf_opts.tolerance_pu, max_iter=pf_opts.max_iter,
+                alpha=self.alpha_bus, group=self.group, pattern=self.pattern,
+            )  # fmt: skip
+            self.k0 = res.slack
+
+    def loading(self, v: ComplexArray, off: int | None = None) -> FloatArray:
+        base = self.net.base_mva
+        sf = v[self.net.branch_from] * np.conj(self.yf @ v) * base
+        stt = v[self.net.branch_to] * np.conj(self.yt @ v) * base
+        s = np.maximum(np.abs(sf), np.abs(stt))
+        if off is not None:
+            s[off] = 0.0
+        out: FloatArray = s / self.rate * 100.0
+        return out
+
+    def branch_batch(self, ks: IntArray, max_chord: int = 40) -> list[FloatArray | None]:
+        """Chord Newton for a batch of branch outages (None where it does not settle)."""
+        net, pat = self.net, self.pattern
+        kn = ks.size
+        f, t = net.branch_from[ks], net.branch_to[ks]
+        a = self.adm
+        yff, yft, ytf, ytt = a.yff[ks], a.yft[ks], a.ytf[ks], a.ytt[ks]
+        v0 = self.v0
+        # derivative of the outaged branch's end injections at the base voltage
+        vl = np.stack([v0[f], v0[t]], axis=1)  # (K, 2)
+        yl = np.stack(
+            [np.stack([yff, yft], axis=1), np.stack([ytf, ytt], axis=1)], axis=1
+        )  # (K, 2, 2)
+        il = np.einsum("kij,kj->ki", yl, vl)
+        vnorm = vl / np.abs(vl)
+        eye2 = np.eye(2)[None]
+        dsm = vl[:, :, None] * np.conj(yl * vnorm[:, None, :]) + eye2 * (
+            np.conj(il) * vnorm
+        )[:, :, None]
+        dsa = 1j * vl[:, :, None] * np.conj(eye2 * il[:, :, None] - yl * vl[:, None, :])
+        d = np.zeros((kn, 4, 4))
+        d[:, 0:2, 0:2] = dsa.real
+        d[:, 0:2, 2:4] = dsm.real
+        d[:, 2:4, 0:2] = dsa.imag
+        d[:, 2:4, 2:4] = dsm.imag
+        rows = np.stack([pat.row_p[f], pat.row_p[t], pat.row_q[f], pat.row_q[t]], axis=1)
+        cols = np.stack([pat.col_a[f], pat.col_a[t], pat.col_v[f], pat.col_v[t]], axis=1)
+        d = d * (rows >= 0)[:, :, None] * (cols >= 0)[:, None, :]
+        rows = np.maximum(rows, 0)
+        cols = np.maximum(cols, 0)
+        size = pat.size
+        e = np.zeros((size, 4 * kn))
+        e[rows.ravel(), np.arange(4 * kn)] = 1.0
+        w = self.lu.solve(e).reshape(size, kn, 4)
+        g = w[cols, np.arange(kn)[:, None], :]  # (K, 4, 4): rows of W at C
+        mmat = np.eye(4)[None] - d @ g
+        # state
+        n_a, n_q = pat.pvpq.size, pat.pq.size
+        va = np.repeat(np.angle(v0)[:, None], kn, axis=1)
+        vm = np.repeat(np.abs(v0)[:, None], kn, axis=1)
+        kvar = np.repeat(self.k0[:, None], kn, axis=1)
+        active = np.ones(kn, dtype=bool)
+        ok = np.zeros(kn, dtype=bool)
+        tol = self.opts.tolerance_pu
+        ybus = self.ybus
+        for _ in range(max_chord + 1):
+            idx = np.flatnonzero(active)
+            if idx.size == 0:
+                break
+            v = vm[:, idx] * np.exp(1j * va[:, idx])
+            s = v * np.conj(ybus @ v)
+            fi, ti = f[idx], t[idx]
+            ci = np.arange(idx.size)
+            vf, vt = v[fi, ci], v[ti, ci]
+            s[fi, ci] -= vf * np.conj(yff[idx] * vf + yft[idx] * vt)
+            s[ti, ci] -= vt * np.conj(ytf[idx] * vf + ytt[idx] * vt)
+            mis = s - self.sbus[:, None]
+            if self.alpha_bus is not None and self.group is not None:
+                mis -= self.alpha_bus[:, None] * kvar[self.group][:, idx]
+            fvec = np.concatenate([mis[pat.prow].real, mis[pat.pq].imag], axis=0)
+            norm = np.max(np.abs(fvec), axis=0)
+            conv = norm <= tol
+            bad = ~np.isfinite(norm) | (norm > 1e3)
+            ok[idx[conv]] = True
+            active[idx[conv | bad]] = False
+            step = ~conv & ~bad
+            if not np.any(step):
+                continue
+            idx, fvec = idx[step], fvec[:, step]
+            z = self.lu.solve(fvec)
+            y = z[cols[idx], np.arange(idx.size)[:, None]]  # (k, 4)
+            corr = np.linalg.solve(mmat[idx], np.einsum("kij,kj->ki", d[idx], y)[..., None])[..., 0]
+            dx = z + np.einsum("nkj,kj->nk", w[:, idx, :], corr)
+            va[pat.pvpq[:, None], idx[None, :]] -= dx[:n_a]
+            vm[pat.pq[:, None], idx[None, :]] -= dx[n_a : n_a + n_q]
+            if pat.distributed:
+                kvar[:, idx] -= dx[n_a + n_q :]
+        out: list[FloatArray | None] = []
+        for j in range(kn):
+            if not ok[j]:
+                out.append(None)
+                continue
+            v = vm[:, j] * np.exp(1j * va[:, j])
+            out.append(self.loading(v, off=int(ks[j])))
+        return out
+
+    def full(
+        self,
+        kind: str,
+        k: int,
+        label: IntArray,
+        opts: ContingencyOptions,
+        weights: FloatArray | None = None,
+    ) -> FloatArray | None:
+        """A full Newton-Raphson of one outage, warm-started from the base case."""
+        net = self.net
+        if kind == "branch":
+            out_net = net.with_branch_status(k, 0)
+        else:
+            w = weights if weights is not None else _participation(net, opts, net.gen.in_service == 1)
+            pg = _redispatch_after_gen_loss(net, k, w, label)
+            out_net = net.with_dispatch(pg).with_gen_status(k, 0)
+        res = ac_power_flow(out_net, self.opts, v0=self.v0)
+        if not res.converged:
+            # a warm start can fall into a bad basin; a DC-angle start is the other chance
+            res = ac_power_flow(out_net, self.opts)
+            if not res.converged:
+                return None
+        s = np.maximum(res.s_from_mva, res.s_to_mva)
+        out: FloatArray = s / self.rate * 100.0
+        return out
+

@@ -1,0 +1,178 @@
+"""Linear sensitivities of the DC model: PTDF and LODF.
+
+``PTDF[l, i]`` is the change of flow on branch ``l`` (MW) for 1 MW injected
+at bus ``i`` and withdrawn at the reference bus of its island. ``LODF[l, k]``
+is the share of branch ``k``'s pre-outage flow that moves onto branch ``l``
+when ``k`` trips. Outages that island the grid (bridges) have no LODF: they
+are detected and reported, and their columns are NaN, never a division by
+zero.
+
+The DC model is compiled once (:class:`DCModel`: incidence, susceptances and
+a sparse LU of the reduced susceptance matrix) and reused for every column
+block, so that large grids are handled blockwise without forming the
+``n_branch x n_branch`` matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+from scipy.sparse.linalg import splu
+
+from aiguilleur.errors import ValidationError
+from aiguilleur.grid._compile import bridge_tree, dc_susceptance, find_islands, incidence
+from aiguilleur.grid.network import Network
+
+__all__ = ["DCModel", "bridges", "lodf", "ptdf"]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+#: |1 - H_kk| below this (for a branch that is not a bridge) is treated as singular.
+SINGULAR_TOL = 1e-10
+#: largest dense matrix (entries) that ptdf() and lodf() build in one piece
+DENSE_LIMIT = 60_000_000
+
+
+@dataclass(frozen=True, eq=False)
+class DCModel:
+    """The DC model of a network, compiled once per topology.
+
+    Attributes
+    ----------
+    b
+        Series susceptance of each branch in per unit (0 when out of service).
+    ref
+        Reference bus of each energised island.
+    free
+        Buses whose angle is an unknown (all energised buses but the references).
+    bridge
+        True for each in-service branch whose outage splits its island (found
+        on the graph, not by a numerical threshold: branches with negative
+        reactance, such as series capacitors, make ``1 - H_kk`` take any sign).
+    """
+
+    net: Network
+    b: FloatArray
+    a: sp.csr_matrix
+    ref: IntArray
+    free: IntArray
+    lu: object
+    bridge: BoolArray
+
+    @classmethod
+    def build(cls, net: Network) -> DCModel:
+        """Compile the DC model of ``net`` (in-service branches only)."""
+        isl = find_islands(net)
+        b = dc_susceptance(net)
+        a = incidence(net)
+        energised = isl.label >= 0
+        energised[energised] = isl.ref[isl.label[energised]] >= 0
+        ref = isl.ref[isl.ref >= 0]
+        is_free = energised.copy()
+        is_free[ref] = False
+        free = np.flatnonzero(is_free).astype(np.int64)
+        bbus = (a.T @ sp.diags(b) @ a).tocsc()
+        red = bbus[free][:, free].tocsc()
+        lu = splu(red, permc_spec="COLAMD") if free.size else None
+        on = net.branch.in_service == 1
+        bt = bridge_tree(net, ref, on)
+        return cls(net, b, a.tocsr(), ref.astype(np.int64), free, lu, bt.bridge & on)
+
+    @property
+    def n_bus(self) -> int:
+        return self.net.n_bus
+
+    @property
+    def n_branch(self) -> int:
+        return self.net.n_branch
+
+    def _solve(self, rhs: FloatArray) -> FloatArray:
+        out = np.zeros((self.n_bus, rhs.shape[1]))
+        if self.lu is not None:
+            out[self.free] = self.lu.solve(np.ascontiguousarray(rhs[self.free]))  # type: ignore[attr-defined]
+        return out
+
+    def transfer_columns(self, branches: npt.ArrayLike) -> FloatArray:
+        """``H[:, k]``: flow on every branch (pu) per 1 pu sent from ``f_k`` to ``t_k``."""
+        k = np.asarray(branches, dtype=np.int64)
+        rhs = np.zeros((self.n_bus, k.size))
+        cols = np.arange(k.size)
+        np.add.at(rhs, (self.net.branch_from[k], cols), 1.0)
+        np.add.at(rhs, (self.net.branch_to[k], cols), -1.0)
+        theta = self._solve(rhs)
+        h: FloatArray = self.b[:, None] * np.asarray(self.a @ theta)
+        return h
+
+    def ptdf_columns(self, buses: npt.ArrayLike) -> FloatArray:
+        """PTDF columns for the given bus indices (``n_branch x len(buses)``)."""
+        i = np.asarray(buses, dtype=np.int64)
+        rhs = np.zeros((self.n_bus, i.size))
+        rhs[i, np.arange(i.size)] = 1.0
+        theta = self._solve(rhs)
+        out: FloatArray = self.b[:, None] * np.asarray(self.a @ theta)
+        return out
+
+    def lodf_columns(self, branches: npt.ArrayLike) -> tuple[FloatArray, BoolArray]:
+        """LODF columns for the given outages and a mask of those that island the grid.
+
+        Columns of islanding outages (and of branches already out of service)
+        are NaN.
+        """
+        k = np.asarray(branches, dtype=np.int64)
+        h = self.transfer_columns(k)
+        hkk = h[k, np.arange(k.size)]
+        on = self.b[k] != 0
+        bridge = self.bridge[k] | (on & (np.abs(1.0 - hkk) < SINGULAR_TOL))
+        denom = np.where(bridge | ~on, np.nan, 1.0 - hkk)
+        out = h / denom[None, :]
+        out[k, np.arange(k.size)] = np.where(bridge | ~on, np.nan, -1.0)
+        return out, bridge
+
+    def blocks(self, branches: npt.ArrayLike, size: int = 512) -> Iterator[IntArray]:
+        """Split ``branches`` into blocks of at most ``size`` for blockwise work."""
+        k = np.asarray(branches, dtype=np.int64)
+        for s in range(0, k.size, size):
+            yield k[s : s + size]
+
+
+def _check_dense(rows: int, cols: int, what: str) -> None:
+    if rows * cols > DENSE_LIMIT:
+        raise ValidationError(
+            f"{what}: a dense {rows} x {cols} matrix is too large; use DCModel.build(net) "
+            "and its *_columns() methods blockwise"
+        )
+
+
+def ptdf(net: Network, model: DCModel | None = None) -> FloatArray:
+    """The dense PTDF matrix (``n_branch x n_bus``), per unit MW/MW.
+
+    Reference-bus columns are zero; columns of de-energised buses are zero.
+    """
+    m = model or DCModel.build(net)
+    _check_dense(net.n_branch, net.n_bus, "ptdf")
+    return m.ptdf_columns(np.arange(net.n_bus))
+
+
+def lodf(net: Network, model: DCModel | None = None) -> FloatArray:
+    """The dense LODF matrix (``n_branch x n_branch``).
+
+    Column ``k`` holds the change of flow on every branch per MW of pre-outage
+    flow on ``k``; the diagonal is -1. Columns of outages that island the grid
+    (see :func:`bridges`) are NaN.
+    """
+    m = model or DCModel.build(net)
+    _check_dense(net.n_branch, net.n_branch, "lodf")
+    out, _ = m.lodf_columns(np.arange(net.n_branch))
+    return out
+
+
+def bridges(net: Network, model: DCModel | None = None) -> IntArray:
+    """Rows of the in-service branches whose outage splits an island in two."""
+    m = model or DCModel.build(net)
+    return np.flatnonzero(m.bridge).astype(np.int64)
