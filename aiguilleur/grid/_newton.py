@@ -119,7 +119,8 @@ class JacobianPattern:
         r, c = self.yr, self.yc
         ibus = _spmv(r, ybus_data * v[c], self.n)
         vm = np.abs(v)
-        vnorm = v / vm
+        # de-energised buses (v = 0) have no equations; keep their entries finite
+        vnorm = np.divide(v, vm, out=np.zeros_like(v), where=vm > 0)
         # dS/dVm and dS/dVa entry-wise (MATPOWER's dSbus_dV in polar form)
         dvm = v[r] * np.conj(ybus_data * vnorm[c])
         dva = -1j * v[r] * np.conj(ybus_data * v[c])
