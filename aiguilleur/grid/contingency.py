@@ -26,11 +26,11 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
-from scipy.sparse.linalg import splu
 
 from aiguilleur.errors import SolverError, ValidationError
 from aiguilleur.grid._compile import branch_admittance, bridge_tree, make_ybus
 from aiguilleur.grid._newton import JacobianPattern, newton
+from aiguilleur.grid._trisolve import LevelLU
 from aiguilleur.grid.network import Network
 from aiguilleur.grid.powerflow import (
     Participation,
@@ -100,7 +100,7 @@ class ContingencyOptions:
     distributed_slack: bool = False
     tolerance_pu: float = 1e-8
     max_iter: int = 30
-    block_size: int = 256
+    block_size: int = 2048
 
     def __post_init__(self) -> None:
         if self.rating not in ("a", "b", "c"):
@@ -423,7 +423,9 @@ def screen_n1(
             if progress:
                 progress(min(done, n_c), n_c)
     else:
-        for blk in model.blocks(br_check, opts.block_size):
+        # W holds 4 columns per outage: bound its memory (about 160 MB)
+        blk_size = max(32, min(opts.block_size, int(2e7 // (4 * ac.pattern.size))))
+        for blk in model.blocks(br_check, blk_size):
             outs = ac.branch_batch(element[blk])
             for p, res in zip(blk, outs, strict=True):
                 if res is None:
@@ -521,7 +523,7 @@ class _ACVerifier:
         sgen = np.asarray(cg @ pg) / net.base_mva
         self.sbus = np.where(energised, sgen - sload, 0.0)
         self.jac0 = self.pattern.jacobian(self.ydata, v0)
-        self.lu = splu(self.jac0, permc_spec="COLAMD")
+        self.lu = LevelLU(self.jac0)
         self.k0 = np.zeros(self.pattern.n_groups)
         if pf_opts.distributed_slack:
             # the base slack variable, so that outages start from the base point
@@ -578,54 +580,61 @@ class _ACVerifier:
         w = self.lu.solve(e).reshape(size, kn, 4)
         g = w[cols, np.arange(kn)[:, None], :]  # (K, 4, 4): rows of W at C
         mmat = np.eye(4)[None] - d @ g
-        # state
+        # state, kept compact: only the columns still iterating
         n_a, n_q = pat.pvpq.size, pat.pq.size
+        n = net.n_bus
+        cur = np.arange(kn)
         va = np.repeat(np.angle(v0)[:, None], kn, axis=1)
         vm = np.repeat(np.abs(v0)[:, None], kn, axis=1)
         kvar = np.repeat(self.k0[:, None], kn, axis=1)
-        active = np.ones(kn, dtype=bool)
+        done_v = np.zeros((n, kn), dtype=np.complex128)
         ok = np.zeros(kn, dtype=bool)
         tol = self.opts.tolerance_pu
         ybus = self.ybus
-        for _ in range(max_chord + 1):
-            idx = np.flatnonzero(active)
-            if idx.size == 0:
-                break
-            v = vm[:, idx] * np.exp(1j * va[:, idx])
+        sbus = self.sbus[:, None]
+        for it in range(max_chord + 1):
+            v = vm * np.exp(1j * va)
             s = v * np.conj(ybus @ v)
-            fi, ti = f[idx], t[idx]
-            ci = np.arange(idx.size)
-            vf, vt = v[fi, ci], v[ti, ci]
-            s[fi, ci] -= vf * np.conj(yff[idx] * vf + yft[idx] * vt)
-            s[ti, ci] -= vt * np.conj(ytf[idx] * vf + ytt[idx] * vt)
-            mis = s - self.sbus[:, None]
+            ci = np.arange(cur.size)
+            vf, vt = v[f, ci], v[t, ci]
+            s[f, ci] -= vf * np.conj(yff * vf + yft * vt)
+            s[t, ci] -= vt * np.conj(ytf * vf + ytt * vt)
+            mis = s - sbus
             if self.alpha_bus is not None and self.group is not None:
-                mis -= self.alpha_bus[:, None] * kvar[self.group][:, idx]
+                mis -= self.alpha_bus[:, None] * kvar[self.group]
             fvec = np.concatenate([mis[pat.prow].real, mis[pat.pq].imag], axis=0)
             norm = np.max(np.abs(fvec), axis=0)
             conv = norm <= tol
-            bad = ~np.isfinite(norm) | (norm > 1e3)
-            ok[idx[conv]] = True
-            active[idx[conv | bad]] = False
-            step = ~conv & ~bad
-            if not np.any(step):
-                continue
-            idx, fvec = idx[step], fvec[:, step]
+            if conv.any():
+                done_v[:, cur[conv]] = v[:, conv]
+                ok[cur[conv]] = True
+            keep = ~conv & np.isfinite(norm) & (norm < 1e3)
+            if it == max_chord or not keep.any():
+                break
+            if not keep.all():
+                cur, fvec, va, vm, kvar = cur[keep], fvec[:, keep], va[:, keep], vm[:, keep], kvar[:, keep]
+                f, t, yff, yft, ytf, ytt = f[keep], t[keep], yff[keep], yft[keep], ytf[keep], ytt[keep]
+                w, d, mmat, cols = w[:, keep, :], d[keep], mmat[keep], cols[keep]
             z = self.lu.solve(fvec)
-            y = z[cols[idx], np.arange(idx.size)[:, None]]  # (k, 4)
-            corr = np.linalg.solve(mmat[idx], np.einsum("kij,kj->ki", d[idx], y)[..., None])[..., 0]
-            dx = z + np.einsum("nkj,kj->nk", w[:, idx, :], corr)
-            va[pat.pvpq[:, None], idx[None, :]] -= dx[:n_a]
-            vm[pat.pq[:, None], idx[None, :]] -= dx[n_a : n_a + n_q]
+            y = z[cols, np.arange(cur.size)[:, None]]  # (k, 4)
+            corr = np.linalg.solve(mmat, np.einsum("kij,kj->ki", d, y)[..., None])[..., 0]
+            dx = z + np.einsum("nkj,kj->nk", w, corr)
+            va[pat.pvpq] -= dx[:n_a]
+            vm[pat.pq] -= dx[n_a : n_a + n_q]
             if pat.distributed:
-                kvar[:, idx] -= dx[n_a + n_q :]
-        out: list[FloatArray | None] = []
-        for j in range(kn):
-            if not ok[j]:
-                out.append(None)
-                continue
-            v = vm[:, j] * np.exp(1j * va[:, j])
-            out.append(self.loading(v, off=int(ks[j])))
+                kvar -= dx[n_a + n_q :]
+        out: list[FloatArray | None] = [None] * kn
+        good = np.flatnonzero(ok)
+        if good.size:
+            vv = done_v[:, good]
+            base = net.base_mva
+            sf = np.abs(vv[net.branch_from] * np.conj(self.yf @ vv))
+            st_ = np.abs(vv[net.branch_to] * np.conj(self.yt @ vv))
+            smax = np.maximum(sf, st_) * base
+            smax[ks[good], np.arange(good.size)] = 0.0
+            load = smax / self.rate[:, None] * 100.0
+            for j, g in enumerate(good):
+                out[g] = load[:, j]
         return out
 
     def full(

@@ -21,10 +21,9 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
-from scipy.sparse.linalg import splu
-
 from aiguilleur.errors import ValidationError
 from aiguilleur.grid._compile import bridge_tree, dc_susceptance, find_islands, incidence
+from aiguilleur.grid._trisolve import LevelLU
 from aiguilleur.grid.network import Network
 
 __all__ = ["DCModel", "bridges", "lodf", "ptdf"]
@@ -62,7 +61,7 @@ class DCModel:
     a: sp.csr_matrix
     ref: IntArray
     free: IntArray
-    lu: object
+    lu: LevelLU | None
     bridge: BoolArray
 
     @classmethod
@@ -79,7 +78,7 @@ class DCModel:
         free = np.flatnonzero(is_free).astype(np.int64)
         bbus = (a.T @ sp.diags(b) @ a).tocsc()
         red = bbus[free][:, free].tocsc()
-        lu = splu(red, permc_spec="COLAMD") if free.size else None
+        lu = LevelLU(red) if free.size else None
         on = net.branch.in_service == 1
         bt = bridge_tree(net, ref, on)
         return cls(net, b, a.tocsr(), ref.astype(np.int64), free, lu, bt.bridge & on)
@@ -95,7 +94,7 @@ class DCModel:
     def _solve(self, rhs: FloatArray) -> FloatArray:
         out = np.zeros((self.n_bus, rhs.shape[1]))
         if self.lu is not None:
-            out[self.free] = self.lu.solve(np.ascontiguousarray(rhs[self.free]))  # type: ignore[attr-defined]
+            out[self.free] = self.lu.solve(np.ascontiguousarray(rhs[self.free]))
         return out
 
     def transfer_columns(self, branches: npt.ArrayLike) -> FloatArray:

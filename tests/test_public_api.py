@@ -1,0 +1,85 @@
+"""The exported names are the public surface: changing them is a deliberate act."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+EXPECTED = {
+    "aiguilleur": [
+        "AiguilleurError",
+        "CaseFormatError",
+        "InfeasibleError",
+        "SolverError",
+        "ValidationError",
+        "__version__",
+    ],
+    "aiguilleur.errors": [
+        "AiguilleurError",
+        "CaseFormatError",
+        "InfeasibleError",
+        "SolverError",
+        "ValidationError",
+    ],
+    "aiguilleur.grid": [
+        "BranchTable",
+        "BusTable",
+        "ContingencyOptions",
+        "ContingencyResult",
+        "DCModel",
+        "DCPowerFlowResult",
+        "GenCostTable",
+        "GenTable",
+        "IslandReport",
+        "Network",
+        "PowerFlowOptions",
+        "PowerFlowResult",
+        "ac_power_flow",
+        "bridges",
+        "dc_power_flow",
+        "lodf",
+        "ptdf",
+        "read_matpower",
+        "read_matpower_string",
+        "scaled_dispatch",
+        "screen_n1",
+        "write_matpower",
+        "write_matpower_string",
+    ],
+    "aiguilleur.grid.matpower": [
+        "read_matpower",
+        "read_matpower_string",
+        "write_matpower",
+        "write_matpower_string",
+    ],
+    "aiguilleur.grid.powerflow": [
+        "DCPowerFlowResult",
+        "IslandReport",
+        "PowerFlowOptions",
+        "PowerFlowResult",
+        "ac_power_flow",
+        "dc_power_flow",
+    ],
+    "aiguilleur.grid.sensitivity": ["DCModel", "bridges", "lodf", "ptdf"],
+    "aiguilleur.grid.contingency": ["ContingencyOptions", "ContingencyResult", "screen_n1"],
+    "aiguilleur.grid.operating_point": ["scaled_dispatch"],
+    "aiguilleur.grid.pandapower_io": ["from_pandapower", "to_pandapower"],
+    "aiguilleur.data": ["bundled_case_path", "bundled_cases"],
+}
+
+
+@pytest.mark.parametrize("module", sorted(EXPECTED))
+def test_exports_are_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert sorted(mod.__all__) == sorted(EXPECTED[module])
+    for name in mod.__all__:
+        assert hasattr(mod, name), f"{module}.{name} is listed in __all__ but missing"
+
+
+def test_leaf_packages_do_not_import_cli_or_api() -> None:
+    import sys
+
+    importlib.import_module("aiguilleur.grid")
+    assert "aiguilleur.cli" not in sys.modules
+    assert "pandapower" not in sys.modules
