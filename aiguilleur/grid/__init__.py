@@ -1,6 +1,11 @@
 """Energy networks: model, MATPOWER I/O, power flow, sensitivities and N-1 screening."""
 
-from aiguilleur.grid.contingency import ContingencyOptions, ContingencyResult, screen_n1
+from aiguilleur.grid.contingency import (
+    ContingencyOptions,
+    ContingencyResult,
+    apply_outage,
+    screen_n1,
+)
 from aiguilleur.grid.matpower import (
     read_matpower,
     read_matpower_string,
@@ -33,6 +38,7 @@ __all__ = [
     "PowerFlowOptions",
     "PowerFlowResult",
     "ac_power_flow",
+    "apply_outage",
     "bridges",
     "dc_power_flow",
     "lodf",

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ContingencyOptions",
     "ContingencyResult",
+    "apply_outage",
     "screen_n1",
 ]
 
@@ -221,6 +222,37 @@ def _redispatch_after_gen_loss(
     return pg
 
 
+def apply_outage(
+    net: Network, kind: str, element: int, participation: Participation = "pmax"
+) -> Network:
+    """The network after one outage, exactly as :func:`screen_n1` models it.
+
+    Parameters
+    ----------
+    net
+        The pre-outage network.
+    kind
+        ``branch`` or ``generator``.
+    element
+        0-based row of the branch or generator.
+    participation
+        For a generator outage: how the units left in its island share its
+        output (``pmax``, ``pg`` or ``headroom``).
+    """
+    if kind == "branch":
+        return net.with_branch_status(element, 0)
+    if kind != "generator":
+        raise ValidationError(f"outage kind: expected branch or generator, got {kind!r}")
+    if not 0 <= element < net.n_gen:
+        raise ValidationError(f"generator row {element + 1} does not exist (1..{net.n_gen})")
+    on = net.gen.in_service == 1
+    opts = PowerFlowOptions(participation=participation)
+    st = _setup(net, opts)
+    w = _participation(net, ContingencyOptions(participation=participation), on)
+    pg = _redispatch_after_gen_loss(net, element, w, st.islands.label)
+    return net.with_dispatch(np.where(on, pg, net.gen.pg_mw)).with_gen_status(element, 0)
+
+
 def _overloads(load_pct: FloatArray) -> tuple[float, int, IntArray]:
     finite = np.where(np.isfinite(load_pct), load_pct, -np.inf)
     j = int(np.argmax(finite)) if finite.size else -1
@@ -328,13 +360,24 @@ def screen_n1(
         )
         pg_sorted = np.concatenate([[0.0], np.cumsum(gen_bus_pg[order])])
         c = bt.child[br_list[pos]]
+        # the DFS subtree of the far end: entry times tin[c] .. tout[c]
         lo, hi = rank[c], bt.tout[c] + 1
-        # tout is an entry-time index; map it to a position in `order`
-        lost_load[pos] = pd_sorted[hi] - pd_sorted[lo]
-        lost_gen[pos] = pg_sorted[hi] - pg_sorted[lo]
-        cut[pos] = hi - lo
+        sub_n = hi - lo
+        sub_load = pd_sorted[hi] - pd_sorted[lo]
+        sub_gen = pg_sorted[hi] - pg_sorted[lo]
+        ok = label >= 0
+        k_isl = int(label.max()) + 1
+        isl_n = np.bincount(label[ok], minlength=k_isl)[label[c]]
+        isl_load = np.bincount(label[ok], weights=net.bus.pd_mw[ok], minlength=k_isl)[label[c]]
+        isl_gen = np.bincount(label[ok], weights=gen_bus_pg[ok], minlength=k_isl)[label[c]]
+        # report the smaller side as the part cut off (the reference bus may sit on a spur)
+        flip = 2 * sub_n > isl_n
+        lost_load[pos] = np.where(flip, isl_load - sub_load, sub_load)
+        lost_gen[pos] = np.where(flip, isl_gen - sub_gen, sub_gen)
+        cut[pos] = np.where(flip, isl_n - sub_n, sub_n)
         status[pos] = ISLANDING
         max_load[pos] = np.nan
+    done = int(pos.size)
 
     # stage 1: DC screening of branch outages, blockwise
     t1 = time.perf_counter()
@@ -410,6 +453,7 @@ def screen_n1(
     if opts.method == "full":
         flagged[:] = status != ISLANDING
     to_check = np.flatnonzero(flagged & (status != ISLANDING))
+    total = n_c + int(to_check.size)
     v0 = base.vm_pu * np.exp(1j * np.deg2rad(base.va_deg))
     ac = _ACVerifier(net, pf_opts, st, v0, rate)
     fallbacks = 0
@@ -421,7 +465,7 @@ def screen_n1(
             _record(p, res, status, max_load, worst, overl, verified)
             done += 1
             if progress:
-                progress(min(done, n_c), n_c)
+                progress(done, total)
     else:
         # W holds 4 columns per outage: bound its memory (about 160 MB)
         blk_size = max(32, min(opts.block_size, int(2e7 // (4 * ac.pattern.size))))
@@ -432,13 +476,19 @@ def screen_n1(
                     fallbacks += 1
                     res = ac.full("branch", int(element[p]), label, opts)
                 _record(p, res, status, max_load, worst, overl, verified)
+            done += int(blk.size)
+            if progress:
+                progress(done, total)
         if gen_check.size:
             weights = _participation(net, opts, st.gen_on)
             for p in gen_check:
                 res = ac.full("generator", int(element[p]), label, opts, weights)
                 _record(p, res, status, max_load, worst, overl, verified)
-        if progress:
-            progress(n_c, n_c)
+                done += 1
+                if progress:
+                    progress(done, total)
+    if progress:
+        progress(total, total)
     stages["ac_verify"] = time.perf_counter() - t2
     return ContingencyResult(
         kind=kind,
@@ -560,9 +610,10 @@ class _ACVerifier:
         il = np.einsum("kij,kj->ki", yl, vl)
         vnorm = vl / np.abs(vl)
         eye2 = np.eye(2)[None]
-        dsm = vl[:, :, None] * np.conj(yl * vnorm[:, None, :]) + eye2 * (
-            np.conj(il) * vnorm
-        )[:, :, None]
+        dsm = (
+            vl[:, :, None] * np.conj(yl * vnorm[:, None, :])
+            + eye2 * (np.conj(il) * vnorm)[:, :, None]
+        )
         dsa = 1j * vl[:, :, None] * np.conj(eye2 * il[:, :, None] - yl * vl[:, None, :])
         d = np.zeros((kn, 4, 4))
         d[:, 0:2, 0:2] = dsa.real
@@ -612,8 +663,21 @@ class _ACVerifier:
             if it == max_chord or not keep.any():
                 break
             if not keep.all():
-                cur, fvec, va, vm, kvar = cur[keep], fvec[:, keep], va[:, keep], vm[:, keep], kvar[:, keep]
-                f, t, yff, yft, ytf, ytt = f[keep], t[keep], yff[keep], yft[keep], ytf[keep], ytt[keep]
+                cur, fvec, va, vm, kvar = (
+                    cur[keep],
+                    fvec[:, keep],
+                    va[:, keep],
+                    vm[:, keep],
+                    kvar[:, keep],
+                )
+                f, t, yff, yft, ytf, ytt = (
+                    f[keep],
+                    t[keep],
+                    yff[keep],
+                    yft[keep],
+                    ytf[keep],
+                    ytt[keep],
+                )
                 w, d, mmat, cols = w[:, keep, :], d[keep], mmat[keep], cols[keep]
             z = self.lu.solve(fvec)
             y = z[cols, np.arange(cur.size)[:, None]]  # (k, 4)
@@ -650,9 +714,14 @@ class _ACVerifier:
         if kind == "branch":
             out_net = net.with_branch_status(k, 0)
         else:
-            w = weights if weights is not None else _participation(net, opts, net.gen.in_service == 1)
+            w = (
+                weights
+                if weights is not None
+                else _participation(net, opts, net.gen.in_service == 1)
+            )
             pg = _redispatch_after_gen_loss(net, k, w, label)
-            out_net = net.with_dispatch(pg).with_gen_status(k, 0)
+            on = net.gen.in_service == 1
+            out_net = net.with_dispatch(np.where(on, pg, net.gen.pg_mw)).with_gen_status(k, 0)
         res = ac_power_flow(out_net, self.opts, v0=self.v0)
         if not res.converged:
             # a warm start can fall into a bad basin; a DC-angle start is the other chance
@@ -662,4 +731,3 @@ class _ACVerifier:
         s = np.maximum(res.s_from_mva, res.s_to_mva)
         out: FloatArray = s / self.rate * 100.0
         return out
-

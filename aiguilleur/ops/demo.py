@@ -1,0 +1,575 @@
+"""The demo: N-1 security assessment of a real transmission grid, end to end.
+
+On the bundled French transmission grid (PGLib-OPF ``pglib_opf_case1888_rte``):
+load the case, balance the stored generator set-points against the load,
+solve the AC power flow, screen every single-branch and single-generator
+outage (DC screening, AC verification), take the worst credible outage, apply
+it to the grid, solve the post-outage AC power flow and report what breaks.
+The figures come back as a :class:`DemoResult`; the same story is written as a
+self-contained HTML report.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from aiguilleur.data import bundled_case_path
+from aiguilleur.errors import AiguilleurError
+from aiguilleur.grid import (
+    apply_outage,
+    ContingencyOptions,
+    ContingencyResult,
+    IslandReport,
+    Network,
+    PowerFlowOptions,
+    PowerFlowResult,
+    ac_power_flow,
+    read_matpower,
+    scaled_dispatch,
+    screen_n1,
+)
+from aiguilleur.ops.report import Bar, Table, write_html_report
+
+__all__ = ["BranchLoading", "DemoProgress", "DemoResult", "Outage", "run_demo"]
+
+FloatArray = npt.NDArray[np.float64]
+Rating = Literal["a", "b", "c"]
+
+DemoProgress = Callable[[str, int, int], None]
+"""Called as ``progress(stage, done, total)`` while the demo runs."""
+
+DEMO_CASE = "pglib_opf_case1888_rte"
+OPERATING_POINT = "stored set-points scaled to the load"
+PGLIB_RELEASE = "PGLib-OPF v23.07"
+TOP_CONTINGENCIES = 20
+TOP_BARS = 15
+
+
+@dataclass(frozen=True)
+class Outage:
+    """One contingency of the screen.
+
+    ``row`` is the 0-based row of the outaged element in the network's table
+    (the case file's row minus one); ``label`` names it as the file does
+    (1-based row, bus ids).
+    """
+
+    kind: str
+    row: int
+    label: str
+    status: str
+    max_loading_pct: float | None
+    worst_branch: str | None
+    n_overloaded: int
+    lost_load_mw: float
+    lost_generation_mw: float
+    cut_buses: int
+
+
+@dataclass(frozen=True)
+class BranchLoading:
+    """A branch's loading after the outage, with its base-case loading for comparison."""
+
+    row: int
+    from_bus_id: int
+    to_bus_id: int
+    loading_pct: float
+    base_loading_pct: float
+    flow_mva: float
+    rating_mva: float
+
+    @property
+    def label(self) -> str:
+        return f"branch {self.row + 1} ({self.from_bus_id}-{self.to_bus_id})"
+
+    @property
+    def new(self) -> bool:
+        """True when the branch was within its rating before the outage."""
+        return not self.base_loading_pct > 100.0
+
+
+@dataclass(frozen=True)
+class DemoResult:
+    """What the demo found, and where it wrote the report.
+
+    Loadings are in % of the rating named by ``rating`` (``a``: long-term).
+    ``worst`` is the most severe contingency that keeps the grid in one piece
+    (highest post-outage loading); ``worst_islanding`` the outage that cuts off
+    the most load. ``post_*`` fields describe the AC power flow of the grid
+    with ``worst`` applied.
+    """
+
+    case: str
+    attribution: str
+    operating_point: str
+    rating: str
+    buses: int
+    branches: int
+    generators: int
+    load_mw: float
+    generation_mw: float
+    base_converged: bool
+    base_losses_mw: float
+    base_max_loading_pct: float
+    base_overloads: tuple[BranchLoading, ...]
+    contingencies: int
+    branch_contingencies: int
+    generator_contingencies: int
+    secure: int
+    overload: int
+    islanding: int
+    diverged: int
+    ac_verified: int
+    screen_time_s: float
+    top: tuple[Outage, ...]
+    worst: Outage | None
+    worst_islanding: Outage | None
+    post_converged: bool
+    post_iterations: int
+    post_max_loading_pct: float
+    post_overloads: tuple[BranchLoading, ...]
+    post_islands: tuple[IslandReport, ...]
+    post_deenergised_buses: int
+    post_deenergised_load_mw: float
+    post_vm_min_pu: float
+    post_vm_min_bus_id: int
+    post_vm_max_pu: float
+    post_vm_max_bus_id: int
+    post_losses_mw: float
+    out_dir: Path
+    report_path: Path
+    csv_path: Path
+    time_s: float
+    timings_s: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def new_overloads(self) -> int:
+        """Branches overloaded after the outage that were within their rating before."""
+        return sum(1 for b in self.post_overloads if b.new)
+
+
+# -- labels -------------------------------------------------------------------------------
+
+
+def _branch_label(net: Network, k: int) -> str:
+    b = net.branch
+    return f"branch {k + 1} ({int(b.from_bus_id[k])}-{int(b.to_bus_id[k])})"
+
+
+def _element_label(net: Network, kind: str, k: int) -> str:
+    if kind == "branch":
+        return _branch_label(net, k)
+    return f"generator {k + 1} (bus {int(net.gen.bus_id[k])}, {net.gen.pg_mw[k]:,.0f} MW)"
+
+
+def _outage(net: Network, res: ContingencyResult, p: int) -> Outage:
+    kind = str(res.kind[p])
+    k = int(res.element[p])
+    m = float(res.max_loading_pct[p])
+    w = int(res.worst_branch[p])
+    return Outage(
+        kind=kind,
+        row=k,
+        label=_element_label(net, kind, k),
+        status=str(res.status[p]),
+        max_loading_pct=m if np.isfinite(m) else None,
+        worst_branch=_branch_label(net, w) if w >= 0 else None,
+        n_overloaded=len(res.overloaded[p]),
+        lost_load_mw=float(res.lost_load_mw[p]),
+        lost_generation_mw=float(res.lost_generation_mw[p]),
+        cut_buses=int(res.cut_buses[p]),
+    )
+
+
+# -- the outage ---------------------------------------------------------------------------
+
+
+def _loadings(
+    net: Network, pf: PowerFlowResult, base_pct: FloatArray, rating: str, rows: npt.ArrayLike
+) -> tuple[BranchLoading, ...]:
+    s = np.maximum(pf.s_from_mva, pf.s_to_mva)
+    rate = net.branch.rating_mva(rating)
+    pct = _pct(pf, rate)
+    return tuple(
+        BranchLoading(
+            row=int(j),
+            from_bus_id=int(net.branch.from_bus_id[j]),
+            to_bus_id=int(net.branch.to_bus_id[j]),
+            loading_pct=float(pct[j]),
+            base_loading_pct=float(base_pct[j]),
+            flow_mva=float(s[j]),
+            rating_mva=float(rate[j]),
+        )
+        for j in np.asarray(rows, dtype=np.int64)
+    )
+
+
+def _pct(pf: PowerFlowResult, rate: FloatArray) -> FloatArray:
+    s = np.maximum(pf.s_from_mva, pf.s_to_mva)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out: FloatArray = np.where(rate > 0, 100.0 * s / rate, np.nan)
+    return out
+
+
+def _over(pct: FloatArray) -> npt.NDArray[np.int64]:
+    v = np.where(np.isfinite(pct), pct, -np.inf)
+    rows = np.flatnonzero(v > 100.0)
+    out: npt.NDArray[np.int64] = rows[np.argsort(-v[rows], kind="stable")].astype(np.int64)
+    return out
+
+
+# -- outputs ------------------------------------------------------------------------------
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _contingency_csv(net: Network, res: ContingencyResult) -> str:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(
+        [
+            "rank", "kind", "row", "contingency", "status", "max_loading_pct",
+            "worst_branch_row", "overloaded_branch_rows", "lost_load_mw", "lost_generation_mw",
+            "cut_buses",
+        ]
+    )  # fmt: skip
+    for rank, p in enumerate(res.ranked(), start=1):
+        kind, k = str(res.kind[p]), int(res.element[p])
+        m = float(res.max_loading_pct[p])
+        wb = int(res.worst_branch[p])
+        w.writerow(
+            [
+                rank, kind, k + 1, _element_label(net, kind, k), str(res.status[p]),
+                f"{m:.3f}" if np.isfinite(m) else "", wb + 1 if wb >= 0 else "",
+                " ".join(str(int(j) + 1) for j in res.overloaded[p]),
+                f"{res.lost_load_mw[p]:.3f}", f"{res.lost_generation_mw[p]:.3f}",
+                int(res.cut_buses[p]),
+            ]
+        )  # fmt: skip
+    return buf.getvalue()
+
+
+def _f(x: float | None, unit: str = "", digits: int = 1) -> str:
+    if x is None or not np.isfinite(x):
+        return "n/a"
+    return f"{x:,.{digits}f}{unit}"
+
+
+def _write_report(
+    path: Path,
+    r: DemoResult,
+    base_pct: FloatArray,
+    post_pct: FloatArray,
+) -> None:
+    w = r.worst
+    headline = [
+        ("buses", f"{r.buses:,}"),
+        ("branches", f"{r.branches:,}"),
+        ("generators in service", f"{r.generators:,}"),
+        ("load", f"{r.load_mw:,.0f} MW"),
+        ("contingencies screened", f"{r.contingencies:,}"),
+        ("with overloads", f"{r.overload:,}"),
+        ("islanding", f"{r.islanding:,}"),
+        ("diverged", f"{r.diverged:,}"),
+        ("worst credible outage", _f(w.max_loading_pct if w else None, " %")),
+        ("overloaded after it", f"{len(r.post_overloads)} ({r.new_overloads} new)"),
+        ("N-1 screen time", f"{r.screen_time_s:.1f} s"),
+    ]
+    op = [
+        f"Operating point: {r.operating_point} ({r.generation_mw:,.0f} MW of generation "
+        f"for {r.load_mw:,.0f} MW of load).",
+        f"Base-case AC power flow: {'converged' if r.base_converged else 'did NOT converge'}, "
+        f"losses {r.base_losses_mw:,.1f} MW, highest branch loading "
+        f"{_f(r.base_max_loading_pct, ' %')}.",
+        f"{len(r.base_overloads)} branches are already above rating {r.rating.upper()} in the "
+        "base case, before any outage: every contingency inherits these overloads.",
+        f"Screen: {r.branch_contingencies:,} branch and {r.generator_contingencies:,} "
+        f"generator outages; {r.secure:,} secure, {r.overload:,} with overloads, "
+        f"{r.islanding:,} islanding, {r.diverged:,} diverged; {r.ac_verified:,} verified "
+        "by AC power flow.",
+    ]
+    facts: list[tuple[str, list[str]]] = [("Operating point and screen", op)]
+    if w is not None:
+        cons = [
+            f"Outage: {w.label}; post-outage highest loading {_f(w.max_loading_pct, ' %')} "
+            f"on {w.worst_branch or 'n/a'}.",
+            f"Post-outage AC power flow: "
+            f"{'converged' if r.post_converged else 'did NOT converge'} "
+            f"in {r.post_iterations} iterations; {len(r.post_overloads)} branches overloaded "
+            f"({r.new_overloads} of them within rating before the outage).",
+            f"Voltages from {r.post_vm_min_pu:.3f} pu (bus {r.post_vm_min_bus_id}) to "
+            f"{r.post_vm_max_pu:.3f} pu (bus {r.post_vm_max_bus_id}).",
+            f"Losses {r.post_losses_mw:,.1f} MW ({r.post_losses_mw - r.base_losses_mw:+,.1f} MW "
+            "against the base case).",
+            f"Islands: {len(r.post_islands)}; de-energised buses: {r.post_deenergised_buses} "
+            f"({r.post_deenergised_load_mw:,.1f} MW of load).",
+        ]
+        facts.append(("Worst credible outage and its consequences", cons))
+    if r.worst_islanding is not None:
+        wi = r.worst_islanding
+        facts.append(
+            (
+                "Worst islanding outage",
+                [
+                    f"{wi.label} cuts off {wi.cut_buses} buses carrying "
+                    f"{wi.lost_load_mw:,.1f} MW of load and {wi.lost_generation_mw:,.1f} MW "
+                    "of generation."
+                ],
+            )
+        )
+    top_rows = tuple(
+        (
+            i + 1,
+            o.label,
+            o.status,
+            o.max_loading_pct,
+            o.worst_branch,
+            o.n_overloaded,
+        )
+        for i, o in enumerate(r.top)
+    )
+    over_rows = tuple(
+        (
+            b.row + 1,
+            b.from_bus_id,
+            b.to_bus_id,
+            b.loading_pct,
+            b.base_loading_pct,
+            b.flow_mva,
+            b.rating_mva,
+            "new" if b.new else "",
+        )
+        for b in r.post_overloads
+    )
+    tables = [
+        Table(
+            f"Top {len(r.top)} contingencies",
+            ("#", "contingency", "status", "max loading %", "most loaded branch", "overloaded"),
+            top_rows,
+            note="Ranked by the highest post-outage branch loading (AC-verified).",
+        ),
+        Table(
+            "Overloaded branches after the worst credible outage",
+            (
+                "branch row",
+                "from bus",
+                "to bus",
+                "after %",
+                "before %",
+                "flow MVA",
+                f"rating {r.rating.upper()} MVA",
+                "",
+            ),
+            over_rows,
+            note="Branch rows are 1-based, as in the case file; loadings use the larger of the "
+            "two end flows.",
+        ),
+    ]
+    bars = [
+        Bar(f"{b.label}", b.loading_pct, b.base_loading_pct) for b in r.post_overloads[:TOP_BARS]
+    ]
+    outage = w.label if w else "no outage"
+    write_html_report(
+        path,
+        title=f"N-1 security assessment: {r.case}",
+        subtitle=(
+            f"{r.buses:,}-bus transmission grid; operating point: {r.operating_point}; "
+            f"ratings: {r.rating.upper()}; worst credible outage: {outage}."
+        ),
+        headline=headline,
+        facts=facts,
+        loading={"base case": base_pct, f"after {outage}": post_pct},
+        overloads=bars,
+        overloads_title=f"Top {len(bars)} overloaded branches after {outage}",
+        tables=tables,
+        notes=(
+            "Every single-branch and single-generator outage is screened with DC "
+            "sensitivities (LODF/PTDF) from the AC base case; every outage the screen flags "
+            "or finds near its limit is verified by an AC power flow. A lost generator's "
+            "output is taken up by the remaining units in proportion to their Pmax. "
+            "Outages that split the grid are listed as islanding.",
+            "The worst credible outage is the non-islanding contingency with the highest "
+            "post-outage branch loading; it is then applied to the grid and solved again "
+            "with a full Newton-Raphson AC power flow.",
+            f"The PGLib-OPF stored generator set-points do not balance the load; the "
+            f"operating point here is the {r.operating_point}, not an optimal dispatch, "
+            "which is why some branches are loaded above their rating before any outage.",
+        ),
+        attribution=r.attribution,
+    )
+
+
+# -- the job ------------------------------------------------------------------------------
+
+
+def run_demo(
+    out_dir: Path | None = None,
+    progress: DemoProgress | None = None,
+    *,
+    case: str = DEMO_CASE,
+    rating: Rating = "a",
+) -> DemoResult:
+    """Run the N-1 demo on the bundled French transmission grid and write its report.
+
+    Parameters
+    ----------
+    out_dir
+        Folder for ``index.html`` (the report) and ``contingencies.csv``;
+        defaults to ``./aiguilleur-report`` in the current directory. Files are
+        written atomically (temporary file, then rename).
+    progress
+        Called as ``progress(stage, done, total)``; ``stage`` is a short
+        description of the current step.
+    case
+        The bundled case to study (the demo's grid by default).
+    rating
+        Branch rating the loadings are held against: ``a``, ``b`` or ``c``.
+
+    Returns
+    -------
+    DemoResult
+        The figures of the run and the paths written.
+
+    Raises
+    ------
+    AiguilleurError
+        When the case cannot be read, its base case cannot be solved or the
+        report cannot be written.
+    """
+    t0 = time.perf_counter()
+    timings: dict[str, float] = {}
+
+    def step(stage: str, done: int = 0, total: int = 1) -> None:
+        if progress is not None:
+            progress(stage, done, total)
+
+    out = Path(out_dir) if out_dir is not None else Path.cwd() / "aiguilleur-report"
+    opts = ContingencyOptions(
+        rating=rating,
+        ac_verify=True,
+        generators=True,
+        participation="pmax",
+    )
+
+    step("loading the grid")
+    t = time.perf_counter()
+    path = bundled_case_path(case)
+    raw = read_matpower(path)
+    net = scaled_dispatch(raw)
+    timings["load"] = time.perf_counter() - t
+
+    step("base-case AC power flow")
+    t = time.perf_counter()
+    pf_opts = PowerFlowOptions()
+    base = ac_power_flow(net, pf_opts)
+    timings["base_power_flow"] = time.perf_counter() - t
+    rate = net.branch.rating_mva(rating)
+    base_pct = _pct(base, rate)
+
+    t = time.perf_counter()
+    res = screen_n1(net, opts, progress=lambda done, total: step("N-1 screening", done, total))
+    timings["n1_screen"] = time.perf_counter() - t
+
+    ranked = res.ranked()
+    credible = [
+        int(p)
+        for p in ranked
+        if res.status[p] != "islanding" and np.isfinite(res.max_loading_pct[p])
+    ]
+    worst = _outage(net, res, credible[0]) if credible else None
+    isl = np.flatnonzero(res.status == "islanding")
+    worst_isl = _outage(net, res, int(isl[np.argmax(res.lost_load_mw[isl])])) if isl.size else None
+
+    step("post-outage AC power flow")
+    t = time.perf_counter()
+    post_net = apply_outage(net, worst.kind, worst.row) if worst is not None else net
+    post = ac_power_flow(post_net, pf_opts)
+    timings["post_power_flow"] = time.perf_counter() - t
+    post_pct = _pct(post, rate)
+    energised = post.vm_pu > 0
+    vm = np.where(energised, post.vm_pu, np.nan)
+    i_min, i_max = int(np.nanargmin(vm)), int(np.nanargmax(vm))
+    dead = [i for i in post.islands if not i.energised]
+
+    summary = raw.summary()
+    result = DemoResult(
+        case=net.name,
+        attribution=f"Grid: {PGLIB_RELEASE} {path.stem}, CC BY 4.0",
+        operating_point=OPERATING_POINT,
+        rating=rating,
+        buses=net.n_bus,
+        branches=net.n_branch,
+        generators=int(summary["generators_in_service"]),
+        load_mw=float(summary["load_mw"]),
+        generation_mw=float(np.sum(net.gen.pg_mw[net.gen.in_service == 1])),
+        base_converged=base.converged,
+        base_losses_mw=base.losses_mw,
+        base_max_loading_pct=float(np.nanmax(base_pct)) if np.any(np.isfinite(base_pct)) else 0.0,
+        base_overloads=_loadings(net, base, base_pct, rating, _over(base_pct)),
+        contingencies=len(res),
+        branch_contingencies=int(np.sum(res.kind == "branch")),
+        generator_contingencies=int(np.sum(res.kind == "generator")),
+        secure=res.count("secure"),
+        overload=res.count("overload"),
+        islanding=res.count("islanding"),
+        diverged=res.count("diverged"),
+        ac_verified=int(np.sum(res.verified)),
+        screen_time_s=res.time_s,
+        top=tuple(_outage(net, res, int(p)) for p in ranked[:TOP_CONTINGENCIES]),
+        worst=worst,
+        worst_islanding=worst_isl,
+        post_converged=post.converged,
+        post_iterations=post.iterations,
+        post_max_loading_pct=float(np.nanmax(post_pct)) if np.any(np.isfinite(post_pct)) else 0.0,
+        post_overloads=_loadings(post_net, post, base_pct, rating, _over(post_pct)),
+        post_islands=post.islands,
+        post_deenergised_buses=sum(i.buses for i in dead),
+        post_deenergised_load_mw=float(sum(i.load_mw for i in dead)),
+        post_vm_min_pu=float(post.vm_pu[i_min]),
+        post_vm_min_bus_id=int(post.bus_id[i_min]),
+        post_vm_max_pu=float(post.vm_pu[i_max]),
+        post_vm_max_bus_id=int(post.bus_id[i_max]),
+        post_losses_mw=post.losses_mw,
+        out_dir=out,
+        report_path=out / "index.html",
+        csv_path=out / "contingencies.csv",
+        time_s=0.0,
+        timings_s=timings,
+    )
+
+    step("writing the report")
+    t = time.perf_counter()
+    try:
+        _atomic_write_text(result.csv_path, _contingency_csv(net, res))
+        _write_report(result.report_path, result, base_pct, post_pct)
+    except OSError as e:
+        raise AiguilleurError(
+            f"{e.filename or out}: cannot write the report ({e.strerror or e})"
+        ) from None
+    timings["report"] = time.perf_counter() - t
+    step("done", 1, 1)
+    # time_s covers the whole run, report included
+    return dataclasses.replace(result, time_s=time.perf_counter() - t0)

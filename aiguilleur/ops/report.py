@@ -1,0 +1,438 @@
+"""Self-contained HTML reports: headline figures, inline SVG charts and tables.
+
+A report is one HTML file with its style sheet and charts inline (SVG drawn
+here, in Python): it opens offline, can be mailed or archived as it is, and
+loads nothing from the network. Every piece of text is escaped.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+__all__ = ["Bar", "Table", "write_html_report"]
+
+Cell = str | int | float | None
+
+# Series colours (base case first, then post-outage), the overload colour and the grid.
+_COLOURS = ("#5b7fa6", "#d9822b", "#b8323a", "#6f8f5a")
+_OVER = "#b8323a"
+_AXIS = "#555"
+_GRID = "#e3e3e3"
+
+
+@dataclass(frozen=True)
+class Table:
+    """A table of the report.
+
+    Parameters
+    ----------
+    title
+        Section heading.
+    columns
+        Column headings.
+    rows
+        One tuple of cells per row; floats are shown with one decimal,
+        ``None`` as a dash.
+    note
+        A sentence under the heading (what the table holds, units).
+    """
+
+    title: str
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Bar:
+    """One bar of the overload chart: a branch's loading after and before the outage."""
+
+    label: str
+    value_pct: float
+    reference_pct: float | None = None
+
+
+def _e(text: object) -> str:
+    return html.escape(str(text), quote=True)
+
+
+def _cell(value: Cell) -> str:
+    if value is None:
+        return "&ndash;"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            return "&ndash;"
+        return f"{value:,.1f}"
+    if isinstance(value, int):
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)
+    return _e(value)
+
+
+def _numeric(value: Cell) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _table(t: Table) -> str:
+    # a column of numbers is right-aligned, heading included
+    num_col = [
+        any(_numeric(r[j]) for r in t.rows if j < len(r))
+        and all(_numeric(r[j]) or r[j] is None for r in t.rows if j < len(r))
+        for j in range(len(t.columns))
+    ]
+    head = "".join(
+        f'<th class="num">{_e(c)}</th>' if num_col[j] else f"<th>{_e(c)}</th>"
+        for j, c in enumerate(t.columns)
+    )
+    body = []
+    for row in t.rows:
+        cells = "".join(
+            f'<td class="num">{_cell(v)}</td>' if _numeric(v) else f"<td>{_cell(v)}</td>"
+            for v in row
+        )
+        body.append(f"<tr>{cells}</tr>")
+    if not body:
+        body.append(f'<tr><td colspan="{len(t.columns)}" class="empty">none</td></tr>')
+    note = f'<p class="note">{_e(t.note)}</p>' if t.note else ""
+    return (
+        f"<section><h2>{_e(t.title)}</h2>{note}"
+        f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></section>"
+    )
+
+
+# -- charts ------------------------------------------------------------------------------
+
+
+def _nice_step(top: float, ticks: int = 5) -> float:
+    raw = max(top, 1.0) / ticks
+    mag = 10 ** math.floor(math.log10(raw))
+    for m in (1, 2, 2.5, 5, 10):
+        if m * mag >= raw:
+            return float(m * mag)
+    return float(10 * mag)
+
+
+def _svg_histogram(
+    series: Mapping[str, npt.ArrayLike],
+    *,
+    bin_pct: float = 10.0,
+    max_pct: float = 200.0,
+    title: str = "",
+    width: int = 900,
+    height: int = 340,
+) -> str:
+    """Grouped histogram of branch loadings, one colour per series.
+
+    The last bin gathers everything at or above ``max_pct``. The count axis is
+    logarithmic and bins at or above 100 % sit on a shaded band with their
+    counts written on them: they are the few that matter and would otherwise
+    vanish next to the lightly loaded majority. NaN values (unrated branches)
+    are left out.
+    """
+    edges = np.arange(0.0, max_pct + bin_pct / 2, bin_pct)
+    nbins = edges.size  # the last bin is the overflow [max_pct, inf)
+    counts: list[npt.NDArray[np.int64]] = []
+    names = list(series)
+    for nm in names:
+        v = np.asarray(series[nm], dtype=np.float64)
+        v = v[np.isfinite(v)]
+        idx = np.minimum((np.maximum(v, 0.0) // bin_pct).astype(np.int64), nbins - 1)
+        counts.append(np.bincount(idx, minlength=nbins).astype(np.int64))
+    ymax = max((int(c.max()) for c in counts if c.size), default=1)
+    # log scale: a few overloaded branches must stay visible next to hundreds of light ones
+    decades = max(1, math.ceil(math.log10(max(ymax, 1) + 1)))
+    ml, mr, mt, mb = 56, 16, 34, 54
+    pw, ph = width - ml - mr, height - mt - mb
+    bw = pw / nbins
+    gap = 2.0
+    sub = (bw - 2 * gap) / max(len(names), 1)
+
+    scale_top = math.log10(1.0 + 10**decades)
+
+    def y(c: float) -> float:
+        return mt + ph - ph * math.log10(1.0 + c) / scale_top
+
+    out = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{_e(title)}">']
+    over_x = ml + bw * (100.0 / bin_pct)
+    out.append(
+        f'<rect x="{over_x:.1f}" y="{mt}" width="{ml + pw - over_x:.1f}" height="{ph}" '
+        'fill="#fbeaea"/>'
+    )
+    out.append(
+        f'<text x="{over_x + 4:.1f}" y="{mt + 14}" font-size="12" fill="{_OVER}">'
+        "overloaded (&#8805; 100 %)</text>"
+    )
+    for d in range(decades + 2):
+        tick = 0 if d == 0 else 10 ** (d - 1)
+        yy = y(float(tick))
+        out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{yy:.1f}" y2="{yy:.1f}" stroke="{_GRID}"/>')
+        out.append(
+            f'<text x="{ml - 6}" y="{yy + 4:.1f}" font-size="11" text-anchor="end" '
+            f'fill="{_AXIS}">{tick:,}</text>'
+        )
+    for s, c in enumerate(counts):
+        colour = _COLOURS[s % len(_COLOURS)]
+        for i in range(nbins):
+            if c[i] == 0:
+                continue
+            x = ml + i * bw + gap + s * sub
+            yy = y(float(c[i]))
+            out.append(
+                f'<rect x="{x:.1f}" y="{yy:.1f}" width="{max(sub - 1, 1):.1f}" '
+                f'height="{mt + ph - yy:.1f}" fill="{colour}"><title>{_e(names[s])}: '
+                f"{int(c[i])} branches</title></rect>"
+            )
+            if edges[i] >= 100.0:
+                out.append(
+                    f'<text x="{x + sub / 2:.1f}" y="{yy - 3:.1f}" font-size="10" '
+                    f'text-anchor="middle" fill="{colour}">{int(c[i])}</text>'
+                )
+    for i in range(0, nbins, 2):
+        xx = ml + i * bw
+        label = f"{int(i * bin_pct)}" if i < nbins - 1 else ""
+        out.append(
+            f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{mt + ph}" y2="{mt + ph + 4}" '
+            f'stroke="{_AXIS}"/>'
+        )
+        out.append(
+            f'<text x="{xx:.1f}" y="{mt + ph + 17}" font-size="11" text-anchor="middle" '
+            f'fill="{_AXIS}">{label}</text>'
+        )
+    out.append(
+        f'<text x="{ml + pw - bw / 2:.1f}" y="{mt + ph + 17}" font-size="11" '
+        f'text-anchor="middle" fill="{_AXIS}">&#8805;{int(max_pct)}</text>'
+    )
+    out.append(f'<line x1="{ml}" x2="{ml + pw}" y1="{mt + ph}" y2="{mt + ph}" stroke="{_AXIS}"/>')
+    out.append(
+        f'<text x="{ml + pw / 2:.1f}" y="{height - 12}" font-size="12" text-anchor="middle" '
+        f'fill="{_AXIS}">branch loading (% of rating)</text>'
+    )
+    out.append(
+        f'<text x="14" y="{mt + ph / 2:.1f}" font-size="12" text-anchor="middle" '
+        f'fill="{_AXIS}" transform="rotate(-90 14 {mt + ph / 2:.1f})">branches (log scale)</text>'
+    )
+    lx = ml
+    for s, nm in enumerate(names):
+        colour = _COLOURS[s % len(_COLOURS)]
+        out.append(f'<rect x="{lx}" y="10" width="12" height="12" fill="{colour}"/>')
+        out.append(f'<text x="{lx + 17}" y="20" font-size="12" fill="#222">{_e(nm)}</text>')
+        lx += 30 + 7 * len(nm)
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _svg_barh(
+    bars: Sequence[Bar],
+    *,
+    value_name: str = "after",
+    reference_name: str = "before",
+    title: str = "",
+    width: int = 900,
+) -> str:
+    """Horizontal bars of loadings (%), a marker for the reference and a 100 % line."""
+    if not bars:
+        return '<p class="empty">No branch is overloaded.</p>'
+    row_h, ml, mr, mt, mb = 24, 250, 60, 34, 40
+    height = mt + mb + row_h * len(bars)
+    pw = width - ml - mr
+    vals = [b.value_pct for b in bars] + [
+        b.reference_pct for b in bars if b.reference_pct is not None
+    ]
+    finite = [v for v in vals if math.isfinite(v)]
+    xmax_raw = max([*finite, 100.0]) * 1.05
+    step = _nice_step(xmax_raw, 6)
+    xmax = step * math.ceil(xmax_raw / step)
+
+    def x(v: float) -> float:
+        return ml + pw * max(v, 0.0) / xmax
+
+    out = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{_e(title)}">']
+    t = 0.0
+    while t <= xmax + 1e-9:
+        xx = x(t)
+        out.append(
+            f'<line x1="{xx:.1f}" x2="{xx:.1f}" y1="{mt}" y2="{height - mb}" stroke="{_GRID}"/>'
+        )
+        out.append(
+            f'<text x="{xx:.1f}" y="{height - mb + 16}" font-size="11" text-anchor="middle" '
+            f'fill="{_AXIS}">{int(t)}</text>'
+        )
+        t += step
+    for i, b in enumerate(bars):
+        y0 = mt + i * row_h
+        val = b.value_pct if math.isfinite(b.value_pct) else 0.0
+        colour = _OVER if val > 100.0 else _COLOURS[0]
+        out.append(
+            f'<text x="{ml - 8}" y="{y0 + row_h / 2 + 4:.1f}" font-size="12" '
+            f'text-anchor="end" fill="#222">{_e(b.label)}</text>'
+        )
+        out.append(
+            f'<rect x="{ml}" y="{y0 + 4}" width="{x(val) - ml:.1f}" height="{row_h - 8}" '
+            f'fill="{colour}"><title>{_e(b.label)}: {val:.1f} %</title></rect>'
+        )
+        out.append(
+            f'<text x="{x(val) + 4:.1f}" y="{y0 + row_h / 2 + 4:.1f}" font-size="11" '
+            f'fill="#222">{val:.0f} %</text>'
+        )
+        if b.reference_pct is not None and math.isfinite(b.reference_pct):
+            rx = x(b.reference_pct)
+            out.append(
+                f'<line x1="{rx:.1f}" x2="{rx:.1f}" y1="{y0 + 2}" y2="{y0 + row_h - 2}" '
+                f'stroke="#111" stroke-width="2.5"><title>{_e(reference_name)}: '
+                f"{b.reference_pct:.1f} %</title></line>"
+            )
+    x100 = x(100.0)
+    out.append(
+        f'<line x1="{x100:.1f}" x2="{x100:.1f}" y1="{mt - 4}" y2="{height - mb}" '
+        f'stroke="{_AXIS}" stroke-dasharray="4 3"/>'
+    )
+    out.append(
+        f'<text x="{ml + pw / 2:.1f}" y="{height - 8}" font-size="12" text-anchor="middle" '
+        f'fill="{_AXIS}">loading (% of rating)</text>'
+    )
+    out.append(f'<rect x="{ml}" y="10" width="12" height="12" fill="{_OVER}"/>')
+    out.append(f'<text x="{ml + 17}" y="20" font-size="12" fill="#222">{_e(value_name)}</text>')
+    lx = ml + 40 + 7 * len(value_name)
+    out.append(
+        f'<line x1="{lx + 6}" x2="{lx + 6}" y1="9" y2="23" stroke="#111" stroke-width="2.5"/>'
+    )
+    out.append(f'<text x="{lx + 14}" y="20" font-size="12" fill="#222">{_e(reference_name)}</text>')
+    out.append("</svg>")
+    return "".join(out)
+
+
+# -- the page ----------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
+background:#f6f6f4}
+main{max-width:1000px;margin:0 auto;padding:24px 28px 40px;background:#fff}
+h1{font-size:1.6em;margin:0 0 4px}
+h2{font-size:1.2em;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
+.sub{color:#555;margin:0 0 18px}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(180px,1fr));gap:10px}
+.card{border:1px solid #ddd;border-radius:6px;padding:10px 12px;background:#fafafa}
+.card .v{font-size:1.35em;font-weight:600}
+.card .k{font-size:.85em;color:#555}
+ul.facts{margin:6px 0;padding-left:20px;line-height:1.5}
+table{border-collapse:collapse;width:100%;font-size:.9em}
+th,td{border-bottom:1px solid #e6e6e6;padding:4px 8px;text-align:left;vertical-align:top}
+th{background:#f0f0ee}
+td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
+td.empty,p.empty{color:#777;font-style:italic}
+p.note{color:#555;margin:4px 0 8px;font-size:.9em}
+footer{margin-top:32px;color:#666;font-size:.85em;border-top:1px solid #ddd;padding-top:8px}
+"""
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_html_report(
+    path: str | os.PathLike[str],
+    *,
+    title: str,
+    subtitle: str = "",
+    headline: Sequence[tuple[str, str]] = (),
+    facts: Sequence[tuple[str, Sequence[str]]] = (),
+    loading: Mapping[str, npt.ArrayLike] | None = None,
+    overloads: Sequence[Bar] = (),
+    overloads_title: str = "Most loaded branches",
+    tables: Sequence[Table] = (),
+    notes: Sequence[str] = (),
+    attribution: str = "",
+) -> Path:
+    """Write one self-contained HTML report, atomically.
+
+    Parameters
+    ----------
+    path
+        The ``.html`` file to write; its folder is created if needed. The page
+        is written to a temporary file beside it, then renamed, so a reader
+        never sees half a report.
+    title, subtitle
+        Page heading and the line under it.
+    headline
+        ``(label, value)`` pairs shown as figure cards.
+    facts
+        Sections of bullet points: ``(heading, lines)``.
+    loading
+        Branch loadings (%) per series name, drawn as one grouped histogram.
+    overloads
+        Bars of the overload chart, most loaded first.
+    overloads_title
+        Heading of the overload chart.
+    tables
+        Tables, in order, after the charts.
+    notes
+        Paragraphs of method notes near the end.
+    attribution
+        Data attribution shown in the footer.
+
+    Returns
+    -------
+    pathlib.Path
+        The written file.
+    """
+    from aiguilleur import __version__
+
+    out = Path(path)
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        '<meta name="viewport" content="width=device-width, initial-scale=1">',
+        f"<title>{_e(title)}</title><style>{_CSS}</style></head><body><main>",
+        f"<h1>{_e(title)}</h1>",
+    ]
+    if subtitle:
+        parts.append(f'<p class="sub">{_e(subtitle)}</p>')
+    if headline:
+        cards = "".join(
+            f'<div class="card"><div class="v">{_e(v)}</div><div class="k">{_e(k)}</div></div>'
+            for k, v in headline
+        )
+        parts.append(f'<div class="cards">{cards}</div>')
+    for heading, lines in facts:
+        items = "".join(f"<li>{_e(line)}</li>" for line in lines)
+        parts.append(f'<section><h2>{_e(heading)}</h2><ul class="facts">{items}</ul></section>')
+    if loading:
+        parts.append("<section><h2>Branch loadings</h2>")
+        parts.append(_svg_histogram(loading, title="Histogram of branch loadings"))
+        parts.append("</section>")
+    if overloads or loading:
+        parts.append(f"<section><h2>{_e(overloads_title)}</h2>")
+        parts.append(_svg_barh(overloads, title=overloads_title))
+        parts.append("</section>")
+    parts.extend(_table(t) for t in tables)
+    if notes:
+        parts.append("<section><h2>Method</h2>")
+        parts.extend(f"<p>{_e(n)}</p>" for n in notes)
+        parts.append("</section>")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    footer = [f"Generated by aiguilleur {_e(__version__)} on {_e(stamp)}."]
+    if attribution:
+        footer.append(_e(attribution))
+    parts.append(f"<footer>{'<br>'.join(footer)}</footer></main></body></html>\n")
+    _atomic_write(out, "\n".join(parts))
+    return out
