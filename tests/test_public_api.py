@@ -95,9 +95,14 @@ def test_exports_are_pinned(module: str) -> None:
         assert hasattr(mod, name), f"{module}.{name} is listed in __all__ but missing"
 
 
-def test_leaf_packages_do_not_import_cli_or_api() -> None:
+def test_grid_imports_neither_cli_nor_optional_packages() -> None:
+    import subprocess
     import sys
 
-    importlib.import_module("aiguilleur.grid")
-    assert "aiguilleur.cli" not in sys.modules
-    assert "pandapower" not in sys.modules
+    code = (
+        "import sys, aiguilleur.grid\n"
+        "bad = [m for m in ('aiguilleur.cli', 'aiguilleur.ops', 'pandapower', 'typer', 'rich')"
+        " if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

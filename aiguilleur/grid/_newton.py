@@ -198,7 +198,13 @@ def newton(
         it += 1
         jac = pat.jacobian(ydata, v)
         try:
-            dx = splu(jac, permc_spec="COLAMD").solve(-f)
+            # the Jacobian's pattern is symmetric: a symmetric ordering keeps the fill low
+            dx = splu(
+                jac,
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.1,
+                options={"SymmetricMode": True},
+            ).solve(-f)
         except RuntimeError:  # singular Jacobian: no usable step
             return NewtonResult(v, False, it, norm, k)
         if not np.all(np.isfinite(dx)):

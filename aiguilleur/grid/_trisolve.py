@@ -12,11 +12,14 @@ bus or per right-hand side.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
+_csr_matvecs: Any
 try:  # the raw kernel behind ``csr @ dense``; calling it directly saves the dispatch
     from scipy.sparse._sparsetools import csr_matvecs as _csr_matvecs
 except ImportError:  # pragma: no cover - a SciPy without it falls back to ``@``
@@ -41,15 +44,20 @@ def _levels(strict: sp.csr_matrix, reverse: bool = False) -> IntArray:
     return lev
 
 
-def _schedule(strict: sp.csr_matrix, lev: IntArray) -> list[tuple[IntArray, sp.csr_matrix | None]]:
-    order = np.argsort(lev, kind="stable")
-    bounds = np.searchsorted(lev[order], np.arange(int(lev.max()) + 2))
-    steps: list[tuple[IntArray, sp.csr_matrix | None]] = []
-    for k in range(int(lev.max()) + 1):
-        rows = order[bounds[k] : bounds[k + 1]]
-        sub = strict[rows]
-        steps.append((rows, sub if sub.nnz else None))
-    return steps
+def _schedule(strict: sp.csr_matrix, lev: IntArray) -> tuple[IntArray, sp.csr_matrix, IntArray]:
+    """Relabel rows and columns by level so that each level is a contiguous slice.
+
+    A level order is a topological order of the factor's dependencies, so the
+    relabelled factor is still strictly triangular; each level then reads only
+    earlier slices and can be updated in place.
+    """
+    order = np.argsort(lev, kind="stable").astype(np.int64)
+    inv = np.empty_like(order)
+    inv[order] = np.arange(order.size)
+    relabelled = sp.csr_matrix(strict[order][:, order])
+    relabelled.sort_indices()
+    bounds = np.searchsorted(lev[order], np.arange(int(lev.max()) + 2)).astype(np.int64)
+    return order, relabelled, bounds
 
 
 class LevelLU:
@@ -64,44 +72,84 @@ class LevelLU:
     """
 
     def __init__(self, a: sp.spmatrix, permc_spec: str = "COLAMD") -> None:
-        lu = splu(sp.csc_matrix(a), permc_spec=permc_spec)
+        lu = splu(sp.csc_matrix(a, dtype=np.float64), permc_spec=permc_spec)  # type: ignore[call-overload]
         self.lu = lu
-        self.n = int(a.shape[0])
-        self.perm_r = np.asarray(lu.perm_r, dtype=np.int64)
-        self.perm_c = np.asarray(lu.perm_c, dtype=np.int64)
+        n = int(a.shape[0])
+        self.n = n
+        perm_r = np.asarray(lu.perm_r, dtype=np.int64)
+        perm_c = np.asarray(lu.perm_c, dtype=np.int64)
+        inv_perm_r = np.empty_like(perm_r)
+        inv_perm_r[perm_r] = np.arange(n)
         lower = sp.tril(lu.L, k=-1, format="csr")
         upper_full = sp.csr_matrix(lu.U)
-        self.udiag = upper_full.diagonal()
+        udiag = upper_full.diagonal()
         upper = sp.triu(upper_full, k=1, format="csr")
-        self.lower_steps = _schedule(lower, _levels(lower))
-        self.upper_steps = _schedule(upper, _levels(upper, reverse=True))
+        p_l, self.lower, self.lower_bounds = _schedule(lower, _levels(lower))
+        p_u, self.upper, self.upper_bounds = _schedule(upper, _levels(upper, reverse=True))
+        # the products are accumulated in place: store the negated factors
+        self.lower.data = -self.lower.data
+        self.upper.data = -self.upper.data
+        inv_l = np.empty_like(p_l)
+        inv_l[p_l] = np.arange(n)
+        inv_u = np.empty_like(p_u)
+        inv_u[p_u] = np.arange(n)
+        self.gather_in = inv_perm_r[p_l]  # b -> L-ordered right-hand side
+        self.in_pos = np.empty_like(self.gather_in)
+        self.in_pos[self.gather_in] = np.arange(n)  # row j of b sits at in_pos[j]
+        self.gather_mid = inv_l[p_u]  # L order -> U order
+        self.gather_out = inv_u[perm_c]  # U order -> solution
+        self.udiag_u = udiag[p_u][:, None]
 
     @property
     def depth(self) -> tuple[int, int]:
-        return len(self.lower_steps), len(self.upper_steps)
+        return self.lower_bounds.size - 1, self.upper_bounds.size - 1
 
     def solve(self, b: FloatArray) -> FloatArray:
         """Solve ``A x = b`` for a vector or for every column of a matrix."""
         if b.ndim == 1:
             out: FloatArray = self.lu.solve(b)
             return out
-        k = b.shape[1]
-        x = np.empty((self.n, k))
-        x[self.perm_r] = b
-        for rows, sub in self.lower_steps:
-            if sub is not None:
-                x[rows] -= self._product(sub, x, k)
-        for rows, sub in self.upper_steps:
-            if sub is not None:
-                x[rows] -= self._product(sub, x, k)
-            x[rows] /= self.udiag[rows, None]
-        result: FloatArray = x[self.perm_c]
+        y = np.ascontiguousarray(b[self.gather_in], dtype=np.float64)
+        result: FloatArray = self.solve_ordered(y)[self.gather_out]
         return result
 
-    def _product(self, sub: sp.csr_matrix, x: FloatArray, k: int) -> FloatArray:
-        if _csr_matvecs is None:
-            out: FloatArray = sub @ x
-            return out
-        y = np.zeros((sub.shape[0], k))
-        _csr_matvecs(sub.shape[0], self.n, k, sub.indptr, sub.indices, sub.data, x.ravel(), y.ravel())
-        return y
+    def solve_ordered(self, y: FloatArray, extra_rows: int = 0) -> FloatArray:
+        """Solve with ``y`` already in the factor's order (``y[in_pos[j]] = b[j]``).
+
+        ``y`` is overwritten. The solution comes back in the factor's order
+        too: ``x[j] = z[gather_out[j]]``; ``extra_rows`` zero rows are appended
+        so that callers can point absent unknowns at them.
+        """
+        k = y.shape[1]
+        self._sweep(self.lower, self.lower_bounds, y, k, None)
+        z = np.zeros((self.n + extra_rows, k))
+        np.take(y, self.gather_mid, axis=0, out=z[: self.n])
+        self._sweep(self.upper, self.upper_bounds, z, k, self.udiag_u)
+        return z
+
+    def _sweep(
+        self,
+        m: sp.csr_matrix,
+        bounds: IntArray,
+        x: FloatArray,
+        k: int,
+        diag: FloatArray | None,
+    ) -> None:
+        indptr, indices, data = m.indptr, m.indices, m.data
+        flat = x.ravel()
+        n = self.n
+        for lv in range(bounds.size - 1):
+            a, b = int(bounds[lv]), int(bounds[lv + 1])
+            p0, p1 = int(indptr[a]), int(indptr[b])
+            if p1 > p0:
+                sub_ptr = indptr[a : b + 1] - p0
+                target = x[a:b]
+                if _csr_matvecs is not None:
+                    _csr_matvecs(
+                        b - a, n, k, sub_ptr, indices[p0:p1], data[p0:p1], flat, target.ravel()
+                    )
+                else:  # pragma: no cover
+                    sub = sp.csr_matrix((data[p0:p1], indices[p0:p1], sub_ptr), shape=(b - a, n))
+                    target += sub @ x
+            if diag is not None:
+                x[a:b] /= diag[a:b]

@@ -262,6 +262,120 @@ def _overloads(load_pct: FloatArray) -> tuple[float, int, IntArray]:
     return worst, j, over.astype(np.int64)
 
 
+class _ColumnScreen:
+    """Post-outage loadings of many outages from their DC angle responses.
+
+    For outage column ``j`` the post-outage flow on branch ``l``, as a fraction
+    of its rating, is ``u_l + (b_l / rate_l) (theta_f - theta_t)_lj g_j``; with
+    an AC base case the base reactive flow is added in quadrature. Work is done
+    in sub-blocks of columns small enough to stay in cache.
+    """
+
+    def __init__(
+        self,
+        net: Network,
+        model: DCModel,
+        u: FloatArray,
+        w2: FloatArray | None,
+        inv_rate: FloatArray,
+        threshold: float,
+        keep_overloads: bool,
+    ) -> None:
+        self.f, self.t = model.bus_row[net.branch_from], model.bus_row[net.branch_to]
+        self.u = u[:, None]
+        self.w2 = None if w2 is None else w2[:, None]
+        self.inv_rate = inv_rate
+        self.threshold = threshold
+        self.keep = keep_overloads
+        self.pos: list[IntArray] = []
+        self.mx: list[FloatArray] = []
+        self.arg: list[IntArray] = []
+        self.overloads: dict[int, IntArray] = {}
+
+    def run(
+        self,
+        theta: FloatArray,
+        b: FloatArray,
+        g: FloatArray,
+        outaged: IntArray | None,
+        positions: IntArray,
+        sub: int = 64,
+    ) -> None:
+        scale = (b * self.inv_rate)[:, None]
+        for s0 in range(0, g.size, sub):
+            s1 = min(s0 + sub, g.size)
+            th = theta[:, s0:s1]
+            x = th[self.f]
+            x -= th[self.t]
+            x *= scale
+            x *= g[None, s0:s1]
+            x += self.u
+            cols = np.arange(s1 - s0)
+            if outaged is not None:
+                x[outaged[s0:s1], cols] = 0.0
+            if self.w2 is None:
+                np.abs(x, out=x)
+            else:
+                x *= x
+                x += self.w2
+                if outaged is not None:
+                    x[outaged[s0:s1], cols] = 0.0
+            arg = np.argmax(x, axis=0)
+            mx = x[arg, cols]
+            if self.w2 is not None:
+                mx = np.sqrt(mx)
+            bad = ~np.isfinite(g[s0:s1])
+            mx = np.where(bad, np.nan, mx)
+            self.pos.append(positions[s0:s1])
+            self.mx.append(mx)
+            self.arg.append(arg.astype(np.int64))
+            if self.keep:
+                # x is |flow| / rating, or its square with an AC base: 1 is the limit either way
+                rows, cc = np.nonzero(x > 1.0)
+                if rows.size:
+                    vals = x[rows, cc]
+                    order = np.lexsort((-vals, cc))
+                    rows, cc = rows[order], cc[order]
+                    splits = np.searchsorted(cc, np.arange(s1 - s0 + 1))
+                    for j in np.flatnonzero(np.diff(splits)):
+                        self.overloads[int(positions[s0 + j])] = rows[
+                            splits[j] : splits[j + 1]
+                        ].astype(np.int64)
+
+    @property
+    def positions(self) -> IntArray:
+        return np.concatenate(self.pos) if self.pos else np.zeros(0, dtype=np.int64)
+
+    @property
+    def max_pct(self) -> FloatArray:
+        out: FloatArray = 100.0 * np.concatenate(self.mx) if self.mx else np.zeros(0)
+        return out
+
+    @property
+    def worst(self) -> IntArray:
+        return np.concatenate(self.arg) if self.arg else np.zeros(0, dtype=np.int64)
+
+    @property
+    def flagged(self) -> BoolArray:
+        out: BoolArray = self.max_pct >= 100.0 * self.threshold
+        return out | np.isnan(self.max_pct)
+
+
+def _gen_loss_shifts(
+    net: Network, gens: IntArray, weights: FloatArray, label: IntArray, pg_cur: FloatArray
+) -> FloatArray:
+    """Set-point changes (n_gen x len(gens)) when each unit trips, by participation."""
+    gl = label[net.gen_bus]
+    same = gl[:, None] == gl[gens][None, :]
+    w = np.where(same, weights[:, None], 0.0)
+    w[gens, np.arange(gens.size)] = 0.0
+    tot = w.sum(axis=0)
+    share = np.divide(w, tot[None, :], out=np.zeros_like(w), where=tot[None, :] > 0)
+    out: FloatArray = share * pg_cur[gens][None, :]
+    out[gens, np.arange(gens.size)] = -pg_cur[gens]
+    return out
+
+
 # -- the screen -----------------------------------------------------------------------
 
 
@@ -379,29 +493,24 @@ def screen_n1(
         max_load[pos] = np.nan
     done = int(pos.size)
 
-    # stage 1: DC screening of branch outages, blockwise
+    # stage 1: DC screening, blockwise. Flows are scaled by the rating up front so
+    # that each block is a handful of in-place passes (loading as a fraction of the limit).
     t1 = time.perf_counter()
+    inv_rate = np.where(np.isfinite(rate), 1.0 / rate, 0.0)
+    u = p0 * inv_rate
+    w2 = (q0 * inv_rate) ** 2 if opts.ac_verify else None
+    scr = _ColumnScreen(net, model, u, w2, inv_rate, threshold / 100.0, not opts.ac_verify)
     non_bridge = np.flatnonzero(~model.bridge[br_list])
-    for blk_pos in model.blocks(non_bridge, max(opts.block_size, 512)):
+    bf, bt_ = net.branch_from, net.branch_to
+    for blk_pos in model.blocks(non_bridge, 1024):
         ks = br_list[blk_pos]
-        lodf_blk, _ = model.lodf_columns(ks)
-        p_post = p0[:, None] + lodf_blk * p0[ks][None, :]
-        p_post[ks, np.arange(ks.size)] = 0.0
-        s_post = np.hypot(p_post, q0[:, None]) if opts.ac_verify else np.abs(p_post)
-        load = s_post / rate[:, None] * 100.0
-        load[ks, np.arange(ks.size)] = 0.0
-        load = np.where(np.isfinite(load), load, -np.inf)
-        w = np.argmax(load, axis=0)
-        m = load[w, np.arange(ks.size)]
-        max_load[blk_pos] = np.maximum(m, 0.0)
-        worst[blk_pos] = w
-        flagged[blk_pos] = m >= threshold
-        if not opts.ac_verify:
-            for j, pidx in enumerate(blk_pos):
-                col = load[:, j]
-                over = np.flatnonzero(col > 100.0)
-                overl[pidx] = over[np.argsort(-col[over], kind="stable")].astype(np.int64)
-                status[pidx] = OVERLOAD if over.size else SECURE
+        theta = model.transfer_angles(ks)
+        cols = np.arange(ks.size)
+        rf, rt = model.bus_row[bf[ks]], model.bus_row[bt_[ks]]
+        hkk = model.b[ks] * (theta[rf, cols] - theta[rt, cols])
+        denom = 1.0 - hkk
+        denom = np.where(np.abs(denom) < 1e-12, np.nan, denom)
+        scr.run(theta, model.b, p0[ks] / denom, ks, blk_pos)
         done += ks.size
         if progress:
             progress(done, n_c)
@@ -409,34 +518,23 @@ def screen_n1(
     if gen_list.size:
         weights = _participation(net, opts, st.gen_on)
         g_pos = br_list.size + np.arange(gen_list.size)
-        inj = np.zeros((net.n_bus, gen_list.size))
-        pg_new = np.stack(
-            [_redispatch_after_gen_loss(net, int(k), weights, label) for k in gen_list], axis=1
-        )
         pg_cur = np.where(st.gen_on, net.gen.pg_mw, 0.0)
-        dpg = pg_new - pg_cur[:, None]
+        dpg = _gen_loss_shifts(net, gen_list, weights, label, pg_cur)
+        inj = np.zeros((net.n_bus, gen_list.size))
         np.add.at(inj, net.gen_bus, dpg)
-        theta = model._solve(inj / net.base_mva)
-        dflow = model.b[:, None] * np.asarray(model.a @ theta) * net.base_mva
-        p_post = p0[:, None] + dflow
-        s_post = np.hypot(p_post, q0[:, None]) if opts.ac_verify else np.abs(p_post)
-        load = s_post / rate[:, None] * 100.0
-        load = np.where(np.isfinite(load), load, -np.inf)
-        w = np.argmax(load, axis=0)
-        m = load[w, np.arange(gen_list.size)]
-        max_load[g_pos] = np.maximum(m, 0.0)
-        worst[g_pos] = w
-        flagged[g_pos] = m >= threshold
+        theta = model.angles(inj / net.base_mva)
+        scr.run(theta, model.b, np.full(gen_list.size, net.base_mva), None, g_pos)
         lost_gen[g_pos] = pg_cur[gen_list]
-        if not opts.ac_verify:
-            for j, pidx in enumerate(g_pos):
-                col = load[:, j]
-                over = np.flatnonzero(col > 100.0)
-                overl[pidx] = over[np.argsort(-col[over], kind="stable")].astype(np.int64)
-                status[pidx] = OVERLOAD if over.size else SECURE
         done += gen_list.size
         if progress:
             progress(done, n_c)
+    max_load[scr.positions] = scr.max_pct
+    worst[scr.positions] = scr.worst
+    flagged[scr.positions] = scr.flagged
+    if not opts.ac_verify:
+        for pidx, over in scr.overloads.items():
+            overl[pidx] = over
+        status[scr.positions] = np.where(scr.max_pct > 100.0, OVERLOAD, SECURE)
     if not opts.ac_verify:
         # islanding outages under DC: report what they cut off; flows not estimated
         stages["dc_screen"] = time.perf_counter() - t1
@@ -454,7 +552,7 @@ def screen_n1(
         flagged[:] = status != ISLANDING
     to_check = np.flatnonzero(flagged & (status != ISLANDING))
     total = n_c + int(to_check.size)
-    v0 = base.vm_pu * np.exp(1j * np.deg2rad(base.va_deg))
+    v0 = (base.vm_pu * np.exp(1j * np.deg2rad(base.va_deg))).astype(np.complex128)
     ac = _ACVerifier(net, pf_opts, st, v0, rate)
     fallbacks = 0
     br_check = to_check[kind[to_check] == "branch"]
@@ -462,7 +560,7 @@ def screen_n1(
     if opts.method == "full":
         for p in to_check:
             res = ac.full(kind[p], int(element[p]), label, opts)
-            _record(p, res, status, max_load, worst, overl, verified)
+            _record(int(p), res, status, max_load, worst, overl, verified)
             done += 1
             if progress:
                 progress(done, total)
@@ -475,7 +573,7 @@ def screen_n1(
                 if res is None:
                     fallbacks += 1
                     res = ac.full("branch", int(element[p]), label, opts)
-                _record(p, res, status, max_load, worst, overl, verified)
+                _record(int(p), res, status, max_load, worst, overl, verified)
             done += int(blk.size)
             if progress:
                 progress(done, total)
@@ -483,7 +581,7 @@ def screen_n1(
             weights = _participation(net, opts, st.gen_on)
             for p in gen_check:
                 res = ac.full("generator", int(element[p]), label, opts, weights)
-                _record(p, res, status, max_load, worst, overl, verified)
+                _record(int(p), res, status, max_load, worst, overl, verified)
                 done += 1
                 if progress:
                     progress(done, total)
@@ -570,7 +668,8 @@ class _ACVerifier:
         energised = s.energised  # type: ignore[attr-defined]
         sload = (net.bus.pd_mw + 1j * net.bus.qd_mvar) / net.base_mva
         pg = np.where(s.gen_on, net.gen.pg_mw, 0.0)  # type: ignore[attr-defined]
-        sgen = np.asarray(cg @ pg) / net.base_mva
+        qg = np.where(s.gen_on, net.gen.qg_mvar, 0.0)  # type: ignore[attr-defined]
+        sgen = np.asarray(cg @ (pg + 1j * qg)) / net.base_mva
         self.sbus = np.where(energised, sgen - sload, 0.0)
         self.jac0 = self.pattern.jacobian(self.ydata, v0)
         self.lu = LevelLU(self.jac0)
@@ -697,8 +796,8 @@ class _ACVerifier:
             smax = np.maximum(sf, st_) * base
             smax[ks[good], np.arange(good.size)] = 0.0
             load = smax / self.rate[:, None] * 100.0
-            for j, g in enumerate(good):
-                out[g] = load[:, j]
+            for j, gi in enumerate(good):
+                out[int(gi)] = load[:, j]
         return out
 
     def full(

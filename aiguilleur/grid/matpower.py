@@ -18,9 +18,12 @@ import io
 import math
 import os
 import re
+import tempfile
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 import numpy.typing as npt
@@ -31,8 +34,18 @@ from aiguilleur.grid.schema import BRANCH_SCHEMA, BUS_SCHEMA, GEN_SCHEMA, Schema
 
 __all__ = ["read_matpower", "read_matpower_string", "write_matpower", "write_matpower_string"]
 
-_ASSIGN = re.compile(r"^\s*mpc\.(\w+)\s*=\s*(.*)$")
-_FUNCTION = re.compile(r"^\s*function\s+(?:\w+\s*=\s*)?(\w+)")
+_ASSIGN = re.compile(r"^\s*mpc\.([A-Za-z]\w*)\s*=\s*(.*)$", re.ASCII)
+# A MATLAB real literal as case files write them (ASCII digits only: Python's float()
+# would also take "1_000" or non-ASCII digits, which MATLAB rejects).
+_NUMBER = re.compile(r"^[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[Ii]nf|NaN|nan)$")
+# Integers beyond 2**53 cannot be stored exactly in a MATPOWER (double) matrix.
+_MAX_INT = 2**53
+_RESERVED = frozenset({"bus", "gen", "branch", "gencost", "version", "baseMVA"})
+_TableT = TypeVar("_TableT", BusTable, GenTable, BranchTable)
+_FUNCTION = re.compile(r"^\s*function\b")
+_FUNCTION_LINE = re.compile(
+    r"^\s*function\s+(?:[A-Za-z]\w*\s*=\s*)?([A-Za-z]\w*)\s*(?:\(\s*\))?\s*;?\s*$", re.ASCII
+)
 _INT_COLS = {
     "bus": {0, 1, 6, 10},
     "gen": {0, 7},
@@ -57,13 +70,23 @@ def _strip_comment(line: str) -> str:
 def _parse_values(text: str, path: str, line_no: int, matrix: str) -> list[float]:
     out: list[float] = []
     for tok in text.replace(",", " ").split():
-        try:
-            out.append(float(tok))
-        except ValueError:
+        if _NUMBER.match(tok) is None:
             raise CaseFormatError(
-                f"mpc.{matrix}: {tok!r} is not a number", path, line_no
-            ) from None
+                f"mpc.{matrix}: {tok[:40]!r} is not a number, expected a real number",
+                path,
+                line_no,
+            )
+        out.append(float(tok))
     return out
+
+
+def _split_lines(text: str) -> list[str]:
+    # Only LF (or CRLF) ends a line in MATLAB; str.splitlines() would also split on
+    # form feeds, U+2028 and the like, which may sit inside comments.
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [ln[:-1] if ln.endswith("\r") else ln for ln in lines]
 
 
 def read_matpower(path: str | os.PathLike[str]) -> Network:
@@ -87,7 +110,7 @@ def read_matpower(path: str | os.PathLike[str]) -> Network:
     """
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8", errors="strict")
+        text = p.read_text(encoding="utf-8-sig", errors="strict")
     except FileNotFoundError:
         raise CaseFormatError("no such file", str(p)) from None
     except IsADirectoryError:
@@ -99,9 +122,31 @@ def read_matpower(path: str | os.PathLike[str]) -> Network:
     return read_matpower_string(text, source=str(p), default_name=p.stem)
 
 
-def read_matpower_string(text: str, source: str = "<string>", default_name: str = "case") -> Network:
-    """Parse the text of a MATPOWER v2 case file; see :func:`read_matpower`."""
-    lines = text.splitlines()
+def read_matpower_string(
+    text: str, source: str = "<string>", default_name: str = "case"
+) -> Network:
+    """Parse the text of a MATPOWER v2 case file.
+
+    Parameters
+    ----------
+    text
+        The content of the file.
+    source
+        Name of the file (or other source) used in error messages.
+    default_name
+        Case name when the text has no ``function`` line.
+
+    Returns
+    -------
+    Network
+        The case, tables in the text's row order.
+
+    Raises
+    ------
+    CaseFormatError
+        When the text is malformed; see :func:`read_matpower`.
+    """
+    lines = _split_lines(text)
     header_lines: list[str] = []
     in_header = True
     name: str | None = None
@@ -122,11 +167,14 @@ def read_matpower_string(text: str, source: str = "<string>", default_name: str 
                 body = body[:end]
             _add_rows(current, body, source, ln)
             if end >= 0:
-                current.closed = True
                 if rest not in ("", ";"):
                     raise CaseFormatError(
-                        f"unexpected {rest!r} after the end of mpc.{current.name}", source, ln
+                        f"unexpected {rest[:40]!r} after the end of mpc.{current.name}, "
+                        "expected '];'",
+                        source,
+                        ln,
                     )
+                _close(current, source)
                 current = None
             continue
         if in_cell is not None:
@@ -143,10 +191,16 @@ def read_matpower_string(text: str, source: str = "<string>", default_name: str 
             in_header = False
         if not stripped or stripped.startswith("%"):
             continue
-        fm = _FUNCTION.match(raw)
-        if fm:
+        if _FUNCTION.match(raw):
             if name is not None:
-                raise CaseFormatError("a second 'function' line", source, ln)
+                raise CaseFormatError("a second 'function' line, expected one", source, ln)
+            fm = _FUNCTION_LINE.match(_strip_comment(raw))
+            if fm is None:
+                raise CaseFormatError(
+                    f"malformed function line {stripped[:40]!r}, expected 'function mpc = NAME'",
+                    source,
+                    ln,
+                )
             name = fm.group(1)
             continue
         am = _ASSIGN.match(_strip_comment(raw))
@@ -157,7 +211,12 @@ def read_matpower_string(text: str, source: str = "<string>", default_name: str 
         field_name, rhs = am.group(1), am.group(2).strip()
         if rhs.startswith("["):
             if field_name in matrices:
-                raise CaseFormatError(f"mpc.{field_name} is defined twice", source, ln)
+                raise CaseFormatError(
+                    f"mpc.{field_name} is defined twice (first at line "
+                    f"{matrices[field_name].start_line})",
+                    source,
+                    ln,
+                )
             mat = _Matrix(field_name, ln, [], [])
             matrices[field_name] = mat
             body = rhs[1:]
@@ -165,11 +224,14 @@ def read_matpower_string(text: str, source: str = "<string>", default_name: str 
             if end >= 0:
                 rest = body[end + 1 :].strip()
                 _add_rows(mat, body[:end], source, ln)
-                mat.closed = True
                 if rest not in ("", ";"):
                     raise CaseFormatError(
-                        f"unexpected {rest!r} after the end of mpc.{field_name}", source, ln
+                        f"unexpected {rest[:40]!r} after the end of mpc.{field_name}, "
+                        "expected '];'",
+                        source,
+                        ln,
                     )
+                _close(mat, source)
             else:
                 _add_rows(mat, body, source, ln)
                 current = mat
@@ -179,16 +241,20 @@ def read_matpower_string(text: str, source: str = "<string>", default_name: str 
         elif field_name == "version":
             m = re.match(r"^'([^']*)'\s*;?\s*$", rhs)
             if m is None:
-                raise CaseFormatError(f"mpc.version: expected a quoted string, got {rhs!r}", source, ln)
+                raise CaseFormatError(
+                    f"mpc.version: expected a quoted string such as '2', got {rhs[:40]!r}",
+                    source,
+                    ln,
+                )
             version, version_line = m.group(1), ln
         elif field_name == "baseMVA":
             m = re.match(r"^([^;]+);?\s*$", rhs)
-            try:
-                base_mva = float(m.group(1)) if m else math.nan
-            except ValueError:
-                base_mva = math.nan
+            tok = m.group(1).strip() if m else ""
+            base_mva = float(tok) if _NUMBER.match(tok) else math.nan
             if not math.isfinite(base_mva) or base_mva <= 0:
-                raise CaseFormatError(f"mpc.baseMVA: expected a positive number, got {rhs!r}", source, ln)
+                raise CaseFormatError(
+                    f"mpc.baseMVA: expected a positive number, got {rhs[:40]!r}", source, ln
+                )
         # other scalar fields are not part of the network model; they are skipped
 
     n_lines = len(lines)
@@ -201,7 +267,8 @@ def read_matpower_string(text: str, source: str = "<string>", default_name: str 
         )
     if in_cell is not None:
         raise CaseFormatError(
-            f"mpc.{in_cell[0]} opened at line {in_cell[1]} is not closed by '}};' (truncated file?)",
+            f"mpc.{in_cell[0]} opened at line {in_cell[1]} is not closed by '}};' "
+            "(truncated file?)",
             source,
             n_lines,
         )
@@ -223,9 +290,7 @@ def read_matpower_string(text: str, source: str = "<string>", default_name: str 
     gen = _table(GenTable, GEN_SCHEMA, matrices["gen"], source)
     branch = _table(BranchTable, BRANCH_SCHEMA, matrices["branch"], source)
     gencost = _gencost(matrices["gencost"], source) if "gencost" in matrices else None
-    extras = tuple(
-        (nm, _as_array(m)) for nm, m in matrices.items() if nm not in ("bus", "gen", "branch", "gencost")
-    )
+    extras = tuple((nm, _as_array(m)) for nm, m in matrices.items() if nm not in _RESERVED)
     while header_lines and not header_lines[-1].strip():
         header_lines.pop()
     try:
@@ -253,16 +318,33 @@ def _add_rows(mat: _Matrix, body: str, source: str, ln: int) -> None:
     for chunk in body.split(";"):
         if not chunk.strip():
             continue
-        vals = _parse_values(chunk, source, ln, mat.name)
-        if mat.rows and len(vals) != len(mat.rows[0]):
-            raise CaseFormatError(
-                f"mpc.{mat.name} row {len(mat.rows) + 1} has {len(vals)} values, expected "
-                f"{len(mat.rows[0])} like the rows above it",
-                source,
-                ln,
-            )
-        mat.rows.append(vals)
+        mat.rows.append(_parse_values(chunk, source, ln, mat.name))
         mat.row_lines.append(ln)
+
+
+def _close(mat: _Matrix, source: str) -> None:
+    """Mark ``mat`` complete; every row must have as many values as most rows have."""
+    mat.closed = True
+    if not mat.rows:
+        return
+    # Blame the odd row out, not the row that happens to follow it.
+    width = Counter(len(r) for r in mat.rows).most_common(1)[0][0]
+    for k, row in enumerate(mat.rows):
+        if len(row) != width:
+            raise CaseFormatError(
+                f"mpc.{mat.name} row {k + 1} has {len(row)} values, expected {width} "
+                "like the other rows",
+                source,
+                mat.row_lines[k],
+            )
+    if mat.name in _RESERVED:
+        return  # the component tables report a NaN with its column name
+    bad = [k for k, row in enumerate(mat.rows) if any(math.isnan(v) for v in row)]
+    if bad:
+        k = bad[0]
+        raise CaseFormatError(
+            f"mpc.{mat.name} row {k + 1}: NaN, expected a number", source, mat.row_lines[k]
+        )
 
 
 def _as_array(mat: _Matrix) -> npt.NDArray[np.float64]:
@@ -271,44 +353,52 @@ def _as_array(mat: _Matrix) -> npt.NDArray[np.float64]:
     return np.array(mat.rows, dtype=np.float64)
 
 
-def _table(cls: type, schema: Schema, mat: _Matrix, source: str) -> object:
+def _table(cls: type[_TableT], schema: Schema, mat: _Matrix, source: str) -> _TableT:
     arr = _as_array(mat)
-    ncols = arr.shape[1] if arr.size else 0
     if not mat.rows:
-        raise CaseFormatError(f"mpc.{mat.name} is empty", source, mat.start_line)
+        if schema.component == "bus":
+            raise CaseFormatError(
+                "mpc.bus is empty, expected one row per bus", source, mat.start_line
+            )
+        # A network may have no generator or no branch (the writer writes them so).
+        arr = np.zeros((0, len(schema)))
+    ncols = arr.shape[1]
     if ncols < schema.required:
         raise CaseFormatError(
             f"mpc.{mat.name} has {ncols} columns, expected at least {schema.required} "
-            f"({', '.join(schema.names[:schema.required])})",
+            f"({', '.join(schema.names[: schema.required])})",
             source,
             mat.row_lines[0],
         )
     nan_rows, nan_cols = np.nonzero(np.isnan(arr))
     if nan_rows.size:
         r, c = int(nan_rows[0]), int(nan_cols[0])
-        col = schema.names[c] if c < len(schema) else f"column {c + 1}"
+        label = schema.names[c] if c < len(schema) else f"column {c + 1}"
         raise CaseFormatError(
-            f"mpc.{mat.name} row {r + 1}: {col} is NaN, expected a number", source, mat.row_lines[r]
+            f"mpc.{mat.name} row {r + 1}: {label} is NaN, expected a number",
+            source,
+            mat.row_lines[r],
         )
-    int_cols = _INT_COLS[schema.component]
-    for c in sorted(int_cols):
+    for c in sorted(_INT_COLS[schema.component]):
         if c >= ncols:
             continue
         colv = arr[:, c]
-        bad = ~np.isfinite(colv) | (colv != np.round(colv)) | (np.abs(colv) > 2**53)
+        bad = ~np.isfinite(colv) | (colv != np.round(colv)) | (np.abs(colv) > _MAX_INT)
         if np.any(bad):
             r = int(np.flatnonzero(bad)[0])
             raise CaseFormatError(
-                f"mpc.{mat.name} row {r + 1}: {schema.names[c]} = {colv[r]!r}, expected an integer",
+                f"mpc.{mat.name} row {r + 1}: {schema.names[c]} = {_fmt(float(colv[r]))}, "
+                f"expected an integer of at most {_MAX_INT} in magnitude",
                 source,
                 mat.row_lines[r],
             )
-    kwargs: dict[str, object] = {}
+    # The table classes cast each column to its schema dtype.
+    kwargs: dict[str, Any] = {}
     for j, col in enumerate(schema.columns):
         if j < ncols:
             kwargs[col.name] = arr[:, j]
         else:
-            kwargs[col.name] = np.full(arr.shape[0], col.default)
+            kwargs[col.name] = np.full(arr.shape[0], col.default, dtype=np.float64)
     kwargs["extra"] = arr[:, len(schema) :] if ncols > len(schema) else np.zeros((arr.shape[0], 0))
     return cls(**kwargs)
 
@@ -316,7 +406,7 @@ def _table(cls: type, schema: Schema, mat: _Matrix, source: str) -> object:
 def _gencost(mat: _Matrix, source: str) -> GenCostTable:
     arr = _as_array(mat)
     if not mat.rows:
-        raise CaseFormatError("mpc.gencost is empty", source, mat.start_line)
+        arr = np.zeros((0, 4))
     if arr.shape[1] < 4:
         raise CaseFormatError(
             f"mpc.gencost has {arr.shape[1]} columns, expected at least 4 "
@@ -328,14 +418,17 @@ def _gencost(mat: _Matrix, source: str) -> GenCostTable:
     if nan_rows.size:
         r = int(nan_rows[0])
         raise CaseFormatError(
-            f"mpc.gencost row {r + 1}: a value is not a finite number", source, mat.row_lines[r]
+            f"mpc.gencost row {r + 1}: a value is not a finite number, expected a number",
+            source,
+            mat.row_lines[r],
         )
     for c, nm in ((0, "model"), (3, "n")):
-        bad = arr[:, c] != np.round(arr[:, c])
+        colv = arr[:, c]
+        bad = (colv != np.round(colv)) | (np.abs(colv) > _MAX_INT)
         if np.any(bad):
             r = int(np.flatnonzero(bad)[0])
             raise CaseFormatError(
-                f"mpc.gencost row {r + 1}: {nm} = {arr[r, c]!r}, expected an integer",
+                f"mpc.gencost row {r + 1}: {nm} = {_fmt(float(colv[r]))}, expected an integer",
                 source,
                 mat.row_lines[r],
             )
@@ -350,11 +443,42 @@ def _gencost(mat: _Matrix, source: str) -> GenCostTable:
 
 # -- writer -------------------------------------------------------------------------
 
+_COLUMN_NOTES = {
+    "bus": "bus_i\ttype\tPd\tQd\tGs\tBs\tarea\tVm\tVa\tbaseKV\tzone\tVmax\tVmin",
+    "gen": "bus\tPg\tQg\tQmax\tQmin\tVg\tmBase\tstatus\tPmax\tPmin",
+    "gencost": "2\tstartup\tshutdown\tn\tc(n-1)\t...\tc0",
+    "branch": "fbus\ttbus\tr\tx\tb\trateA\trateB\trateC\tratio\tangle\tstatus\tangmin\tangmax",
+}
+_IDENTIFIER = re.compile(r"^[A-Za-z]\w*$", re.ASCII)
+
 
 def _fmt(v: float) -> str:
     if math.isinf(v):
         return "Inf" if v > 0 else "-Inf"
     return repr(float(v))
+
+
+def _check_writable(component: str, arr: npt.NDArray[np.float64], int_cols: Iterable[int]) -> None:
+    """Refuse values that a MATPOWER file cannot carry back unchanged."""
+    if arr.ndim != 2:
+        raise ValidationError(f"mpc.{component}: expected a 2-D matrix, got {arr.ndim}-D")
+    nan_rows = np.flatnonzero(np.any(np.isnan(arr), axis=1))
+    if nan_rows.size:
+        r = int(nan_rows[0])
+        raise ValidationError(
+            f"{component} row {r + 1}: NaN cannot be written, expected a number", component, r
+        )
+    for c in int_cols:
+        if c < arr.shape[1]:
+            big = np.flatnonzero(np.abs(arr[:, c]) > _MAX_INT)
+            if big.size:
+                r = int(big[0])
+                raise ValidationError(
+                    f"{component} row {r + 1}: integer in column {c + 1} exceeds {_MAX_INT} in "
+                    "magnitude and cannot be written exactly",
+                    component,
+                    r,
+                )
 
 
 def _format_rows(arr: npt.NDArray[np.float64], int_cols: Iterable[int]) -> list[str]:
@@ -363,42 +487,84 @@ def _format_rows(arr: npt.NDArray[np.float64], int_cols: Iterable[int]) -> list[
     for j in range(arr.shape[1]):
         colv = arr[:, j]
         if j in ints:
-            cols.append([str(int(v)) for v in colv])
+            cols.append([str(int(v)) for v in colv.tolist()])
         else:
             cols.append([_fmt(v) for v in colv.tolist()])
     return ["\t" + "\t".join(vals) + ";" for vals in zip(*cols, strict=True)] if cols else []
 
 
+def _header_lines(header: str) -> list[str]:
+    # Every header line must stay a comment, or the file would not parse.
+    out = []
+    for line in _split_lines(header):
+        if line.strip() and not line.lstrip().startswith("%"):
+            line = "% " + line
+        out.append(line)
+    return out
+
+
 def write_matpower_string(net: Network) -> str:
-    """The MATPOWER v2 text of ``net``; see :func:`write_matpower`."""
-    out = io.StringIO()
-    if net.header:
-        out.write(net.header + "\n")
-    out.write(f"function mpc = {net.name}\n")
-    out.write(f"mpc.version = '{net.version}';\n")
-    out.write(f"mpc.baseMVA = {_fmt(net.base_mva)};\n")
-    sections: list[tuple[str, str, npt.NDArray[np.float64], Iterable[int]]] = [
-        ("bus", "bus_i\ttype\tPd\tQd\tGs\tBs\tarea\tVm\tVa\tbaseKV\tzone\tVmax\tVmin", net.bus.matrix(), _INT_COLS["bus"]),
-        ("gen", "bus\tPg\tQg\tQmax\tQmin\tVg\tmBase\tstatus\tPmax\tPmin", net.gen.matrix(), _INT_COLS["gen"]),
+    """The MATPOWER v2 text of ``net``.
+
+    Parameters
+    ----------
+    net
+        The network to write.
+
+    Returns
+    -------
+    str
+        The file content; :func:`read_matpower_string` gives back an equal network.
+
+    Raises
+    ------
+    ValidationError
+        When ``net`` holds something a MATPOWER file cannot carry: a NaN in an
+        extra column or matrix, an integer beyond 2**53, or an extra matrix whose
+        name is not a MATLAB identifier or clashes with a standard one.
+
+    Notes
+    -----
+    A case name that is not a MATLAB identifier is written with its other
+    characters replaced by ``_``; header lines that are not comments are
+    written as comments.
+    """
+    sections: list[tuple[str, npt.NDArray[np.float64], tuple[int, ...]]] = [
+        ("bus", net.bus.matrix(), tuple(sorted(_INT_COLS["bus"]))),
+        ("gen", net.gen.matrix(), tuple(sorted(_INT_COLS["gen"]))),
     ]
     if net.gencost is not None:
         gc = net.gencost
-        m = np.column_stack([gc.model, gc.startup, gc.shutdown, gc.ncost, gc.params]).astype(np.float64)
-        sections.append(("gencost", "2\tstartup\tshutdown\tn\tc(n-1)\t...\tc0", m, (0, 3)))
-    sections.append(
-        (
-            "branch",
-            "fbus\ttbus\tr\tx\tb\trateA\trateB\trateC\tratio\tangle\tstatus\tangmin\tangmax",
-            net.branch.matrix(),
-            _INT_COLS["branch"],
-        )
-    )
+        m = np.column_stack([gc.model, gc.startup, gc.shutdown, gc.ncost, gc.params])
+        sections.append(("gencost", m.astype(np.float64), (0, 3)))
+    sections.append(("branch", net.branch.matrix(), tuple(sorted(_INT_COLS["branch"]))))
+    seen: set[str] = set()
     for nm, arr in net.extras:
-        sections.append((nm, "", arr, ()))
-    for nm, cols, arr, ints in sections:
+        if _IDENTIFIER.match(nm) is None or nm in _RESERVED or nm in seen:
+            raise ValidationError(
+                f"extra matrix name {nm!r}: expected a unique MATLAB identifier other than "
+                f"{', '.join(sorted(_RESERVED))}"
+            )
+        seen.add(nm)
+        sections.append((nm, arr, ()))
+    for nm, arr, ints in sections:
+        _check_writable(nm, arr, ints)
+
+    name = net.name
+    if _IDENTIFIER.match(name) is None:
+        # MATLAB function names are identifiers; keep what can be kept.
+        name = re.sub(r"\W", "_", name, flags=re.ASCII)
+        name = name if name[:1].isascii() and name[:1].isalpha() else f"case_{name}"
+    out = io.StringIO()
+    for line in _header_lines(net.header):
+        out.write(line + "\n")
+    out.write(f"function mpc = {name}\n")
+    out.write(f"mpc.version = '{net.version}';\n")
+    out.write(f"mpc.baseMVA = {_fmt(net.base_mva)};\n")
+    for nm, arr, ints in sections:
         out.write(f"\n%% {nm} data\n")
-        if cols:
-            out.write(f"%\t{cols}\n")
+        if nm in _COLUMN_NOTES:
+            out.write(f"%\t{_COLUMN_NOTES[nm]}\n")
         out.write(f"mpc.{nm} = [\n")
         for row in _format_rows(arr, ints):
             out.write(row + "\n")
@@ -407,17 +573,39 @@ def write_matpower_string(net: Network) -> str:
 
 
 def write_matpower(net: Network, path: str | os.PathLike[str]) -> None:
-    """Write ``net`` as a MATPOWER v2 case file.
+    """Write ``net`` as a MATPOWER v2 case file (UTF-8).
 
     The file is written to a temporary name beside ``path`` and renamed into
     place, so a failure never leaves a half-written case behind.
+
+    Parameters
+    ----------
+    net
+        The network to write.
+    path
+        Destination file; replaced if it exists.
+
+    Raises
+    ------
+    ValidationError
+        See :func:`write_matpower_string`.
+    CaseFormatError
+        When the file cannot be written.
     """
     p = Path(path)
-    text = write_matpower_string(net)
-    tmp = p.with_name(f".{p.name}.tmp-{os.getpid()}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        data = write_matpower_string(net).encode("utf-8")
+    except UnicodeEncodeError as e:
+        raise ValidationError(
+            f"the case name or header holds characters UTF-8 cannot encode ({e.reason})"
+        ) from None
+    tmp: str | None = None
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, p)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
         raise CaseFormatError(f"cannot write: {e.strerror}", str(p)) from None

@@ -42,6 +42,7 @@ class _Table:
     """Shared behaviour of the component tables (private base)."""
 
     schema: ClassVar[Schema]
+    extra: FloatArray
 
     def __post_init__(self) -> None:
         n = None
@@ -56,7 +57,7 @@ class _Table:
                     f"{self.schema.component}.{col.name}: {arr.shape[0]} rows, expected {n}"
                 )
             object.__setattr__(self, col.name, arr)
-        extra = np.array(getattr(self, "extra"), dtype=np.float64, copy=True)
+        extra = np.array(self.extra, dtype=np.float64, copy=True)
         if extra.ndim != 2 or extra.shape[0] != (n or 0):
             extra = extra.reshape((n or 0, -1)) if extra.size else np.zeros((n or 0, 0))
         extra.setflags(write=False)
@@ -69,7 +70,7 @@ class _Table:
         """All columns as one float matrix in MATPOWER's column order (extras last)."""
         cols = [np.asarray(getattr(self, c.name), dtype=np.float64) for c in self.schema.columns]
         base = np.column_stack(cols) if cols else np.zeros((0, 0))
-        extra = getattr(self, "extra")
+        extra = self.extra
         return np.hstack([base, extra]) if extra.shape[1] else base
 
     def to_frame(self) -> pd.DataFrame:
@@ -153,7 +154,8 @@ class BranchTable(_Table):
     @property
     def is_transformer(self) -> npt.NDArray[np.bool_]:
         """True where the branch has an off-nominal ratio or a phase shift."""
-        return (self.tap_ratio != 0.0) | (self.shift_deg != 0.0)
+        out: npt.NDArray[np.bool_] = (self.tap_ratio != 0.0) | (self.shift_deg != 0.0)
+        return out
 
     def rating_mva(self, rating: str = "a") -> FloatArray:
         """The rating column ``a``, ``b`` or ``c`` (0 means unlimited)."""
@@ -210,10 +212,14 @@ class GenCostTable:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, GenCostTable):
             return NotImplemented
-        return all(
-            np.array_equal(getattr(self, c), getattr(other, c))
-            for c in ("model", "startup", "shutdown", "ncost")
-        ) and self.params.shape == other.params.shape and np.array_equal(self.params, other.params)
+        return (
+            all(
+                np.array_equal(getattr(self, c), getattr(other, c))
+                for c in ("model", "startup", "shutdown", "ncost")
+            )
+            and self.params.shape == other.params.shape
+            and np.array_equal(self.params, other.params)
+        )
 
     __hash__ = None  # type: ignore[assignment]
 
@@ -352,9 +358,7 @@ class Network:
             raise ValidationError("bus: the network has no bus")
         if np.any(b.bus_id <= 0):
             i = int(np.flatnonzero(b.bus_id <= 0)[0])
-            raise ValidationError(
-                f"bus row {i + 1}: bus id must be a positive integer", "bus", i
-            )
+            raise ValidationError(f"bus row {i + 1}: bus id must be a positive integer", "bus", i)
         ids_sorted = np.sort(b.bus_id)
         dup = ids_sorted[1:][ids_sorted[1:] == ids_sorted[:-1]]
         if dup.size:
@@ -385,17 +389,18 @@ class Network:
                         tbl.schema.component,
                         i,
                     )
-        for tbl, cols in (
+        limit_cols: tuple[tuple[_Table, tuple[str, ...]], ...] = (
             (b, ("vmax_pu", "vmin_pu")),
             (self.gen, ("qmax_mvar", "qmin_mvar", "pmax_mw", "pmin_mw")),
             (self.branch, ("rate_a_mva", "rate_b_mva", "rate_c_mva", "angmin_deg", "angmax_deg")),
-        ):
-            for c in cols:
-                arr = getattr(tbl, c)
+        )
+        for tbl2, cols2 in limit_cols:
+            for c in cols2:
+                arr = getattr(tbl2, c)
                 if np.any(np.isnan(arr)):
                     i = int(np.flatnonzero(np.isnan(arr))[0])
                     raise ValidationError(
-                        f"{tbl.schema.component} row {i + 1}: {c} is NaN", tbl.schema.component, i
+                        f"{tbl2.schema.component} row {i + 1}: {c} is NaN", tbl2.schema.component, i
                     )
         for tbl, key in ((self.gen, "in_service"), (self.branch, "in_service")):
             st = getattr(tbl, key)

@@ -86,10 +86,12 @@ class PowerFlowOptions:
     init: Literal["flat", "case", "dc"] = "dc"
 
     def __post_init__(self) -> None:
-        if not (self.tolerance_pu > 0):
-            raise ValidationError(f"tolerance_pu: expected > 0, got {self.tolerance_pu}")
-        if self.max_iter < 1:
-            raise ValidationError(f"max_iter: expected >= 1, got {self.max_iter}")
+        tol = self.tolerance_pu
+        if isinstance(tol, bool) or not isinstance(tol, (int, float)) or not 0 < tol < 1:
+            raise ValidationError(f"tolerance_pu: expected a number in (0, 1), got {tol!r}")
+        it = self.max_iter
+        if isinstance(it, bool) or not isinstance(it, int) or it < 1:
+            raise ValidationError(f"max_iter: expected an integer >= 1, got {it!r}")
         if self.participation not in ("pmax", "pg", "headroom"):
             raise ValidationError(
                 f"participation: expected pmax, pg or headroom, got {self.participation!r}"
@@ -173,7 +175,9 @@ class PowerFlowResult:
             )
         if component == "island":
             return pd.DataFrame([vars(i) for i in self.islands])
-        raise ValidationError(f"unknown component {component!r}: expected bus, gen, branch or island")
+        raise ValidationError(
+            f"unknown component {component!r}: expected bus, gen, branch or island"
+        )
 
 
 @dataclass(frozen=True)
@@ -272,9 +276,7 @@ def _setup(net: Network, opts: PowerFlowOptions, gen_on: BoolArray | None = None
 
 def _gen_bus_matrix(net: Network, gen_on: BoolArray) -> sp.csr_matrix:
     idx = np.flatnonzero(gen_on)
-    return sp.csr_matrix(
-        (np.ones(idx.size), (net.gen_bus[idx], idx)), shape=(net.n_bus, net.n_gen)
-    )
+    return sp.csr_matrix((np.ones(idx.size), (net.gen_bus[idx], idx)), shape=(net.n_bus, net.n_gen))
 
 
 def _island_reports(
@@ -331,7 +333,7 @@ def _initial_voltage(net: Network, st: _Setup, opts: PowerFlowOptions) -> Comple
     # voltage set-points of the first generator in service at each bus
     gidx = np.flatnonzero(st.gen_on)[::-1]
     vm[net.gen_bus[gidx]] = net.gen.vg_pu[gidx]
-    v: ComplexArray = vm * np.exp(1j * va)
+    v = (vm * np.exp(1j * va)).astype(np.complex128)
     v[~st.energised] = 0.0
     return v
 
@@ -372,8 +374,12 @@ def ac_power_flow(
     qg_fixed = np.zeros(net.n_gen)
     fixed_q = np.zeros(net.n_gen, dtype=bool)
     cg = _gen_bus_matrix(net, st.gen_on)
-    v = _initial_voltage(net, st, opts) if v0 is None else np.asarray(v0, dtype=np.complex128).copy()
-    if v0 is not None:
+    if v0 is None:
+        v = _initial_voltage(net, st, opts)
+    else:
+        v = np.array(v0, dtype=np.complex128)
+        if v.shape != (n,):
+            raise ValidationError(f"v0: expected {n} complex voltages, got shape {v.shape}")
         v[~st.energised] = 0.0
     pv, pq = st.pv, st.pq
     total_it = 0
@@ -382,7 +388,10 @@ def ac_power_flow(
     q_limited: list[int] = []
     while True:
         sload = (net.bus.pd_mw + 1j * net.bus.qd_mvar) / base
-        sgen = np.asarray(cg @ (pg + 1j * np.where(fixed_q, qg_fixed, 0.0))) / base
+        # every unit injects its stored Q (it only matters where the bus does not regulate
+        # voltage); units held at a reactive limit inject that limit
+        qg_in = np.where(fixed_q, qg_fixed, np.where(st.gen_on, g.qg_mvar, 0.0))
+        sgen = np.asarray(cg @ (pg + 1j * qg_in)) / base
         sbus = np.where(st.energised, sgen - sload, 0.0)
         res = newton(
             ybus,
@@ -552,7 +561,14 @@ def dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPo
     if free.size:
         rhs = p[free] - bbus[free][:, st.ref] @ va[st.ref]
         try:
-            va[free] = splu(bbus[free][:, free].tocsc(), permc_spec="COLAMD").solve(rhs)
+            red = bbus[free][:, free].tocsc()
+            # symmetric; negative reactances (series capacitors) rule out a pivot-free LDL
+            va[free] = splu(
+                red,
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.1,
+                options={"SymmetricMode": True},
+            ).solve(rhs)
         except RuntimeError:
             converged = False
     pf = (b * (va[net.branch_from] - va[net.branch_to]) + pf_inj) * base

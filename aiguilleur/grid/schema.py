@@ -91,7 +91,9 @@ BRANCH_SCHEMA = Schema(
         Column("rate_a_mva", "float64", "MVA", 0.0, "long-term rating (0 = unlimited)"),
         Column("rate_b_mva", "float64", "MVA", 0.0, "short-term rating (0 = unlimited)"),
         Column("rate_c_mva", "float64", "MVA", 0.0, "emergency rating (0 = unlimited)"),
-        Column("tap_ratio", "float64", "", 0.0, "off-nominal turns ratio at the from end (0 = line)"),
+        Column(
+            "tap_ratio", "float64", "", 0.0, "off-nominal turns ratio at the from end (0 = line)"
+        ),
         Column("shift_deg", "float64", "deg", 0.0, "phase shift angle"),
         Column("in_service", "int64", "", 1, "1 in service, 0 out of service"),
         Column("angmin_deg", "float64", "deg", -360.0, "minimum angle difference from - to"),

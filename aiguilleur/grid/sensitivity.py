@@ -17,10 +17,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
+
 from aiguilleur.errors import ValidationError
 from aiguilleur.grid._compile import bridge_tree, dc_susceptance, find_islands, incidence
 from aiguilleur.grid._trisolve import LevelLU
@@ -96,6 +98,52 @@ class DCModel:
         if self.lu is not None:
             out[self.free] = self.lu.solve(np.ascontiguousarray(rhs[self.free]))
         return out
+
+    @cached_property
+    def _bus_in(self) -> IntArray:
+        out = np.full(self.n_bus, -1, dtype=np.int64)
+        if self.lu is not None:
+            out[self.free] = self.lu.in_pos
+        return out
+
+    @cached_property
+    def bus_row(self) -> IntArray:
+        """Row of each bus in the compact angle arrays (references: a zero row)."""
+        out = np.full(self.n_bus, self.free.size, dtype=np.int64)
+        if self.lu is not None:
+            out[self.free] = self.lu.gather_out
+        return out
+
+    def angles(self, injections: FloatArray) -> FloatArray:
+        """Compact bus angles (rad) for each column of per-unit injections.
+
+        Row ``bus_row[i]`` holds bus ``i`` (references and de-energised buses
+        point at a row of zeros).
+        """
+        y = np.ascontiguousarray(injections[self.free][self._in_order()], dtype=np.float64)
+        return self._solve_ordered(y)
+
+    def transfer_angles(self, branches: npt.ArrayLike) -> FloatArray:
+        """Compact bus angles (rad) per 1 pu sent from ``f_k`` to ``t_k`` (see :meth:`angles`)."""
+        k = np.asarray(branches, dtype=np.int64)
+        y = np.zeros((self.free.size, k.size))
+        cols = np.arange(k.size)
+        fi = self._bus_in[self.net.branch_from[k]]
+        ti = self._bus_in[self.net.branch_to[k]]
+        # one entry per (row, column) in each statement, so += is exact
+        y[fi[fi >= 0], cols[fi >= 0]] += 1.0
+        y[ti[ti >= 0], cols[ti >= 0]] -= 1.0
+        return self._solve_ordered(y)
+
+    def _in_order(self) -> IntArray:
+        assert self.lu is not None
+        out: IntArray = self.lu.gather_in
+        return out
+
+    def _solve_ordered(self, y: FloatArray) -> FloatArray:
+        if self.lu is None:
+            return np.zeros((1, y.shape[1]))
+        return self.lu.solve_ordered(y, extra_rows=1)
 
     def transfer_columns(self, branches: npt.ArrayLike) -> FloatArray:
         """``H[:, k]``: flow on every branch (pu) per 1 pu sent from ``f_k`` to ``t_k``."""

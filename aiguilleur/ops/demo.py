@@ -28,7 +28,6 @@ import numpy.typing as npt
 from aiguilleur.data import bundled_case_path
 from aiguilleur.errors import AiguilleurError
 from aiguilleur.grid import (
-    apply_outage,
     ContingencyOptions,
     ContingencyResult,
     IslandReport,
@@ -36,6 +35,7 @@ from aiguilleur.grid import (
     PowerFlowOptions,
     PowerFlowResult,
     ac_power_flow,
+    apply_outage,
     read_matpower,
     scaled_dispatch,
     screen_n1,

@@ -81,7 +81,9 @@ def test_lodf_columns_of_bridges_are_nan_not_inf(case118: Network) -> None:
 
 @settings(max_examples=40, deadline=None)
 @given(st.data())
-def test_lodf_equals_full_dc_power_flow_on_random_outages(case118: Network, data: st.DataObject) -> None:
+def test_lodf_equals_full_dc_power_flow_on_random_outages(
+    case118: Network, data: st.DataObject
+) -> None:
     model = DCModel.build(case118)
     candidates = np.flatnonzero(~model.bridge & (case118.branch.in_service == 1))
     k = int(data.draw(st.sampled_from(candidates.tolist())))

@@ -1,0 +1,39 @@
+# Developer and CI entry points. Everything runs inside .venv, created on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+BENCH_STAMP := $(VENV)/.bench-stamp
+
+.PHONY: venv demo test lint bench
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "aiguilleur needs Python 3.11 or newer: run make PYTHON=python3.11 ...")'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+demo: venv
+	$(BIN)/aiguilleur demo
+
+# One BLAS thread per test worker: two workers on two cores must not oversubscribe.
+test: venv
+	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install -e '.[dev,bench]'
+	touch $(BENCH_STAMP)
+
+# Benchmarks are scripts, not tests: each prints aiguilleur's time, the anchor's and the ratio.
+bench: $(BENCH_STAMP)
+	@set -e; for f in benchmarks/[!_]*.py; do \
+		[ -e "$$f" ] || { echo "no benchmark scripts in benchmarks/"; exit 0; }; \
+		echo "== $$f"; $(BIN)/python "$$f"; \
+	done
