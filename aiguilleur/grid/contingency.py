@@ -725,9 +725,11 @@ class _ACVerifier:
         rows = np.maximum(rows, 0)
         cols = np.maximum(cols, 0)
         size = pat.size
-        e = np.zeros((size, 4 * kn))
-        e[rows.ravel(), np.arange(4 * kn)] = 1.0
-        w = self.lu.solve(e).reshape(size, kn, 4)
+        # J0^-1 e_r is shared by every outage that touches row r: solve each row once
+        uniq, where = np.unique(rows.ravel(), return_inverse=True)
+        e = np.zeros((size, uniq.size))
+        e[uniq, np.arange(uniq.size)] = 1.0
+        w = self.lu.solve(e)[:, where].reshape(size, kn, 4)
         g = w[cols, np.arange(kn)[:, None], :]  # (K, 4, 4): rows of W at C
         mmat = np.eye(4)[None] - d @ g
         # state, kept compact: only the columns still iterating
@@ -743,7 +745,9 @@ class _ACVerifier:
         ybus = self.ybus
         sbus = self.sbus[:, None]
         for it in range(max_chord + 1):
-            v = vm * np.exp(1j * va)
+            v = np.empty(va.shape, dtype=np.complex128)
+            v.real = vm * np.cos(va)
+            v.imag = vm * np.sin(va)
             s = v * np.conj(ybus @ v)
             ci = np.arange(cur.size)
             vf, vt = v[f, ci], v[t, ci]
@@ -761,7 +765,8 @@ class _ACVerifier:
             keep = ~conv & np.isfinite(norm) & (norm < 1e3)
             if it == max_chord or not keep.any():
                 break
-            if not keep.all():
+            if keep.sum() < 0.75 * cur.size:
+                # compacting copies W: only worth it once a quarter of the columns are done
                 cur, fvec, va, vm, kvar = (
                     cur[keep],
                     fvec[:, keep],
@@ -778,6 +783,8 @@ class _ACVerifier:
                     ytt[keep],
                 )
                 w, d, mmat, cols = w[:, keep, :], d[keep], mmat[keep], cols[keep]
+            elif not keep.all():
+                fvec[:, ~keep] = 0.0  # finished columns stay where they are
             z = self.lu.solve(fvec)
             y = z[cols, np.arange(cur.size)[:, None]]  # (k, 4)
             corr = np.linalg.solve(mmat, np.einsum("kij,kj->ki", d, y)[..., None])[..., 0]
