@@ -304,11 +304,11 @@ class _ColumnScreen:
         scale = (b * self.inv_rate)[:, None]
         for s0 in range(0, g.size, sub):
             s1 = min(s0 + sub, g.size)
-            th = theta[:, s0:s1]
+            # scale the (fewer) bus rows by the column factor before expanding to branches
+            th = theta[:, s0:s1] * g[None, s0:s1]
             x = th[self.f]
             x -= th[self.t]
             x *= scale
-            x *= g[None, s0:s1]
             x += self.u
             cols = np.arange(s1 - s0)
             if outaged is not None:
