@@ -299,30 +299,59 @@ class _ColumnScreen:
         g: FloatArray,
         outaged: IntArray | None,
         positions: IntArray,
+        rows: IntArray | None = None,
         sub: int = 64,
     ) -> None:
-        scale = (b * self.inv_rate)[:, None]
+        """Screen the columns of ``theta``.
+
+        ``rows`` limits the dense work to the branches whose flow the outages
+        can change (under an outage that keeps the grid whole, a bridge's flow
+        stays at its base value); the other branches enter as constants.
+        """
+        n_l = self.f.size
+        if rows is None:
+            rows = np.arange(n_l)
+        f, t = self.f[rows], self.t[rows]
+        u = self.u[rows]
+        w2 = None if self.w2 is None else self.w2[rows]
+        scale = (b * self.inv_rate)[rows][:, None]
+        local = np.full(n_l, -1, dtype=np.int64)
+        local[rows] = np.arange(rows.size)
+        out_local = None if outaged is None else local[outaged]
+        rest = np.setdiff1d(np.arange(n_l), rows)
+        const = (
+            np.abs(self.u[rest, 0]) if self.w2 is None else self.u[rest, 0] ** 2 + self.w2[rest, 0]
+        )
+        const = np.where(np.isfinite(const), const, 0.0)
+        c_arg = int(rest[np.argmax(const)]) if rest.size else -1
+        c_max = float(const.max()) if rest.size else -np.inf
+        c_over = rest[const > 1.0]
+        c_over_val = const[const > 1.0]
         for s0 in range(0, g.size, sub):
             s1 = min(s0 + sub, g.size)
             # scale the (fewer) bus rows by the column factor before expanding to branches
             th = theta[:, s0:s1] * g[None, s0:s1]
-            x = th[self.f]
-            x -= th[self.t]
+            x = th[f]
+            x -= th[t]
             x *= scale
-            x += self.u
+            x += u
             cols = np.arange(s1 - s0)
-            if outaged is not None:
-                x[outaged[s0:s1], cols] = 0.0
-            if self.w2 is None:
+            if out_local is not None:
+                x[out_local[s0:s1], cols] = 0.0
+            if w2 is None:
                 np.abs(x, out=x)
             else:
                 x *= x
-                x += self.w2
-                if outaged is not None:
-                    x[outaged[s0:s1], cols] = 0.0
+                x += w2
+                if out_local is not None:
+                    x[out_local[s0:s1], cols] = 0.0
             arg = np.argmax(x, axis=0)
             mx = x[arg, cols]
-            if self.w2 is not None:
+            arg = rows[arg]
+            use_c = c_max > mx
+            mx = np.where(use_c, c_max, mx)
+            arg = np.where(use_c, c_arg, arg)
+            if w2 is not None:
                 mx = np.sqrt(mx)
             bad = ~np.isfinite(g[s0:s1])
             mx = np.where(bad, np.nan, mx)
@@ -331,14 +360,19 @@ class _ColumnScreen:
             self.arg.append(arg.astype(np.int64))
             if self.keep:
                 # x is |flow| / rating, or its square with an AC base: 1 is the limit either way
-                rows, cc = np.nonzero(x > 1.0)
-                if rows.size:
-                    vals = x[rows, cc]
+                r_idx, cc = np.nonzero(x > 1.0)
+                vals = x[r_idx, cc]
+                r_idx = rows[r_idx]
+                if c_over.size:
+                    r_idx = np.concatenate([r_idx, np.tile(c_over, s1 - s0)])
+                    cc = np.concatenate([cc, np.repeat(cols, c_over.size)])
+                    vals = np.concatenate([vals, np.tile(c_over_val, s1 - s0)])
+                if r_idx.size:
                     order = np.lexsort((-vals, cc))
-                    rows, cc = rows[order], cc[order]
+                    r_idx, cc = r_idx[order], cc[order]
                     splits = np.searchsorted(cc, np.arange(s1 - s0 + 1))
                     for j in np.flatnonzero(np.diff(splits)):
-                        self.overloads[int(positions[s0 + j])] = rows[
+                        self.overloads[int(positions[s0 + j])] = r_idx[
                             splits[j] : splits[j + 1]
                         ].astype(np.int64)
 
@@ -502,15 +536,17 @@ def screen_n1(
     scr = _ColumnScreen(net, model, u, w2, inv_rate, threshold / 100.0, not opts.ac_verify)
     non_bridge = np.flatnonzero(~model.bridge[br_list])
     bf, bt_ = net.branch_from, net.branch_to
+    # branches whose DC flow an outage that keeps the grid whole can change
+    moving = np.flatnonzero(~model.bridge & (model.b != 0))
     for blk_pos in model.blocks(non_bridge, 1024):
         ks = br_list[blk_pos]
-        theta = model.transfer_angles(ks)
+        theta = model.transfer_angles(ks, reuse=True)
         cols = np.arange(ks.size)
         rf, rt = model.bus_row[bf[ks]], model.bus_row[bt_[ks]]
         hkk = model.b[ks] * (theta[rf, cols] - theta[rt, cols])
         denom = 1.0 - hkk
         denom = np.where(np.abs(denom) < 1e-12, np.nan, denom)
-        scr.run(theta, model.b, p0[ks] / denom, ks, blk_pos)
+        scr.run(theta, model.b, p0[ks] / denom, ks, blk_pos, rows=moving)
         done += ks.size
         if progress:
             progress(done, n_c)

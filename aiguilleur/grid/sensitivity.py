@@ -16,7 +16,7 @@ block, so that large grids are handled blockwise without forming the
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -65,6 +65,7 @@ class DCModel:
     free: IntArray
     lu: LevelLU | None
     bridge: BoolArray
+    _scratch: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
     @classmethod
     def build(cls, net: Network) -> DCModel:
@@ -123,17 +124,36 @@ class DCModel:
         y = np.ascontiguousarray(injections[self.free][self._in_order()], dtype=np.float64)
         return self._solve_ordered(y)
 
-    def transfer_angles(self, branches: npt.ArrayLike) -> FloatArray:
-        """Compact bus angles (rad) per 1 pu sent from ``f_k`` to ``t_k`` (see :meth:`angles`)."""
+    def transfer_angles(self, branches: npt.ArrayLike, reuse: bool = False) -> FloatArray:
+        """Compact bus angles (rad) per 1 pu sent from ``f_k`` to ``t_k`` (see :meth:`angles`).
+
+        With ``reuse``, the work arrays of the previous call are recycled: the
+        result is then overwritten by the next call with ``reuse`` (for
+        blockwise loops that consume each block before asking for the next).
+        """
         k = np.asarray(branches, dtype=np.int64)
-        y = np.zeros((self.free.size, k.size))
+        if reuse:
+            y = self._buffer("rhs", (self.free.size, k.size))
+            y.fill(0.0)
+        else:
+            y = np.zeros((self.free.size, k.size))
         cols = np.arange(k.size)
         fi = self._bus_in[self.net.branch_from[k]]
         ti = self._bus_in[self.net.branch_to[k]]
         # one entry per (row, column) in each statement, so += is exact
         y[fi[fi >= 0], cols[fi >= 0]] += 1.0
         y[ti[ti >= 0], cols[ti >= 0]] -= 1.0
+        if reuse and self.lu is not None:
+            out = self._buffer("angles", (self.free.size + 1, k.size))
+            return self.lu.solve_ordered(y, extra_rows=1, out=out)
         return self._solve_ordered(y)
+
+    def _buffer(self, name: str, shape: tuple[int, int]) -> FloatArray:
+        buf = self._scratch.get(name)
+        if buf is None or buf.shape != shape:
+            buf = np.empty(shape)
+            self._scratch[name] = buf
+        return buf
 
     def _in_order(self) -> IntArray:
         assert self.lu is not None

@@ -11,6 +11,7 @@ from aiguilleur.grid import (
     ContingencyOptions,
     Network,
     ac_power_flow,
+    apply_outage,
     read_matpower,
     scaled_dispatch,
     screen_n1,
@@ -128,3 +129,22 @@ def test_progress_is_reported() -> None:
     seen: list[tuple[int, int]] = []
     screen_n1(_load("case14"), progress=lambda d, t: seen.append((d, t)))
     assert seen and seen[-1][0] == seen[-1][1]
+
+
+def test_dc_only_equals_a_dc_power_flow_of_every_outage() -> None:
+    from aiguilleur.grid import dc_power_flow
+
+    net = _load("case118")
+    res = screen_n1(net, ContingencyOptions(ac_verify=False, generators=True))
+    rate = np.where(net.branch.rate_a_mva > 0, net.branch.rate_a_mva, np.inf)
+    for p in range(len(res)):
+        if res.status[p] == "islanding":
+            continue
+        k = int(res.element[p])
+        if res.kind[p] == "branch":
+            after = dc_power_flow(apply_outage(net, "branch", k))
+        else:
+            after = dc_power_flow(apply_outage(net, "generator", k))
+        load = np.abs(after.p_mw) / rate * 100.0
+        assert set(np.flatnonzero(load > 100.0).tolist()) == set(res.overloaded[p].tolist())
+        assert res.max_loading_pct[p] == pytest.approx(np.nanmax(load), abs=1e-7)
