@@ -60,6 +60,16 @@ def _schedule(strict: sp.csr_matrix, lev: IntArray) -> tuple[IntArray, sp.csr_ma
     return order, relabelled, bounds
 
 
+def _transpose_within(upper: sp.csr_matrix, lower: sp.csr_matrix) -> bool:
+    """True when every entry of ``upper`` sits where ``lower`` has one, transposed."""
+    ut = sp.csr_matrix(upper.T, copy=True)
+    ut.data = np.ones_like(ut.data)
+    lo = sp.csr_matrix(lower, copy=True)
+    lo.data = np.ones_like(lo.data)
+    outside = ut - ut.multiply(lo)  # entries of U^T where L has none
+    return not bool(np.any(outside.data != 0))
+
+
 class LevelLU:
     """``A = Pr^T L U Pc^T`` from SuperLU, solved level by level.
 
@@ -98,7 +108,17 @@ class LevelLU:
         udiag = upper_full.diagonal()
         upper = sp.triu(upper_full, k=1, format="csr")
         p_l, self.lower, self.lower_bounds = _schedule(lower, _levels(lower))
-        p_u, self.upper, self.upper_bounds = _schedule(upper, _levels(upper, reverse=True))
+        # When U's pattern is L's transposed (a symmetric factorisation without
+        # off-diagonal pivots), row i of U only depends on rows of higher L level:
+        # L's levels, swept backwards, then serve U too and no reordering is needed.
+        self.shared = _transpose_within(upper, lower)
+        if self.shared:
+            p_u = p_l
+            self.upper = sp.csr_matrix(upper[p_l][:, p_l])
+            self.upper.sort_indices()
+            self.upper_bounds = self.lower_bounds
+        else:
+            p_u, self.upper, self.upper_bounds = _schedule(upper, _levels(upper, reverse=True))
         # the products are accumulated in place: store the negated factors
         self.lower.data = -self.lower.data
         self.upper.data = -self.upper.data
@@ -138,6 +158,12 @@ class LevelLU:
         size cost page faults on every block.
         """
         k = y.shape[1]
+        if self.shared and y.shape[0] == self.n + extra_rows:
+            # everything in place in y, in one order
+            y[self.n :] = 0.0
+            self._sweep(self.lower, self.lower_bounds, y, k, None)
+            self._sweep(self.upper, self.upper_bounds, y, k, self.udiag_u, backwards=True)
+            return y
         self._sweep(self.lower, self.lower_bounds, y, k, None)
         if out is not None and out.shape == (self.n + extra_rows, k):
             z = out
@@ -145,7 +171,7 @@ class LevelLU:
         else:
             z = np.zeros((self.n + extra_rows, k))
         np.take(y, self.gather_mid, axis=0, out=z[: self.n])
-        self._sweep(self.upper, self.upper_bounds, z, k, self.udiag_u)
+        self._sweep(self.upper, self.upper_bounds, z, k, self.udiag_u, backwards=self.shared)
         return z
 
     def _sweep(
@@ -155,11 +181,13 @@ class LevelLU:
         x: FloatArray,
         k: int,
         diag: FloatArray | None,
+        backwards: bool = False,
     ) -> None:
         indptr, indices, data = m.indptr, m.indices, m.data
         flat = x.ravel()
         n = self.n
-        for lv in range(bounds.size - 1):
+        levels = range(bounds.size - 2, -1, -1) if backwards else range(bounds.size - 1)
+        for lv in levels:
             a, b = int(bounds[lv]), int(bounds[lv + 1])
             p0, p1 = int(indptr[a]), int(indptr[b])
             if p1 > p0:

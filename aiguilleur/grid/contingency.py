@@ -291,6 +291,9 @@ class _ColumnScreen:
         self.mx: list[FloatArray] = []
         self.arg: list[IntArray] = []
         self.overloads: dict[int, IntArray] = {}
+        self._const_cache: dict[
+            tuple[int, ...], tuple[IntArray, int, float, IntArray, FloatArray]
+        ] = {}
 
     def run(
         self,
@@ -315,18 +318,8 @@ class _ColumnScreen:
         u = self.u[rows]
         w2 = None if self.w2 is None else self.w2[rows]
         scale = (b * self.inv_rate)[rows][:, None]
-        local = np.full(n_l, -1, dtype=np.int64)
-        local[rows] = np.arange(rows.size)
+        local, c_arg, c_max, c_over, c_over_val = self._constants(rows)
         out_local = None if outaged is None else local[outaged]
-        rest = np.setdiff1d(np.arange(n_l), rows)
-        const = (
-            np.abs(self.u[rest, 0]) if self.w2 is None else self.u[rest, 0] ** 2 + self.w2[rest, 0]
-        )
-        const = np.where(np.isfinite(const), const, 0.0)
-        c_arg = int(rest[np.argmax(const)]) if rest.size else -1
-        c_max = float(const.max()) if rest.size else -np.inf
-        c_over = rest[const > 1.0]
-        c_over_val = const[const > 1.0]
         for s0 in range(0, g.size, sub):
             s1 = min(s0 + sub, g.size)
             # scale the (fewer) bus rows by the column factor before expanding to branches
@@ -345,7 +338,13 @@ class _ColumnScreen:
                 x += w2
                 if out_local is not None:
                     x[out_local[s0:s1], cols] = 0.0
-            arg = np.argmax(x, axis=0)
+            # argmax along axis 0 is slow (strided); the two max reductions are not.
+            # Only rows whose own maximum reaches the smallest column maximum can hold
+            # a column's maximum, so the argmax runs on those rows alone.
+            cmax = x.max(axis=0)
+            rmax = x.max(axis=1)
+            cand = np.flatnonzero(rmax >= cmax.min()) if cmax.size else np.zeros(0, np.int64)
+            arg = cand[np.argmax(x[cand], axis=0)]
             mx = x[arg, cols]
             arg = rows[arg]
             use_c = c_max > mx
@@ -360,7 +359,9 @@ class _ColumnScreen:
             self.arg.append(arg.astype(np.int64))
             if self.keep:
                 # x is |flow| / rating, or its square with an AC base: 1 is the limit either way
-                r_idx, cc = np.nonzero(x > 1.0)
+                hot = np.flatnonzero(rmax > 1.0)
+                r_loc, cc = np.nonzero(x[hot] > 1.0)
+                r_idx = hot[r_loc]
                 vals = x[r_idx, cc]
                 r_idx = rows[r_idx]
                 if c_over.size:
@@ -375,6 +376,25 @@ class _ColumnScreen:
                         self.overloads[int(positions[s0 + j])] = r_idx[
                             splits[j] : splits[j + 1]
                         ].astype(np.int64)
+
+    def _constants(self, rows: IntArray) -> tuple[IntArray, int, float, IntArray, FloatArray]:
+        """Row map and the fixed loadings of the branches left out of the dense work."""
+        key = (rows.size, int(rows.sum()), int(rows[:1].sum()), int(rows[-1:].sum()))
+        cached = self._const_cache.get(key)
+        if cached is not None:
+            return cached
+        n_l = self.f.size
+        local = np.full(n_l, -1, dtype=np.int64)
+        local[rows] = np.arange(rows.size)
+        rest = np.flatnonzero(local < 0)
+        u = self.u[rest, 0]
+        const = np.abs(u) if self.w2 is None else u**2 + self.w2[rest, 0]
+        const = np.where(np.isfinite(const), const, 0.0)
+        c_arg = int(rest[np.argmax(const)]) if rest.size else -1
+        c_max = float(const.max()) if rest.size else -np.inf
+        out = (local, c_arg, c_max, rest[const > 1.0], const[const > 1.0])
+        self._const_cache[key] = out
+        return out
 
     @property
     def positions(self) -> IntArray:
@@ -538,7 +558,8 @@ def screen_n1(
     bf, bt_ = net.branch_from, net.branch_to
     # branches whose DC flow an outage that keeps the grid whole can change
     moving = np.flatnonzero(~model.bridge & (model.b != 0))
-    for blk_pos in model.blocks(non_bridge, 1024):
+    # 256 outages a block: the angle block (buses x 256) stays in cache for the passes
+    for blk_pos in model.blocks(non_bridge, 256):
         ks = br_list[blk_pos]
         theta = model.transfer_angles(ks, reuse=True)
         cols = np.arange(ks.size)

@@ -133,7 +133,8 @@ class DCModel:
         """
         k = np.asarray(branches, dtype=np.int64)
         if reuse:
-            y = self._buffer("rhs", (self.free.size, k.size))
+            # one extra zero row: references and dead buses point at it
+            y = self._buffer("rhs", (self.free.size + 1, k.size))
             y.fill(0.0)
         else:
             y = np.zeros((self.free.size, k.size))
