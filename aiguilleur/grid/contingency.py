@@ -610,7 +610,7 @@ def screen_n1(
     to_check = np.flatnonzero(flagged & (status != ISLANDING))
     total = n_c + int(to_check.size)
     v0 = (base.vm_pu * np.exp(1j * np.deg2rad(base.va_deg))).astype(np.complex128)
-    ac = _ACVerifier(net, pf_opts, st, v0, rate)
+    ac = _ACVerifier(net, pf_opts, st, v0, rate, model, p0)
     fallbacks = 0
     br_check = to_check[kind[to_check] == "branch"]
     gen_check = to_check[kind[to_check] == "generator"]
@@ -700,9 +700,13 @@ class _ACVerifier:
         st: object,
         v0: ComplexArray,
         rate: FloatArray,
+        model: DCModel | None = None,
+        p0: FloatArray | None = None,
     ) -> None:
         from aiguilleur.grid.powerflow import _gen_bus_matrix
 
+        self.model = model
+        self.p0 = p0
         self.net = net
         self.opts = pf_opts
         self.st = st
@@ -794,6 +798,16 @@ class _ACVerifier:
         n = net.n_bus
         cur = np.arange(kn)
         va = np.repeat(np.angle(v0)[:, None], kn, axis=1)
+        if self.model is not None and self.p0 is not None and self.model.lu is not None:
+            # start from the DC estimate of each outage's angle shift (LODF on the AC flow)
+            m = self.model
+            theta = m.transfer_angles(ks)
+            rf, rt = m.bus_row[f], m.bus_row[t]
+            ar = np.arange(kn)
+            hkk = m.b[ks] * (theta[rf, ar] - theta[rt, ar])
+            denom = np.where(np.abs(1.0 - hkk) > 1e-6, 1.0 - hkk, np.inf)
+            shift = theta[m.bus_row] * (self.p0[ks] / net.base_mva / denom)[None, :]
+            va += np.where(np.isfinite(shift), shift, 0.0)
         vm = np.repeat(np.abs(v0)[:, None], kn, axis=1)
         kvar = np.repeat(self.k0[:, None], kn, axis=1)
         done_v = np.zeros((n, kn), dtype=np.complex128)
