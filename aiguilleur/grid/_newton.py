@@ -19,6 +19,10 @@ IntArray = npt.NDArray[np.int64]
 ComplexArray = npt.NDArray[np.complex128]
 
 
+#: a mismatch this large (per unit) means the iteration has diverged
+DIVERGED_PU = 1e8
+
+
 @dataclass
 class NewtonResult:
     v: ComplexArray
@@ -216,6 +220,8 @@ def newton(
         v = vm * np.exp(1j * va)
         f = mismatch()
         norm = float(np.max(np.abs(f))) if f.size else 0.0
-        if not np.isfinite(norm):
+        # 1e8 pu (1e10 MW at 100 MVA) is no intermediate step of a solvable case:
+        # stop instead of spending the remaining iterations on a diverged one
+        if not np.isfinite(norm) or norm > DIVERGED_PU:
             return NewtonResult(v, False, it, norm, k)
     return NewtonResult(v, norm <= tol, it, norm, k)
