@@ -303,6 +303,65 @@ def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
         con.print("[bold red]The power flow did not converge[/]: figures above are not a solution.")
 
 
+@grid_app.command("opf")
+@_guard
+def grid_opf(
+    case: CaseArg,
+    model: Annotated[
+        str,
+        typer.Option(
+            "--model",
+            help="pglib: PowerModels' DC model (PGLib's references); matpower: 1/(x tap).",
+        ),
+    ] = "pglib",
+    rating: Annotated[str, typer.Option("--rating", help="Branch rating: a, b or c.")] = "a",
+    voll: Annotated[
+        float | None,
+        typer.Option("--voll", help="Value of lost load (per MWh): shed load instead of failing."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """DC optimal power flow: cheapest dispatch and locational marginal prices.
+
+    Exit code 0 when optimal, 1 for an infeasible or failed problem (the status is
+    still printed), 2 on bad input.
+    """
+    import numpy as np
+
+    from aiguilleur.grid import DCOPFOptions, dc_opf
+
+    net = _load_case(case)
+    opts = DCOPFOptions(model=model, rating=rating, voll_eur_per_mwh=voll)  # type: ignore[arg-type]
+    res = dc_opf(net, opts)
+    out: dict[str, Any] = {
+        "case": net.name,
+        "status": res.status,
+        "objective": res.objective,
+        "time_s": res.time_s,
+        "model": res.model,
+        "pg_mw": res.pg_mw,
+        "lmp": res.lmp,
+        "shed_mw": float(np.sum(res.shed_mw)),
+        "binding_branches": [int(k) + 1 for k in res.binding_branches],
+    }
+    if as_json:
+        _print_json(out)
+    else:
+        t = Table(title=f"{net.name}: DC-OPF ({res.model})", show_header=False)
+        t.add_column("what")
+        t.add_column("value", justify="right")
+        t.add_row("status", res.status)
+        t.add_row("objective", f"{res.objective:,.2f} per h")
+        t.add_row("time", f"{res.time_s * 1000:.1f} ms")
+        if res.status == "optimal" and res.lmp.size:
+            t.add_row("LMP range", f"{np.min(res.lmp):,.2f} to {np.max(res.lmp):,.2f} per MWh")
+        t.add_row("binding branches", str(len(res.binding_branches)))
+        t.add_row("load shed", f"{float(np.sum(res.shed_mw)):,.1f} MW")
+        _stdout().print(t)
+    if res.status != "optimal":
+        raise typer.Exit(1)
+
+
 @grid_app.command("contingencies")
 @_guard
 def grid_contingencies(

@@ -303,3 +303,17 @@ def test_demo_writes_the_report(tmp_path: Path) -> None:
     assert "operating point: stored set-points scaled to the load" in proc.stdout
     assert (out / "contingencies.csv").is_file()
     assert not list(out.glob(".*.tmp"))
+
+
+def test_opf_json_contract() -> None:
+    out = run_json("grid", "opf", "case14", "--json")
+    assert out["status"] == "optimal"
+    # PGLib-OPF v23.07 reference DC objective for case14: 2.0515e+03 $/h
+    assert out["objective"] == pytest.approx(2051.5, rel=1e-4)
+    assert len(out["lmp"]) == 14 and len(out["pg_mw"]) == 5
+
+
+def test_opf_bad_model_is_one_line() -> None:
+    res = invoke("grid", "opf", "case14", "--model", "foo")
+    assert res.exit_code == 2
+    assert_one_line_error(res, "model")

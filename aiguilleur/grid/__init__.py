@@ -6,6 +6,7 @@ from aiguilleur.grid.contingency import (
     apply_outage,
     screen_n1,
 )
+from aiguilleur.grid.dispatch import DCOPFOptions, DCOPFResult, dc_opf
 from aiguilleur.grid.matpower import (
     read_matpower,
     read_matpower_string,
@@ -30,6 +31,8 @@ __all__ = [
     "ContingencyOptions",
     "ContingencyResult",
     "DCModel",
+    "DCOPFOptions",
+    "DCOPFResult",
     "DCPowerFlowResult",
     "GenCostTable",
     "GenTable",
@@ -40,6 +43,7 @@ __all__ = [
     "ac_power_flow",
     "apply_outage",
     "bridges",
+    "dc_opf",
     "dc_power_flow",
     "lodf",
     "ptdf",
