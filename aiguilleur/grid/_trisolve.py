@@ -26,6 +26,8 @@ except ImportError:  # pragma: no cover - a SciPy without it falls back to ``@``
     _csr_matvecs = None
 
 FloatArray = npt.NDArray[np.float64]
+#: double or single precision right-hand sides
+RealArray = npt.NDArray[np.floating[Any]]
 IntArray = npt.NDArray[np.int64]
 
 
@@ -132,23 +134,35 @@ class LevelLU:
         self.gather_mid = inv_l[p_u]  # L order -> U order
         self.gather_out = inv_u[perm_c]  # U order -> solution
         self.udiag_u = udiag[p_u][:, None]
+        self._single: tuple[sp.csr_matrix, sp.csr_matrix, FloatArray] | None = None
+
+    def _factors(self, dtype: np.dtype[Any]) -> tuple[sp.csr_matrix, sp.csr_matrix, Any]:
+        """The (negated, relabelled) factors in the precision of the right-hand side."""
+        if dtype != np.float32:
+            return self.lower, self.upper, self.udiag_u
+        if self._single is None:
+            lo = self.lower.astype(np.float32)
+            up = self.upper.astype(np.float32)
+            self._single = (lo, up, self.udiag_u.astype(np.float32))
+        return self._single
 
     @property
     def depth(self) -> tuple[int, int]:
         return self.lower_bounds.size - 1, self.upper_bounds.size - 1
 
-    def solve(self, b: FloatArray) -> FloatArray:
+    def solve(self, b: RealArray) -> Any:
         """Solve ``A x = b`` for a vector or for every column of a matrix."""
         if b.ndim == 1:
             out: FloatArray = self.lu.solve(b)
             return out
-        y = np.ascontiguousarray(b[self.gather_in], dtype=np.float64)
+        # single precision is kept when asked for: an iteration whose residual is
+        # computed in double precision only needs an approximate correction
+        dt = np.float32 if b.dtype == np.float32 else np.float64
+        y: RealArray = np.ascontiguousarray(b[self.gather_in], dtype=dt)
         result: FloatArray = self.solve_ordered(y)[self.gather_out]
         return result
 
-    def solve_ordered(
-        self, y: FloatArray, extra_rows: int = 0, out: FloatArray | None = None
-    ) -> FloatArray:
+    def solve_ordered(self, y: RealArray, extra_rows: int = 0, out: RealArray | None = None) -> Any:
         """Solve with ``y`` already in the factor's order (``y[in_pos[j]] = b[j]``).
 
         ``y`` is overwritten. The solution comes back in the factor's order
@@ -161,24 +175,26 @@ class LevelLU:
         if self.shared and y.shape[0] == self.n + extra_rows:
             # everything in place in y, in one order
             y[self.n :] = 0.0
-            self._sweep(self.lower, self.lower_bounds, y, k, None)
-            self._sweep(self.upper, self.upper_bounds, y, k, self.udiag_u, backwards=True)
+            lower, upper, udiag = self._factors(y.dtype)
+            self._sweep(lower, self.lower_bounds, y, k, None)
+            self._sweep(upper, self.upper_bounds, y, k, udiag, backwards=True)
             return y
-        self._sweep(self.lower, self.lower_bounds, y, k, None)
-        if out is not None and out.shape == (self.n + extra_rows, k):
+        lower, upper, udiag = self._factors(y.dtype)
+        self._sweep(lower, self.lower_bounds, y, k, None)
+        if out is not None and out.shape == (self.n + extra_rows, k) and out.dtype == y.dtype:
             z = out
             z[self.n :] = 0.0
         else:
-            z = np.zeros((self.n + extra_rows, k))
+            z = np.zeros((self.n + extra_rows, k), dtype=y.dtype)
         np.take(y, self.gather_mid, axis=0, out=z[: self.n])
-        self._sweep(self.upper, self.upper_bounds, z, k, self.udiag_u, backwards=self.shared)
+        self._sweep(upper, self.upper_bounds, z, k, udiag, backwards=self.shared)
         return z
 
     def _sweep(
         self,
         m: sp.csr_matrix,
         bounds: IntArray,
-        x: FloatArray,
+        x: RealArray,
         k: int,
         diag: FloatArray | None,
         backwards: bool = False,

@@ -146,7 +146,8 @@ class DCModel:
         y[ti[ti >= 0], cols[ti >= 0]] -= 1.0
         if reuse and self.lu is not None:
             out = self._buffer("angles", (self.free.size + 1, k.size))
-            return self.lu.solve_ordered(y, extra_rows=1, out=out)
+            res: FloatArray = self.lu.solve_ordered(y, extra_rows=1, out=out)
+            return res
         return self._solve_ordered(y)
 
     def _buffer(self, name: str, shape: tuple[int, int]) -> FloatArray:
@@ -164,7 +165,8 @@ class DCModel:
     def _solve_ordered(self, y: FloatArray) -> FloatArray:
         if self.lu is None:
             return np.zeros((1, y.shape[1]))
-        return self.lu.solve_ordered(y, extra_rows=1)
+        res: FloatArray = self.lu.solve_ordered(y, extra_rows=1)
+        return res
 
     def transfer_columns(self, branches: npt.ArrayLike) -> FloatArray:
         """``H[:, k]``: flow on every branch (pu) per 1 pu sent from ``f_k`` to ``t_k``."""
