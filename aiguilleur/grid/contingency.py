@@ -622,8 +622,8 @@ def screen_n1(
             if progress:
                 progress(done, total)
     else:
-        # W holds 4 columns per outage: bound its memory (about 160 MB)
-        blk_size = max(32, min(opts.block_size, int(2e7 // (4 * ac.pattern.size))))
+        # W holds 4 single-precision columns per outage: bound its memory (about 160 MB)
+        blk_size = max(32, min(opts.block_size, int(4e7 // (4 * ac.pattern.size))))
         for blk in model.blocks(br_check, blk_size):
             outs = ac.branch_batch(element[blk])
             for p, res in zip(blk, outs, strict=True):
