@@ -16,7 +16,7 @@ import sys
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Literal, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
 
 import typer
 from rich.console import Console
@@ -165,6 +165,7 @@ def _progress_bar(enabled: bool, description: str) -> Iterator[Callable[[int, in
         TimeElapsedColumn(),
         console=_stderr(),
         transient=True,
+        disable=not _stderr().is_terminal,  # no bar residue in a log or a pipe
     )
     task = bar.add_task(description, total=None)
 
@@ -367,7 +368,7 @@ def grid_opf(
 def grid_contingencies(
     case: CaseArg,
     rating: Annotated[
-        Literal["a", "b", "c"],
+        str,
         typer.Option(help="Rating to hold flows against: a (long-term), b, c (emergency)."),
     ] = "a",
     ac_verify: Annotated[
@@ -403,7 +404,10 @@ def grid_contingencies(
 
     net = scaled_dispatch(_load_case(case))
     opts = ContingencyOptions(
-        rating=rating, ac_verify=ac_verify, generators=generators, margin_pct=margin
+        rating=rating,  # type: ignore[arg-type]  # checked by ContingencyOptions
+        ac_verify=ac_verify,
+        generators=generators,
+        margin_pct=margin,
     )
     with _progress_bar(not as_json, "N-1 screening") as progress:
         res = screen_n1(net, opts, progress=progress)
@@ -552,6 +556,7 @@ def demo(
         TimeElapsedColumn(),
         console=err,
         transient=True,
+        disable=not err.is_terminal,  # no bar residue in a log or a pipe
     )
     task = bar.add_task("starting", total=None)
 

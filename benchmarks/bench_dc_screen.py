@@ -40,24 +40,6 @@ REPO = Path(__file__).resolve().parents[1]
 TOL_PU = 1e-8
 
 
-def code_snapshot() -> str:
-    """Commit of the checkout and a digest of aiguilleur/grid as it is on disk (timed code)."""
-    import hashlib
-    import subprocess
-
-    try:
-        head = subprocess.run(
-            ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
-            capture_output=True, text=True, check=False,
-        ).stdout.strip()  # fmt: skip
-    except OSError:
-        head = "?"
-    h = hashlib.sha1()
-    for f in sorted((REPO / "aiguilleur" / "grid").glob("*.py")):
-        h.update(f.read_bytes())
-    return f"HEAD {head or '?'}, aiguilleur/grid sources sha1 {h.hexdigest()[:10]}"
-
-
 def _args() -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     p.add_argument("--cases-dir", type=Path, default=REPO.parent / "shared/data/pglib-opf/cases")
@@ -90,11 +72,17 @@ import numpy as np  # noqa: E402
 
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_contingency import _aligned, _lightsim_grid_matpower, _rate  # noqa: E402
+from bench_contingency import (  # noqa: E402
+    _aig_pairs,
+    _aligned,
+    _compare,
+    _lightsim_grid_matpower,
+    _rate,
+    code_snapshot,
+)
 
 from aiguilleur.grid import (  # noqa: E402
     ContingencyOptions,
-    ContingencyResult,
     Network,
     ac_power_flow,
     dc_power_flow,
@@ -104,15 +92,6 @@ from aiguilleur.grid import (  # noqa: E402
 )
 
 Pairs = set[tuple[int, int]]
-
-
-def _aig_pairs(res: ContingencyResult) -> Pairs:
-    return {
-        (int(res.element[i]), int(b))
-        for i in range(len(res))
-        if res.kind[i] == "branch" and res.status[i] != "islanding"
-        for b in res.overloaded[i]
-    }
 
 
 def run_aiguilleur(net: Network, opts: ContingencyOptions, repeat: int) -> tuple[Any, float]:
@@ -195,19 +174,6 @@ def run_lightsim(
     return best, detail, pairs, loads
 
 
-def _compare(mine: Pairs, ref: Pairs, loads: dict[tuple[int, int], float]) -> str:
-    a, b = mine - ref, ref - mine
-    if not a and not b:
-        return "identical"
-    print(f"  MISMATCH: {len(a)} pairs only in lightsim2grid, {len(b)} only in aiguilleur")
-    for lab, s in (("only lightsim2grid", a), ("only aiguilleur", b)):
-        for k, br in sorted(s)[:8]:
-            lv = loads.get((k, br))
-            extra = f" (lightsim2grid {lv:.6f} %)" if lv is not None else ""
-            print(f"    {lab}: outage row {k} -> branch row {br}{extra}")
-    return f"{len(a)}+{len(b)} differ"
-
-
 def main(args: argparse.Namespace) -> None:
     net = scaled_dispatch(read_matpower(args.cases_dir / f"{args.case}.m"))
     print(
@@ -247,7 +213,7 @@ def main(args: argparse.Namespace) -> None:
                 outages.size,
                 t_ls,
                 len(ls_pairs),
-                _compare(ls_pairs, pairs, loads),
+                _compare("lightsim2grid", ls_pairs, pairs, loads),
                 detail,
             )
         )

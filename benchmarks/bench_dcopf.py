@@ -41,6 +41,7 @@ import numpy as np
 from aiguilleur.grid.dispatch import DCOPFOptions, DCOPFResult, dc_opf
 from aiguilleur.grid.matpower import read_matpower
 from aiguilleur.grid.network import Network
+from aiguilleur.grid.pypsa_io import to_pypsa
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO / ".." / "shared" / "data" / "pglib-opf"
@@ -98,52 +99,6 @@ def best_of(net: Network, opts: DCOPFOptions, repeat: int) -> tuple[float, DCOPF
     return best, result
 
 
-def pypsa_network(net: Network) -> tuple[Any, float]:
-    """PyPSA network of the case in PowerModels' DC model, and the constant cost."""
-    import pypsa
-
-    base = net.base_mva
-    n = pypsa.Network()
-    names = [str(int(b)) for b in net.bus.bus_id]
-    n.add("Bus", names, v_nom=1.0)
-    br = net.branch
-    idx = np.flatnonzero(br.in_service == 1)
-    x_eff = (br.r_pu**2 + br.x_pu**2) / np.where(br.x_pu != 0, br.x_pu, np.inf)
-    x_eff = np.where(br.x_pu != 0, x_eff, 1e9)  # a pure resistance carries no DC flow
-    n.add(
-        "Line",
-        [f"L{k}" for k in idx],
-        bus0=[names[i] for i in net.branch_from[idx]],
-        bus1=[names[i] for i in net.branch_to[idx]],
-        x=x_eff[idx] / base,
-        r=0.0,
-        s_nom=np.where(br.rate_a_mva[idx] > 0, br.rate_a_mva[idx], 1e9),
-    )
-    g = np.flatnonzero(net.gen.in_service == 1)
-    assert net.gencost is not None
-    cost = net.gencost.polynomial(net.n_gen)[g]
-    pmax, pmin = net.gen.pmax_mw[g], net.gen.pmin_mw[g]
-    pnom = np.maximum(np.abs(pmax), np.abs(pmin))
-    pnom = np.where(pnom > 0, pnom, 1.0)
-    extra: dict[str, Any] = {}
-    if np.any(cost[:, 0] != 0):
-        extra["marginal_cost_quadratic"] = cost[:, 0]
-    n.add(
-        "Generator",
-        [f"G{k}" for k in g],
-        bus=[names[i] for i in net.gen_bus[g]],
-        p_nom=pnom,
-        p_max_pu=pmax / pnom,
-        p_min_pu=pmin / pnom,
-        marginal_cost=cost[:, 1],
-        **extra,
-    )
-    demand = net.bus.pd_mw + net.bus.gs_mw
-    ld = np.flatnonzero(demand != 0)
-    n.add("Load", [f"D{k}" for k in ld], bus=[names[i] for i in ld], p_set=demand[ld])
-    return n, float(np.sum(cost[:, 2]))
-
-
 def run_pypsa(net: Network, repeat: int) -> dict[str, Any]:
     logging.disable(logging.WARNING)
     warnings.simplefilter("ignore")
@@ -153,7 +108,7 @@ def run_pypsa(net: Network, repeat: int) -> dict[str, Any]:
     status = ("", "")
     for _ in range(max(1, repeat)):
         t0 = time.perf_counter()
-        n, c0 = pypsa_network(net)
+        n, c0 = to_pypsa(net)
         t1 = time.perf_counter()
         status = n.optimize(solver_name="highs", solver_options={"output_flag": False})
         t2 = time.perf_counter()

@@ -226,6 +226,7 @@ def test_bad_rating_is_a_usage_error() -> None:
     res = invoke("grid", "contingencies", "case14", "--rating", "z")
     assert res.exit_code != 0
     assert "Traceback" not in res.output
+    assert_one_line_error(res, "rating")
 
 
 def test_no_arguments_shows_help() -> None:

@@ -67,6 +67,7 @@ EXPECTED = {
     ],
     "aiguilleur.grid.sensitivity": ["DCModel", "bridges", "lodf", "ptdf"],
     "aiguilleur.grid.dispatch": ["DCOPFOptions", "DCOPFResult", "dc_opf"],
+    "aiguilleur.grid.pypsa_io": ["to_pypsa"],
     "aiguilleur.grid.contingency": [
         "ContingencyOptions",
         "ContingencyResult",

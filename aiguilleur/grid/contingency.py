@@ -36,6 +36,7 @@ from aiguilleur.grid.powerflow import (
     Participation,
     PowerFlowOptions,
     PowerFlowResult,
+    _participation_weights,
     _setup,
     ac_power_flow,
     dc_power_flow,
@@ -200,13 +201,6 @@ def _rate(net: Network, rating: str) -> FloatArray:
     return out
 
 
-def _participation(net: Network, opts: ContingencyOptions, gen_on: BoolArray) -> FloatArray:
-    g = net.gen
-    w = {"pmax": g.pmax_mw, "pg": g.pg_mw, "headroom": g.pmax_mw - g.pg_mw}[opts.participation]
-    out: FloatArray = np.where(gen_on, np.maximum(w, 0.0), 0.0)
-    return out
-
-
 def _redispatch_after_gen_loss(
     net: Network, k: int, weights: FloatArray, label: IntArray
 ) -> FloatArray:
@@ -244,11 +238,11 @@ def apply_outage(
     if kind != "generator":
         raise ValidationError(f"outage kind: expected branch or generator, got {kind!r}")
     if not 0 <= element < net.n_gen:
-        raise ValidationError(f"generator row {element + 1} does not exist (1..{net.n_gen})")
+        raise ValidationError(f"generator index {element} out of range 0..{net.n_gen - 1}")
     on = net.gen.in_service == 1
     opts = PowerFlowOptions(participation=participation)
     st = _setup(net, opts)
-    w = _participation(net, ContingencyOptions(participation=participation), on)
+    w = _participation_weights(net, participation, on)
     pg = _redispatch_after_gen_loss(net, element, w, st.islands.label)
     return net.with_dispatch(np.where(on, pg, net.gen.pg_mw)).with_gen_status(element, 0)
 
@@ -573,7 +567,7 @@ def screen_n1(
             progress(done, n_c)
     # generator outages by PTDF: one batched solve for every unit
     if gen_list.size:
-        weights = _participation(net, opts, st.gen_on)
+        weights = _participation_weights(net, opts.participation, st.gen_on)
         g_pos = br_list.size + np.arange(gen_list.size)
         pg_cur = np.where(st.gen_on, net.gen.pg_mw, 0.0)
         dpg = _gen_loss_shifts(net, gen_list, weights, label, pg_cur)
@@ -635,7 +629,7 @@ def screen_n1(
             if progress:
                 progress(done, total)
         if gen_check.size:
-            weights = _participation(net, opts, st.gen_on)
+            weights = _participation_weights(net, opts.participation, st.gen_on)
             for p in gen_check:
                 res = ac.full("generator", int(element[p]), label, opts, weights)
                 _record(int(p), res, status, max_load, worst, overl, verified)
@@ -897,7 +891,7 @@ class _ACVerifier:
             w = (
                 weights
                 if weights is not None
-                else _participation(net, opts, net.gen.in_service == 1)
+                else _participation_weights(net, opts.participation, net.gen.in_service == 1)
             )
             pg = _redispatch_after_gen_loss(net, k, w, label)
             on = net.gen.in_service == 1

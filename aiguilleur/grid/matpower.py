@@ -18,7 +18,6 @@ import io
 import math
 import os
 import re
-import tempfile
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
+from aiguilleur._files import atomic_write_bytes
 from aiguilleur.errors import CaseFormatError, ValidationError
 from aiguilleur.grid.network import BranchTable, BusTable, GenCostTable, GenTable, Network
 from aiguilleur.grid.schema import BRANCH_SCHEMA, BUS_SCHEMA, GEN_SCHEMA, Schema
@@ -599,13 +599,7 @@ def write_matpower(net: Network, path: str | os.PathLike[str]) -> None:
         raise ValidationError(
             f"the case name or header holds characters UTF-8 cannot encode ({e.reason})"
         ) from None
-    tmp: str | None = None
     try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, p)
+        atomic_write_bytes(p, data)
     except OSError as e:
-        if tmp is not None:
-            Path(tmp).unlink(missing_ok=True)
         raise CaseFormatError(f"cannot write: {e.strerror}", str(p)) from None

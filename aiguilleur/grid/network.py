@@ -480,8 +480,9 @@ class Network:
     def with_branch_status(self, branches: npt.ArrayLike, in_service: int | bool) -> Network:
         """A copy with the given branches (0-based rows) switched in or out."""
         idx = np.atleast_1d(np.asarray(branches, dtype=np.int64))
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_branch):
-            raise ValidationError(f"branch index out of range 0..{self.n_branch - 1}")
+        bad = idx[(idx < 0) | (idx >= self.n_branch)]
+        if bad.size:
+            raise ValidationError(f"branch index {int(bad[0])} out of range 0..{self.n_branch - 1}")
         st = np.array(self.branch.in_service)
         st[idx] = int(bool(in_service))
         return self.replace(branch=dataclasses.replace(self.branch, in_service=st))
@@ -489,8 +490,9 @@ class Network:
     def with_gen_status(self, gens: npt.ArrayLike, in_service: int | bool) -> Network:
         """A copy with the given generators (0-based rows) switched in or out."""
         idx = np.atleast_1d(np.asarray(gens, dtype=np.int64))
-        if idx.size and (idx.min() < 0 or idx.max() >= self.n_gen):
-            raise ValidationError(f"generator index out of range 0..{self.n_gen - 1}")
+        bad = idx[(idx < 0) | (idx >= self.n_gen)]
+        if bad.size:
+            raise ValidationError(f"generator index {int(bad[0])} out of range 0..{self.n_gen - 1}")
         st = np.array(self.gen.in_service)
         st[idx] = int(bool(in_service))
         return self.replace(gen=dataclasses.replace(self.gen, in_service=st))

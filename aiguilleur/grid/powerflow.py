@@ -228,6 +228,14 @@ class _Setup:
     alpha_gen: FloatArray  # participation per generator (sums to 1 per island)
 
 
+def _participation_weights(net: Network, kind: Participation, gen_on: BoolArray) -> FloatArray:
+    """Non-negative weight of each unit in service (0 elsewhere) in sharing an imbalance."""
+    g = net.gen
+    w = {"pmax": g.pmax_mw, "pg": g.pg_mw, "headroom": g.pmax_mw - g.pg_mw}[kind]
+    out: FloatArray = np.where(gen_on, np.maximum(w, 0.0), 0.0)
+    return out
+
+
 def _setup(net: Network, opts: PowerFlowOptions, gen_on: BoolArray | None = None) -> _Setup:
     gon = (net.gen.in_service == 1) if gen_on is None else gen_on
     isl = find_islands(net, gen_on=gon)
@@ -244,13 +252,7 @@ def _setup(net: Network, opts: PowerFlowOptions, gen_on: BoolArray | None = None
     pq_mask = energised & ~is_ref & ~pv_mask
     alpha = np.zeros(net.n_gen)
     if opts.distributed_slack:
-        g = net.gen
-        w = {
-            "pmax": g.pmax_mw,
-            "pg": g.pg_mw,
-            "headroom": g.pmax_mw - g.pg_mw,
-        }[opts.participation]
-        w = np.where(gon, np.maximum(w, 0.0), 0.0)
+        w = _participation_weights(net, opts.participation, gon)
         gl = isl.label[net.gen_bus]
         tot = np.bincount(np.maximum(gl, 0), weights=w, minlength=isl.ref.size + 1)
         with np.errstate(invalid="ignore", divide="ignore"):

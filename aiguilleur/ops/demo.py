@@ -14,8 +14,6 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
-import os
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +23,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from aiguilleur._files import atomic_write_bytes
 from aiguilleur.data import bundled_case_path
 from aiguilleur.errors import AiguilleurError
 from aiguilleur.grid import (
@@ -231,19 +230,6 @@ def _over(pct: FloatArray) -> npt.NDArray[np.int64]:
 
 
 # -- outputs ------------------------------------------------------------------------------
-
-
-def _atomic_write_text(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _contingency_csv(net: Network, res: ContingencyResult) -> str:
@@ -467,6 +453,12 @@ def run_demo(
             progress(stage, done, total)
 
     out = Path(out_dir) if out_dir is not None else Path.cwd() / "aiguilleur-report"
+    try:  # before the work, not after it: a folder that cannot be made fails at once
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AiguilleurError(
+            f"{out}: cannot create the report folder ({e.strerror or e})"
+        ) from None
     opts = ContingencyOptions(
         rating=rating,
         ac_verify=True,
@@ -563,7 +555,7 @@ def run_demo(
     step("writing the report")
     t = time.perf_counter()
     try:
-        _atomic_write_text(result.csv_path, _contingency_csv(net, res))
+        atomic_write_bytes(result.csv_path, _contingency_csv(net, res).encode("utf-8"))
         _write_report(result.report_path, result, base_pct, post_pct)
     except OSError as e:
         raise AiguilleurError(

@@ -10,7 +10,6 @@ from __future__ import annotations
 import html
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -18,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
+
+from aiguilleur._files import atomic_write_bytes
 
 __all__ = ["Bar", "Table", "write_html_report"]
 
@@ -336,19 +337,6 @@ footer{margin-top:32px;color:#666;font-size:.85em;border-top:1px solid #ddd;padd
 """
 
 
-def _atomic_write(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_html_report(
     path: str | os.PathLike[str],
     *,
@@ -434,5 +422,6 @@ def write_html_report(
     if attribution:
         footer.append(_e(attribution))
     parts.append(f"<footer>{'<br>'.join(footer)}</footer></main></body></html>\n")
-    _atomic_write(out, "\n".join(parts))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out, "\n".join(parts).encode("utf-8"))
     return out

@@ -148,3 +148,35 @@ def test_dc_only_equals_a_dc_power_flow_of_every_outage() -> None:
         load = np.abs(after.p_mw) / rate * 100.0
         assert set(np.flatnonzero(load > 100.0).tolist()) == set(res.overloaded[p].tolist())
         assert res.max_loading_pct[p] == pytest.approx(np.nanmax(load), abs=1e-7)
+
+
+def test_violations_match_pandapower_per_outage() -> None:
+    """An outside reference: pandapower's own Newton-Raphson, one outage at a time."""
+    pp = pytest.importorskip("pandapower")
+    from aiguilleur.grid.pandapower_io import to_pandapower
+
+    net = _load("case118")
+    res = screen_n1(net)
+    ppnet = to_pandapower(net)
+    rate = np.where(net.branch.rate_a_mva > 0, net.branch.rate_a_mva, np.inf)
+    studied = np.flatnonzero(res.status != "islanding")
+    for p in studied[:: max(1, studied.size // 25)]:
+        k = int(res.element[p])
+        table = "line" if k in ppnet.line.index else "trafo"
+        getattr(ppnet, table).loc[k, "in_service"] = False
+        try:
+            pp.runpp(ppnet, init="dc", tolerance_mva=1e-9, calculate_voltage_angles=True)
+        finally:
+            getattr(ppnet, table).loc[k, "in_service"] = True
+        s = np.zeros(net.n_branch)
+        rl, rt = ppnet.res_line, ppnet.res_trafo
+        s[rl.index] = np.maximum(
+            np.hypot(rl.p_from_mw, rl.q_from_mvar), np.hypot(rl.p_to_mw, rl.q_to_mvar)
+        )
+        s[rt.index] = np.maximum(
+            np.hypot(rt.p_hv_mw, rt.q_hv_mvar), np.hypot(rt.p_lv_mw, rt.q_lv_mvar)
+        )
+        s[k] = 0.0
+        load = s / rate * 100.0
+        assert set(np.flatnonzero(load > 100.0).tolist()) == set(res.overloaded[p].tolist()), k
+        assert res.max_loading_pct[p] == pytest.approx(np.max(load), abs=1e-5)

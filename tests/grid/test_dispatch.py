@@ -28,6 +28,7 @@ from aiguilleur.errors import ValidationError
 from aiguilleur.grid.dispatch import DCOPFOptions, DCOPFResult, dc_opf
 from aiguilleur.grid.matpower import read_matpower
 from aiguilleur.grid.network import GenCostTable, Network
+from aiguilleur.grid.pypsa_io import to_pypsa
 from aiguilleur.grid.sensitivity import bridges
 from tests.conftest import shared_case_params, shared_cases_dir
 
@@ -495,59 +496,15 @@ def test_matpower_model_matches_pypower_rundcopf() -> None:
         np.testing.assert_allclose(r.pg_mw, ref["gen"][:, 1], atol=1e-4)
 
 
-def _pypsa_network(net: Network) -> tuple[Any, float]:
-    """A PyPSA network built directly from the case, in PowerModels' DC model.
-
-    Lines carry x_eff = (r^2 + x^2) / x (so that 1/x_eff is PowerModels'
-    susceptance) on a 1 MVA base with v_nom = 1 kV, transformers included as
-    lines (taps and shifts are ignored by that model).
-    """
-    import pypsa
-
-    base = net.base_mva
-    n = pypsa.Network()
-    names = [str(int(b)) for b in net.bus.bus_id]
-    n.add("Bus", names, v_nom=1.0)
-    br = net.branch
-    idx = np.flatnonzero(br.in_service == 1)
-    x_eff = (br.r_pu**2 + br.x_pu**2) / br.x_pu
-    n.add(
-        "Line",
-        [f"L{k}" for k in idx],
-        bus0=[names[i] for i in net.branch_from[idx]],
-        bus1=[names[i] for i in net.branch_to[idx]],
-        x=x_eff[idx] / base,
-        r=0.0,
-        s_nom=np.where(br.rate_a_mva[idx] > 0, br.rate_a_mva[idx], 1e9),
-    )
-    g = np.flatnonzero(net.gen.in_service == 1)
-    cost = net.gencost.polynomial(net.n_gen)[g]  # type: ignore[union-attr]
-    assert np.all(cost[:, 0] == 0), "the PyPSA comparison assumes linear costs"
-    pmax, pmin = net.gen.pmax_mw[g], net.gen.pmin_mw[g]
-    pnom = np.maximum(np.abs(pmax), np.abs(pmin))
-    pnom = np.where(pnom > 0, pnom, 1.0)
-    n.add(
-        "Generator",
-        [f"G{k}" for k in g],
-        bus=[names[i] for i in net.gen_bus[g]],
-        p_nom=pnom,
-        p_max_pu=pmax / pnom,
-        p_min_pu=pmin / pnom,
-        marginal_cost=cost[:, 1],
-    )
-    demand = net.bus.pd_mw + net.bus.gs_mw
-    ld = np.flatnonzero(demand != 0)
-    n.add("Load", [f"D{k}" for k in ld], bus=[names[i] for i in ld], p_set=demand[ld])
-    return n, float(np.sum(cost[:, 2]))
-
-
 def _compare_with_pypsa(name: str) -> None:
     pytest.importorskip("pypsa")
     net = _bundled(name)
     # PyPSA has no angle-difference limits; they do not bind on these cases
     ours = dc_opf(net, DCOPFOptions(enforce_angle_limits=False))
     assert ours.objective == pytest.approx(dc_opf(net).objective, rel=1e-12)
-    n, c0 = _pypsa_network(net)
+    cost = net.gencost.polynomial(net.n_gen)  # type: ignore[union-attr]
+    assert np.all(cost[:, 0] == 0), "the PyPSA comparison assumes linear costs"
+    n, c0 = to_pypsa(net)
     status, condition = n.optimize(solver_name="highs")
     assert (status, condition) == ("ok", "optimal")
     theirs = float(n.objective) + c0
