@@ -331,12 +331,18 @@ def run_lightsim(
     max_load = np.full(net_al.n_branch, np.nan)
     conv = np.zeros(0, dtype=bool)
     order: list[int] = []
-    for rep in range(args.repeat):
+
+    def analysis(rows: Any) -> Any:
+        """A lightsim2grid contingency analysis of the given branch outages, ready to run."""
         ca = ContingencyAnalysisCPP(grid)
         ca.change_algorithm(AlgorithmType.NR_KLU)
         ca.nb_thread = args.threads
         ca.init_from_n_powerflow = True
-        ca.add_multiple_n1([int(x) for x in ls_of_aig[outages]])
+        ca.add_multiple_n1([int(x) for x in ls_of_aig[rows]])
+        return ca
+
+    for rep in range(args.repeat):
+        ca = analysis(outages)
         t = time.perf_counter()
         ca.compute(v, MAX_ITER, TOL_PU)
         t1 = time.perf_counter()
@@ -368,11 +374,7 @@ def run_lightsim(
         every = np.flatnonzero(net_al.branch.in_service == 1)
         best_all, n_bad = np.inf, 0
         for _ in range(args.repeat):
-            ca = ContingencyAnalysisCPP(grid)
-            ca.change_algorithm(AlgorithmType.NR_KLU)
-            ca.nb_thread = args.threads
-            ca.init_from_n_powerflow = True
-            ca.add_multiple_n1([int(x) for x in ls_of_aig[every]])
+            ca = analysis(every)
             t = time.perf_counter()
             ca.compute(v, MAX_ITER, TOL_PU)
             ca.compute_branch_results()

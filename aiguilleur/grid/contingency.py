@@ -28,7 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aiguilleur.errors import SolverError, ValidationError
-from aiguilleur.grid._compile import branch_admittance, bridge_tree, make_ybus
+from aiguilleur.grid._compile import branch_admittance, make_ybus
 from aiguilleur.grid._newton import JacobianPattern, newton
 from aiguilleur.grid._trisolve import LevelLU
 from aiguilleur.grid.network import Network
@@ -510,7 +510,7 @@ def screen_n1(
     threshold = 100.0 - opts.margin_pct if opts.ac_verify else 100.0
 
     # islanding outages: what each bridge cuts off, from one DFS (prefix sums by entry time)
-    bt = bridge_tree(net, st.ref, br_on)
+    bt = model.tree  # the search that found the bridges, rooted at the same references
     pos = np.flatnonzero(model.bridge[br_list])
     if pos.size:
         order = bt.order

@@ -24,7 +24,13 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from aiguilleur.errors import ValidationError
-from aiguilleur.grid._compile import bridge_tree, dc_susceptance, find_islands, incidence
+from aiguilleur.grid._compile import (
+    BridgeTree,
+    bridge_tree,
+    dc_susceptance,
+    find_islands,
+    incidence,
+)
 from aiguilleur.grid._trisolve import LevelLU
 from aiguilleur.grid.network import Network
 
@@ -56,6 +62,9 @@ class DCModel:
         True for each in-service branch whose outage splits its island (found
         on the graph, not by a numerical threshold: branches with negative
         reactance, such as series capacitors, make ``1 - H_kk`` take any sign).
+    tree
+        The depth-first search behind ``bridge``, rooted at the references: what
+        each bridge cuts off is read from it.
     """
 
     net: Network
@@ -65,6 +74,7 @@ class DCModel:
     free: IntArray
     lu: LevelLU | None
     bridge: BoolArray
+    tree: BridgeTree
     _scratch: dict[str, FloatArray] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -84,7 +94,7 @@ class DCModel:
         lu = LevelLU(red) if free.size else None
         on = net.branch.in_service == 1
         bt = bridge_tree(net, ref, on)
-        return cls(net, b, a.tocsr(), ref.astype(np.int64), free, lu, bt.bridge & on)
+        return cls(net, b, a.tocsr(), ref.astype(np.int64), free, lu, bt.bridge & on, bt)
 
     @property
     def n_bus(self) -> int:
