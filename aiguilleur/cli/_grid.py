@@ -1,180 +1,36 @@
-"""The ``aiguilleur`` command line.
-
-Each command is a few lines that call one library function and print its
-result: rich tables for people, ``--json`` for other tools. Errors that
-aiguilleur raises on purpose become one ``error: ...`` line on stderr and exit
-code 2; an interrupt exits with 130.
-"""
+"""``aiguilleur grid ...``: case files, power flow, N-1 screening, OPF."""
 
 from __future__ import annotations
 
-import functools
-import json
-import math
-import os
-import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ParamSpec, TypeVar
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    SpinnerColumn,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
 
-from aiguilleur.errors import AiguilleurError, CaseFormatError
+from aiguilleur.cli._common import (
+    OPERATING_POINT_AS_IS,
+    OPERATING_POINT_SCALED,
+    CaseArg,
+    JsonOpt,
+    _fmt,
+    _guard,
+    _load_case,
+    _print_json,
+    _progress_bar,
+    _stdout,
+)
 
 if TYPE_CHECKING:
     from aiguilleur.grid import ContingencyResult, Network
-    from aiguilleur.ops import DemoResult
 
-__all__ = ["app", "main"]
+__all__ = ["grid_app"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
-OPERATING_POINT_SCALED = "stored set-points scaled to the load"
-OPERATING_POINT_AS_IS = "stored set-points as in the case file"
-
-EXIT_ERROR = 2
-EXIT_INTERRUPTED = 130
-
-app = typer.Typer(
-    name="aiguilleur",
-    help="aiguilleur: an open-source operations centre for energy grids and logistics.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 grid_app = typer.Typer(
-    help="Energy networks: case files, power flow, N-1 screening.",
+    help="Energy networks: case files, power flow, N-1 screening, dispatch.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
 )
-app.add_typer(grid_app, name="grid")
-
-CaseArg = Annotated[
-    str,
-    typer.Argument(
-        metavar="CASE",
-        help="A MATPOWER .m file, or the name of a bundled case (case14, case118, case1888).",
-        show_default=False,
-    ),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout.")]
-
-
-# -- plumbing ---------------------------------------------------------------------------
-
-
-def _stdout() -> Console:
-    return Console(highlight=False)
-
-
-def _stderr() -> Console:
-    return Console(stderr=True, highlight=False)
-
-
-def _fail(message: str, code: int = EXIT_ERROR) -> typer.Exit:
-    one_line = " ".join(message.split())
-    typer.echo(f"error: {one_line}", err=True)
-    return typer.Exit(code)
-
-
-def _guard(fn: Callable[P, R]) -> Callable[P, R]:
-    """Turn aiguilleur's errors into one line on stderr and exit code 2."""
-
-    @functools.wraps(fn)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return fn(*args, **kwargs)
-        except AiguilleurError as e:
-            raise _fail(str(e)) from None
-        except KeyboardInterrupt:
-            typer.echo("interrupted", err=True)
-            raise typer.Exit(EXIT_INTERRUPTED) from None
-
-    return wrapper
-
-
-def _load_case(case: str) -> Network:
-    """Read ``case``: an existing file, else a bundled case of that name."""
-    from aiguilleur.data import bundled_case_path, bundled_cases
-    from aiguilleur.errors import ValidationError
-    from aiguilleur.grid import read_matpower
-
-    path = Path(case)
-    if path.exists():
-        return read_matpower(path)
-    try:
-        return read_matpower(bundled_case_path(case))
-    except ValidationError:
-        if path.suffix or len(path.parts) > 1:
-            raise CaseFormatError("no such file", case) from None
-        raise AiguilleurError(
-            f"{case!r} is neither a file nor a bundled case (bundled: {', '.join(bundled_cases())})"
-        ) from None
-
-
-def _clean(x: Any) -> Any:
-    """JSON-safe values: numpy scalars and arrays to Python, NaN and infinity to null."""
-    import numpy as np
-
-    if isinstance(x, np.ndarray):
-        return [_clean(v) for v in x.tolist()]
-    if isinstance(x, dict):
-        return {str(k): _clean(v) for k, v in x.items()}
-    if isinstance(x, list | tuple):
-        return [_clean(v) for v in x]
-    if isinstance(x, np.generic):
-        x = x.item()
-    if isinstance(x, float) and not math.isfinite(x):
-        return None
-    return x
-
-
-def _print_json(obj: dict[str, Any]) -> None:
-    typer.echo(json.dumps(_clean(obj), allow_nan=False))
-
-
-def _fmt(x: float | None, digits: int = 1, unit: str = "") -> str:
-    if x is None or not math.isfinite(x):
-        return "-"
-    return f"{x:,.{digits}f}{unit}"
-
-
-@contextmanager
-def _progress_bar(enabled: bool, description: str) -> Iterator[Callable[[int, int], None]]:
-    """A rich progress bar on stderr, fed by ``callback(done, total)``."""
-    if not enabled:
-        yield lambda done, total: None
-        return
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=_stderr(),
-        transient=True,
-        disable=not _stderr().is_terminal,  # no bar residue in a log or a pipe
-    )
-    task = bar.add_task(description, total=None)
-
-    def update(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
-
-    with bar:
-        yield update
-
 
 # -- grid ---------------------------------------------------------------------------------
 
@@ -520,155 +376,3 @@ def _print_contingencies(
                 _fmt(float(res.lost_generation_mw[p])),
             )
         con.print(ti)
-
-
-# -- demo ---------------------------------------------------------------------------------
-
-
-@app.command("demo")
-@_guard
-def demo(
-    out: Annotated[
-        Path | None,
-        typer.Option(
-            "--out",
-            metavar="DIR",
-            help="Folder for the report [default: ./aiguilleur-report].",
-            file_okay=False,
-            dir_okay=True,
-        ),
-    ] = None,
-) -> None:
-    """The main job: N-1 security assessment of the French transmission grid (1,888 buses).
-
-    Power flow, N-1 screening of every branch and generator outage, then the
-    worst credible outage applied and its consequences reported here and in an
-    HTML report.
-    """
-    from aiguilleur.ops import run_demo
-
-    err = _stderr()
-    bar = Progress(
-        SpinnerColumn(),
-        TextColumn("{task.description:<28}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=not err.is_terminal,  # no bar residue in a log or a pipe
-    )
-    task = bar.add_task("starting", total=None)
-
-    def progress(stage: str, done: int, total: int) -> None:
-        bar.update(task, description=stage, completed=done, total=total)
-
-    with bar:
-        result = run_demo(out, progress=progress)
-    _print_demo(result)
-
-
-def _print_demo(r: DemoResult) -> None:
-    con = _stdout()
-    con.rule(f"[bold]N-1 security assessment: {r.case}")
-    con.print(
-        f"{r.buses:,} buses, {r.branches:,} branches, {r.generators:,} generators in service, "
-        f"{r.load_mw:,.0f} MW of load"
-    )
-    con.print(f"operating point: {r.operating_point}")
-    con.print(
-        f"base case: AC power flow {'converged' if r.base_converged else '[bold red]FAILED[/]'}, "
-        f"losses {r.base_losses_mw:,.1f} MW, {len(r.base_overloads)} branches already above "
-        f"rating {r.rating.upper()} (highest {_fmt(r.base_max_loading_pct, unit=' %')})"
-    )
-    con.print(
-        f"N-1: {r.contingencies:,} contingencies ({r.branch_contingencies:,} branches, "
-        f"{r.generator_contingencies:,} generators) in {r.screen_time_s:.1f} s: "
-        f"[green]{r.secure:,} secure[/], [red]{r.overload:,} overload[/], "
-        f"[yellow]{r.islanding:,} islanding[/], {r.diverged:,} diverged "
-        f"({r.ac_verified:,} verified by AC power flow)"
-    )
-    w = r.worst
-    if w is None:
-        con.print("No credible (non-islanding) contingency to apply.")
-    else:
-        con.print()
-        con.print(
-            f"[bold]Worst credible outage:[/] {w.label}: highest post-outage loading "
-            f"[bold red]{_fmt(w.max_loading_pct, unit=' %')}[/] on {w.worst_branch or '-'}"
-        )
-        con.print(
-            f"after it: AC power flow {'converged' if r.post_converged else '[bold red]FAILED[/]'}"
-            f" in {r.post_iterations} iterations; {len(r.post_overloads)} branches overloaded "
-            f"({r.new_overloads} new); voltages {r.post_vm_min_pu:.3f} pu (bus "
-            f"{r.post_vm_min_bus_id}) to {r.post_vm_max_pu:.3f} pu (bus {r.post_vm_max_bus_id}); "
-            f"losses {r.post_losses_mw:,.1f} MW ({r.post_losses_mw - r.base_losses_mw:+,.1f}); "
-            f"{len(r.post_islands)} island(s), {r.post_deenergised_buses} buses de-energised"
-        )
-        t = Table(title="Overloaded branches after the outage", title_justify="left")
-        for col in ("branch", "from bus", "to bus", "after %", "before %", "MVA", "rating MVA"):
-            t.add_column(col, justify="left" if col == "branch" else "right")
-        t.add_column("")
-        shown = r.post_overloads[:10]
-        for b in shown:
-            t.add_row(
-                str(b.row + 1),
-                str(b.from_bus_id),
-                str(b.to_bus_id),
-                _fmt(b.loading_pct),
-                _fmt(b.base_loading_pct),
-                _fmt(b.flow_mva, 0),
-                _fmt(b.rating_mva, 0),
-                "[red]new[/]" if b.new else "",
-            )
-        if shown:
-            con.print(t)
-        if len(r.post_overloads) > len(shown):
-            con.print(f"... and {len(r.post_overloads) - len(shown)} more (see the report)")
-    if r.worst_islanding is not None:
-        wi = r.worst_islanding
-        con.print(
-            f"[bold]Worst islanding outage:[/] {wi.label} cuts off {wi.cut_buses:,} buses, "
-            f"{wi.lost_load_mw:,.1f} MW of load, {wi.lost_generation_mw:,.1f} MW of generation"
-        )
-    con.print()
-    con.print(f"report: [bold]{r.report_path}[/]  (contingency table: {r.csv_path})")
-    con.print(f"done in {r.time_s:.1f} s. {r.attribution}")
-
-
-# -- entry point --------------------------------------------------------------------------
-
-
-_BLAS_THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
-
-
-def _single_threaded_blas() -> None:
-    """Run BLAS on one thread unless the user chose otherwise.
-
-    The solvers' dense blocks are small enough that BLAS threads gain little, and
-    on a machine whose cores are busy elsewhere they spin and wait: the demo
-    took 131 s with OpenBLAS's default threads and 25 s with one, measured side
-    by side on a loaded 2-core machine. The variables only take effect before
-    numpy is first imported, which this module does lazily for that reason.
-    """
-    if "numpy" in sys.modules or any(v in os.environ for v in _BLAS_THREAD_VARS):
-        return
-    for v in _BLAS_THREAD_VARS:
-        os.environ[v] = "1"
-
-
-def main(argv: Sequence[str] | None = None) -> None:
-    """Run the ``aiguilleur`` command (the console-script entry point)."""
-    _single_threaded_blas()
-    try:
-        app(args=list(argv) if argv is not None else None, prog_name="aiguilleur")
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        sys.exit(EXIT_INTERRUPTED)
-    except AiguilleurError as e:
-        typer.echo(f"error: {' '.join(str(e).split())}", err=True)
-        sys.exit(EXIT_ERROR)
-
-
-if __name__ == "__main__":
-    main()
