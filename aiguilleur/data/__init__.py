@@ -18,7 +18,7 @@ from pathlib import Path
 
 from aiguilleur.errors import ValidationError
 
-__all__ = ["bundled_case_path", "bundled_cases"]
+__all__ = ["bundled_case_path", "bundled_cases", "bundled_profile_path"]
 
 _PREFIX = "pglib_opf_"
 _SUFFIX = ".m"
@@ -99,4 +99,29 @@ def bundled_case_path(name: str) -> Path:
     if isinstance(resource, Path):
         return resource
     # A zipped install has no file on disk: extract it once and keep it.
+    return Path(_extracted().enter_context(as_file(resource)))
+
+
+def bundled_profile_path(name: str) -> Path:
+    """The path of a bundled time-series profile or storage table (``profiles/<name>.csv``).
+
+    Parameters
+    ----------
+    name
+        ``"case118_24h"`` (24 hourly steps of load and wind on case118) or
+        ``"case118_storage"`` (two storage units for it); ``.csv`` optional.
+
+    Raises
+    ------
+    ValidationError
+        When there is no such file; the message lists the available ones.
+    """
+    folder = files(__name__).joinpath("profiles")
+    avail = sorted(e.name.removesuffix(".csv") for e in folder.iterdir() if e.name.endswith(".csv"))
+    key = name.strip().removesuffix(".csv")
+    if key not in avail:
+        raise ValidationError(f"unknown bundled profile {name!r}; available: {', '.join(avail)}")
+    resource = folder.joinpath(f"{key}.csv")
+    if isinstance(resource, Path):
+        return resource
     return Path(_extracted().enter_context(as_file(resource)))
