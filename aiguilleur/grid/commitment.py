@@ -467,7 +467,6 @@ class CommitmentOptions:
     curtailment_cost_eur_per_mwh: float = 0.0
     reserve_fraction: float = 0.0
     units: UnitParameters | None = None
-    threads: int = 1
     log: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -966,7 +965,6 @@ def _mip_highs(opts: CommitmentOptions) -> Any:
     h.setOptionValue("output_flag", bool(opts.log))
     h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
     h.setOptionValue("time_limit", float(opts.time_limit_s))
-    h.setOptionValue("threads", int(opts.threads))
     for key, val in opts.extra.items():
         h.setOptionValue(key, val)
     return h
