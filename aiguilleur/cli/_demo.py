@@ -69,6 +69,8 @@ def demo(
 
 
 def _print_demo(r: DemoResult) -> None:
+    import numpy as np
+
     con = _stdout()
     con.rule(f"[bold]N-1 security assessment: {r.case}")
     con.print(
@@ -125,6 +127,31 @@ def _print_demo(r: DemoResult) -> None:
             con.print(t)
         if len(r.post_overloads) > len(shown):
             con.print(f"... and {len(r.post_overloads) - len(shown)} more (see the report)")
+    rd = r.redispatch
+    if rd is not None:
+        con.print()
+        con.print(
+            f"[bold]Corrective redispatch[/] ({rd.time_s * 1e3:,.0f} ms, DC): {rd.status}; "
+            f"{len(rd.overloads_before)} overloads in the DC model after the outage, "
+            f"{len(rd.remaining_overloads)} after the plan; {len(rd.actions)} units moved, "
+            f"cost {_fmt(rd.redispatch_cost, 0)} /h, load shed {rd.total_shed_mw:,.1f} MW"
+        )
+        if rd.reason:
+            con.print(f"  {rd.reason}")
+        for a in rd.actions[:5]:
+            con.print(f"  {a.explanation}")
+        if r.plan_ac_converged is not None:
+            con.print(
+                f"  AC check of the plan: {'converged' if r.plan_ac_converged else 'FAILED'}, "
+                f"{r.plan_ac_overloads} branches above rating (highest "
+                f"{_fmt(r.plan_ac_max_loading_pct, unit=' %')})"
+            )
+        if r.lmp_before is not None and r.lmp_after is not None:
+            con.print(
+                f"  prices (DC-OPF): {np.nanmin(r.lmp_before):,.2f} to "
+                f"{np.nanmax(r.lmp_before):,.2f} before, {np.nanmin(r.lmp_after):,.2f} to "
+                f"{np.nanmax(r.lmp_after):,.2f} after the outage (maps in the report)"
+            )
     if r.worst_islanding is not None:
         wi = r.worst_islanding
         con.print(

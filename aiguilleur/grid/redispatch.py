@@ -150,6 +150,13 @@ class RedispatchOptions:
         cannot remove it); far above the value of lost load.
     model
         DC model: ``"pglib"`` (as :func:`aiguilleur.grid.dc_opf`'s default) or ``"matpower"``.
+    credit_savings
+        True (default, cost-based redispatch): a lowered unit's saved marginal
+        cost is credited, so the cost is the true change of generation cost
+        plus premiums. From a dispatch that is not economic this also moves
+        units for profit, not only for security; with False only the raised
+        units (marginal cost plus premium) and the lowered units' premium are
+        paid, and units move only to remove overloads.
     time_limit_s
         Solver time limit per event.
     """
@@ -163,9 +170,14 @@ class RedispatchOptions:
     voll_eur_per_mwh: float = 10_000.0
     overload_penalty_eur_per_mwh: float = 1_000_000.0
     model: Literal["pglib", "matpower"] = "pglib"
+    credit_savings: bool = True
     time_limit_s: float | None = None
 
     def __post_init__(self) -> None:
+        if not isinstance(self.credit_savings, bool):
+            raise ValidationError(
+                f"credit_savings: expected True or False, got {self.credit_savings!r}"
+            )
         for name, lo, hi, closed in (
             ("minutes", 0.0, 24 * 60.0, False),
             ("default_ramp_pct_per_min", 0.0, 100.0, True),
@@ -214,13 +226,16 @@ class RedispatchAction:
     cost: float
     relieves_branch: int
     relief_mw: float
+    tripped_mw: float = 0.0
 
     @property
     def explanation(self) -> str:
         verb = "raise" if self.delta_mw > 0 else "lower"
+        trip = f", {self.tripped_mw:,.1f} MW of it by tripping" if self.tripped_mw > 0 else ""
         text = (
             f"{verb} generator {self.gen + 1} (bus {self.bus_id}) by {abs(self.delta_mw):,.1f} MW "
-            f"({self.pg_before_mw:,.1f} -> {self.pg_after_mw:,.1f} MW, {self.cost:+,.0f} /h)"
+            f"({self.pg_before_mw:,.1f} -> {self.pg_after_mw:,.1f} MW{trip}, "
+            f"{self.cost:+,.0f} /h)"
         )
         if self.relieves_branch >= 0:
             text += f": relieves branch {self.relieves_branch + 1} by {self.relief_mw:,.1f} MW"
@@ -239,6 +254,7 @@ class RedispatchAction:
             "cost": self.cost,
             "relieves_branch": self.relieves_branch + 1 if self.relieves_branch >= 0 else None,
             "relief_mw": self.relief_mw,
+            "tripped_mw": self.tripped_mw,
             "explanation": self.explanation,
         }
 
@@ -261,7 +277,8 @@ class RedispatchResult:
     redispatch_cost
         Cost of the moves in $/h (or the case's currency): raised units at
         marginal cost plus premium, minus lowered units' savings net of
-        premium; excludes the shed load.
+        premium (plus their premium only, with ``credit_savings=False``);
+        excludes the shed load.
     shed_cost
         Shed load at the value of lost load, per hour.
     pg_mw
@@ -328,6 +345,7 @@ class RedispatchResult:
                 "cost",
                 "relieves_branch",
                 "relief_mw",
+                "tripped_mw",
                 "explanation",
             ]
             return pd.DataFrame([a.to_dict() for a in self.actions], columns=cols)
@@ -425,6 +443,10 @@ class Redispatcher:
         out of service); defaults to the case's ``pg_mw``.
     options
         :class:`RedispatchOptions`.
+    limit_mw
+        Active-power limit of each branch, replacing ``rating x rating_factor``
+        (e.g. ``sqrt(S^2 - Q^2)`` from an AC check, so that the DC plan leaves
+        room for the reactive flow); ``inf`` where unlimited.
 
     Notes
     -----
@@ -439,6 +461,8 @@ class Redispatcher:
         net: Network,
         pg_mw: npt.ArrayLike | None = None,
         options: RedispatchOptions | None = None,
+        *,
+        limit_mw: npt.ArrayLike | None = None,
     ) -> None:
         t0 = time.perf_counter()
         opts = RedispatchOptions() if options is None else options
@@ -471,6 +495,7 @@ class Redispatcher:
         up_max = np.clip(np.minimum(pmax - pg0, ramp), 0.0, None)
         down_max = np.clip(np.minimum(pg0 - pmin, ramp), 0.0, None)
         mc_up, mc_down = _marginal_costs(net, gens, pg0)
+        credit = mc_down if opts.credit_savings else np.zeros(ng)
 
         if opts.model == "pglib":
             b = np.where(br_on, br.x_pu / (br.r_pu**2 + br.x_pu**2), 0.0)
@@ -486,6 +511,15 @@ class Redispatcher:
         shed_bus = np.flatnonzero(bus_on & (demand > 0)).astype(np.int64)
         ns = shed_bus.size
         rate = br.rating_mva(opts.rating) * opts.rating_factor
+        if limit_mw is not None:
+            # active-power limits from the caller (e.g. the rating less an AC check's
+            # reactive flow): inf or 0 where a branch is unlimited
+            lim_in = np.asarray(limit_mw, dtype=np.float64)
+            if lim_in.shape != (nl,) or np.any(np.isnan(lim_in)) or np.any(lim_in < 0):
+                raise ValidationError(
+                    f"limit_mw: expected {nl} non-negative values (one per branch row)"
+                )
+            rate = np.where(np.isfinite(lim_in), lim_in, 0.0)
         limit = np.where(rate > 0, rate, np.inf)
         flow_br = np.flatnonzero(br_on & (rate > 0) & (b != 0)).astype(np.int64)
         nf = flow_br.size
@@ -528,7 +562,7 @@ class Redispatcher:
             [
                 np.zeros(nb),
                 (mc_up + opts.up_premium_eur_per_mwh) * base,
-                (opts.down_premium_eur_per_mwh - mc_down) * base,
+                (opts.down_premium_eur_per_mwh - credit) * base,
                 np.full(ng, opts.voll_eur_per_mwh * base),
                 np.full(ns, opts.voll_eur_per_mwh * base),
                 np.full(2 * nf, opts.overload_penalty_eur_per_mwh * base),
@@ -539,7 +573,7 @@ class Redispatcher:
         self._gens, self._pg0, self._pg_all = gens, pg0, pg_all
         self._gen_pos = np.full(net.n_gen, -1, dtype=np.int64)
         self._gen_pos[gens] = np.arange(ng)
-        self._mc_up, self._mc_down = mc_up, mc_down
+        self._mc_up, self._mc_down, self._credit = mc_up, mc_down, credit
         self._b, self._pfinj, self._inc, self._bbus = b, pfinj, inc, bbus
         self._demand, self._shed_bus = demand, shed_bus
         self._limit, self._flow_br = limit, flow_br
@@ -773,12 +807,22 @@ class Redispatcher:
             delta > 0, self.options.up_premium_eur_per_mwh, self.options.down_premium_eur_per_mwh
         )
         ramped = np.where(forced, 0.0, up - dn)
-        move_cost = np.where(ramped > 0, ramped * (mc + prem), ramped * (mc - prem))
+        credit = np.where(ramped > 0, mc, self._credit)
+        move_cost = np.where(ramped > 0, ramped * (mc + prem), ramped * (credit - prem))
         redispatch_cost = float(np.sum(move_cost[~forced]))
         tripped = float(np.sum(trip[~forced]))
         shed_cost = (float(np.sum(shed)) + tripped) * self.options.voll_eur_per_mwh
 
-        actions = self._explain(delta, mc, move_cost, lu, free, flow_before, over_before)
+        actions = self._explain(
+            delta,
+            mc,
+            move_cost + trip * self.options.voll_eur_per_mwh,
+            lu,
+            free,
+            flow_before,
+            over_before,
+            np.where(forced, 0.0, trip),
+        )
         lmp = np.where(self._bus_on, y[:nb] / base, np.nan)
         total_shed = float(np.sum(shed))
         if remaining.size:
@@ -798,8 +842,9 @@ class Redispatcher:
                 )
             if tripped > _TOL_MW:
                 reasons.append(
-                    f"{tripped:,.1f} MW of generation tripped: units cannot ramp down far "
-                    "enough to balance what the event cut off"
+                    f"{tripped:,.1f} MW of generation tripped: ramping down within "
+                    f"{self.options.minutes:g} min is not enough (to relieve an overload, or to "
+                    "balance what the event cut off)"
                 )
             reason = "; ".join(reasons)
         return RedispatchResult(
@@ -834,6 +879,7 @@ class Redispatcher:
         free: IntArray,
         flow_before: FloatArray,
         over: IntArray,
+        trip: FloatArray,
     ) -> tuple[RedispatchAction, ...]:
         net = self.net
         moved = np.flatnonzero(delta != 0.0)
@@ -871,6 +917,7 @@ class Redispatcher:
                     cost=float(move_cost[p]),
                     relieves_branch=int(relieves[k]),
                     relief_mw=float(relief[k]),
+                    tripped_mw=float(trip[p]),
                 )
             )
         return tuple(out)

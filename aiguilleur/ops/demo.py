@@ -29,17 +29,22 @@ from aiguilleur.errors import AiguilleurError
 from aiguilleur.grid import (
     ContingencyOptions,
     ContingencyResult,
+    DCOPFOptions,
     IslandReport,
     Network,
     PowerFlowOptions,
     PowerFlowResult,
     ac_power_flow,
     apply_outage,
+    dc_opf,
     read_matpower,
     scaled_dispatch,
     screen_n1,
 )
-from aiguilleur.ops.report import Bar, Table, write_html_report
+from aiguilleur.grid.redispatch import Outage as EventOutage
+from aiguilleur.grid.redispatch import Redispatcher, RedispatchOptions, RedispatchResult
+from aiguilleur.ops._layout import grid_layout
+from aiguilleur.ops.report import Bar, Figure, Table, svg_network_map, write_html_report
 
 __all__ = ["BranchLoading", "DemoProgress", "DemoResult", "Outage", "run_demo"]
 
@@ -54,6 +59,8 @@ OPERATING_POINT = "stored set-points scaled to the load"
 PGLIB_RELEASE = "PGLib-OPF v23.07"
 TOP_CONTINGENCIES = 20
 TOP_BARS = 15
+VOLL_EUR_PER_MWH = 10_000.0
+AC_ROUNDS = 4
 
 
 @dataclass(frozen=True)
@@ -152,6 +159,14 @@ class DemoResult:
     csv_path: Path
     time_s: float
     timings_s: dict[str, float] = field(default_factory=dict)
+    redispatch: RedispatchResult | None = None
+    plan_ac_converged: bool | None = None
+    plan_ac_overloads: int = 0
+    plan_ac_max_loading_pct: float = 0.0
+    lmp_before: FloatArray | None = None
+    lmp_after: FloatArray | None = None
+    lmp_after_shed_mw: float = 0.0
+    plan_ac_rounds: int = 0
 
     @property
     def new_overloads(self) -> int:
@@ -237,24 +252,38 @@ def _contingency_csv(net: Network, res: ContingencyResult) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(
         [
-            "rank", "kind", "row", "contingency", "status", "max_loading_pct",
-            "worst_branch_row", "overloaded_branch_rows", "lost_load_mw", "lost_generation_mw",
+            "rank",
+            "kind",
+            "row",
+            "contingency",
+            "status",
+            "max_loading_pct",
+            "worst_branch_row",
+            "overloaded_branch_rows",
+            "lost_load_mw",
+            "lost_generation_mw",
             "cut_buses",
         ]
-    )  # fmt: skip
+    )
     for rank, p in enumerate(res.ranked(), start=1):
         kind, k = str(res.kind[p]), int(res.element[p])
         m = float(res.max_loading_pct[p])
         wb = int(res.worst_branch[p])
         w.writerow(
             [
-                rank, kind, k + 1, _element_label(net, kind, k), str(res.status[p]),
-                f"{m:.3f}" if np.isfinite(m) else "", wb + 1 if wb >= 0 else "",
+                rank,
+                kind,
+                k + 1,
+                _element_label(net, kind, k),
+                str(res.status[p]),
+                f"{m:.3f}" if np.isfinite(m) else "",
+                wb + 1 if wb >= 0 else "",
                 " ".join(str(int(j) + 1) for j in res.overloaded[p]),
-                f"{res.lost_load_mw[p]:.3f}", f"{res.lost_generation_mw[p]:.3f}",
+                f"{res.lost_load_mw[p]:.3f}",
+                f"{res.lost_generation_mw[p]:.3f}",
                 int(res.cut_buses[p]),
             ]
-        )  # fmt: skip
+        )
     return buf.getvalue()
 
 
@@ -264,11 +293,128 @@ def _f(x: float | None, unit: str = "", digits: int = 1) -> str:
     return f"{x:,.{digits}f}{unit}"
 
 
+def _with_shed(net: Network, shed_mw: FloatArray) -> Network:
+    """``net`` with each bus's load reduced by ``shed_mw`` (reactive load in proportion)."""
+    pd = np.asarray(net.bus.pd_mw)
+    keep = np.where(pd > 0, np.clip(1.0 - shed_mw / np.where(pd > 0, pd, 1.0), 0.0, 1.0), 1.0)
+    bus = dataclasses.replace(net.bus, pd_mw=pd * keep, qd_mvar=np.asarray(net.bus.qd_mvar) * keep)
+    return net.replace(bus=bus)
+
+
+def _redispatch_section(r: DemoResult) -> tuple[list[str], list[Table]]:
+    rd = r.redispatch
+    if rd is None:
+        return [], []
+    lines = [
+        f"Corrective redispatch in {rd.time_s * 1e3:,.0f} ms (DC model, ramp limits over 15 "
+        f"minutes): status {rd.status}; {len(rd.overloads_before)} branches above rating after "
+        f"the outage in the DC model, {len(rd.remaining_overloads)} after the plan.",
+        f"{len(rd.actions)} units moved ({rd.moved_mw:,.0f} MW up), cost "
+        f"{rd.redispatch_cost:,.0f} /h; load shed {rd.total_shed_mw:,.1f} MW"
+        + (f" ({rd.reason})" if rd.reason else "")
+        + ".",
+    ]
+    if r.plan_ac_converged is not None:
+        lines.append(
+            "AC check of the plan before acting: power flow "
+            + ("converged" if r.plan_ac_converged else "did NOT converge")
+            + (
+                f" after {r.plan_ac_rounds} round(s), {r.plan_ac_overloads} branches above "
+                f"rating (highest {_f(r.plan_ac_max_loading_pct, ' %')}). Each round tightens "
+                "the DC active-power limit of the branches the AC check finds overloaded by "
+                "their reactive flow and losses, and plans again."
+                if r.plan_ac_converged
+                else "."
+            )
+        )
+    rows = tuple(
+        (
+            a.gen + 1,
+            a.bus_id,
+            a.delta_mw,
+            a.pg_before_mw,
+            a.pg_after_mw,
+            a.cost,
+            a.relieves_branch + 1 if a.relieves_branch >= 0 else None,
+            a.relief_mw if a.relieves_branch >= 0 else None,
+        )
+        for a in rd.actions[:25]
+    )
+    table = Table(
+        "Corrective redispatch: units moved",
+        (
+            "gen row",
+            "bus",
+            "change MW",
+            "before MW",
+            "after MW",
+            "cost /h",
+            "relieves branch",
+            "relief MW",
+        ),
+        rows,
+        note="Largest moves first; each move's relief is its DC sensitivity on the overloaded "
+        "branch it helps most (balanced at the reference bus).",
+    )
+    return lines, [table]
+
+
+def _price_maps(r: DemoResult, net: Network) -> list[Figure]:
+    if r.lmp_before is None or r.lmp_after is None or r.worst is None:
+        return []
+    xy = grid_layout(net)
+    both = np.concatenate([r.lmp_before, r.lmp_after])
+    both = both[np.isfinite(both)]
+    if both.size == 0:
+        return []
+    vmin, vmax = (float(v) for v in np.percentile(both, [2, 98]))
+    hl = [r.worst.row] if r.worst.kind == "branch" else []
+    cap = (
+        "Buses placed by a spectral layout of the grid (the case has no coordinates); "
+        "colours clipped to the 2nd-98th percentiles of both maps."
+    )
+    return [
+        Figure(
+            "Locational marginal prices: before the outage",
+            svg_network_map(
+                xy,
+                net.branch_from,
+                net.branch_to,
+                r.lmp_before,
+                title="LMP before",
+                unit="EUR/MWh",
+                vmin=vmin,
+                vmax=vmax,
+            ),
+            f"DC-OPF prices, {np.nanmin(r.lmp_before):,.2f} to {np.nanmax(r.lmp_before):,.2f}. "
+            + cap,
+        ),
+        Figure(
+            f"Locational marginal prices: after {r.worst.label}",
+            svg_network_map(
+                xy,
+                net.branch_from,
+                net.branch_to,
+                r.lmp_after,
+                title="LMP after",
+                unit="EUR/MWh",
+                vmin=vmin,
+                vmax=vmax,
+                highlight=hl,
+            ),
+            f"DC-OPF prices after the outage (red line), {np.nanmin(r.lmp_after):,.2f} to "
+            f"{np.nanmax(r.lmp_after):,.2f}; {r.lmp_after_shed_mw:,.1f} MW shed at "
+            f"{VOLL_EUR_PER_MWH:,.0f} EUR/MWh.",
+        ),
+    ]
+
+
 def _write_report(
     path: Path,
     r: DemoResult,
     base_pct: FloatArray,
     post_pct: FloatArray,
+    net: Network,
 ) -> None:
     w = r.worst
     headline = [
@@ -374,6 +520,10 @@ def _write_report(
             "two end flows.",
         ),
     ]
+    rd_lines, rd_tables = _redispatch_section(r)
+    if rd_lines:
+        facts.append(("Corrective redispatch after the worst outage", rd_lines))
+    tables.extend(rd_tables)
     bars = [
         Bar(f"{b.label}", b.loading_pct, b.base_loading_pct) for b in r.post_overloads[:TOP_BARS]
     ]
@@ -405,6 +555,7 @@ def _write_report(
             "which is why some branches are loaded above their rating before any outage.",
         ),
         attribution=r.attribution,
+        figures=_price_maps(r, net),
     )
 
 
@@ -506,6 +657,62 @@ def run_demo(
     i_min, i_max = int(np.nanargmin(vm)), int(np.nanargmax(vm))
     dead = [i for i in post.islands if not i.energised]
 
+    rd: RedispatchResult | None = None
+    plan_rounds = 0
+    plan_conv: bool | None = None
+    plan_pct = np.zeros(0)
+    lmp_before = lmp_after = None
+    after_shed = 0.0
+    if worst is not None:
+        step("corrective redispatch")
+        t = time.perf_counter()
+        # The operating point is not an economic dispatch: pay for moves, do not credit
+        # savings, so that units move to remove overloads and not to re-optimise.
+        rdo = RedispatchOptions(
+            rating=rating, credit_savings=False, voll_eur_per_mwh=VOLL_EUR_PER_MWH
+        )
+        event = (
+            EventOutage("gen", worst.row)
+            if worst.kind == "generator"
+            else EventOutage("branch", worst.row)
+        )
+        # Simulate each plan in AC before acting on it. The DC plan cannot see reactive
+        # flows and losses; where the AC check still finds an overload, the branch's
+        # active-power limit becomes what its rating leaves beside them, and the plan is
+        # made again (at most AC_ROUNDS times).
+        limit: FloatArray | None = None
+        for _ in range(AC_ROUNDS):
+            rd = Redispatcher(net, net.gen.pg_mw, rdo, limit_mw=limit).solve([event])
+            if rd.status not in ("optimal", "overloads_remain"):
+                break
+            pg_plan = np.where(post_net.gen.in_service == 1, rd.pg_mw, post_net.gen.pg_mw)
+            plan = ac_power_flow(_with_shed(post_net.with_dispatch(pg_plan), rd.shed_mw), pf_opts)
+            plan_conv = plan.converged
+            plan_rounds += 1
+            if not plan.converged:
+                plan_pct = np.zeros(0)
+                break
+            plan_pct = _pct(plan, rate)
+            if not np.any(plan_pct > 100.0 + 1e-6):
+                break
+            q = np.maximum(np.abs(plan.q_from_mvar), np.abs(plan.q_to_mvar))
+            p_ac = np.maximum(np.abs(plan.p_from_mw), np.abs(plan.p_to_mw))
+            room = np.sqrt(np.clip(rate**2 - q**2, (0.1 * rate) ** 2, None))
+            lim = room - np.clip(p_ac - np.abs(rd.flow_mw), 0.0, None)
+            lim = np.clip(lim, 0.1 * rate, None)
+            prev = np.where(rate > 0, rate, np.inf) if limit is None else limit
+            limit = np.where(rate > 0, np.minimum(prev, lim), np.inf)
+        timings["redispatch_with_ac_checks"] = time.perf_counter() - t
+        step("locational prices")
+        t = time.perf_counter()
+        popts = DCOPFOptions(rating=rating, voll_eur_per_mwh=VOLL_EUR_PER_MWH)
+        before = dc_opf(net, popts)
+        after = dc_opf(post_net, popts)
+        if before.status == "optimal" and after.status == "optimal":
+            lmp_before, lmp_after = before.lmp, after.lmp
+            after_shed = after.total_shed_mw
+        timings["prices"] = time.perf_counter() - t
+
     summary = raw.summary()
     result = DemoResult(
         case=net.name,
@@ -550,13 +757,21 @@ def run_demo(
         csv_path=out / "contingencies.csv",
         time_s=0.0,
         timings_s=timings,
+        redispatch=rd,
+        plan_ac_converged=plan_conv,
+        plan_ac_overloads=int(np.sum(plan_pct > 100.0 + 1e-9)) if plan_pct.size else 0,
+        plan_ac_max_loading_pct=float(np.nanmax(plan_pct)) if plan_pct.size else 0.0,
+        lmp_before=lmp_before,
+        lmp_after=lmp_after,
+        lmp_after_shed_mw=after_shed,
+        plan_ac_rounds=plan_rounds,
     )
 
     step("writing the report")
     t = time.perf_counter()
     try:
         atomic_write_bytes(result.csv_path, _contingency_csv(net, res).encode("utf-8"))
-        _write_report(result.report_path, result, base_pct, post_pct)
+        _write_report(result.report_path, result, base_pct, post_pct, net)
     except OSError as e:
         raise AiguilleurError(
             f"{e.filename or out}: cannot write the report ({e.strerror or e})"

@@ -8,6 +8,7 @@ loads nothing from the network. Every piece of text is escaped.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import os
 from collections.abc import Mapping, Sequence
@@ -20,7 +21,7 @@ import numpy.typing as npt
 
 from aiguilleur._files import atomic_write_bytes
 
-__all__ = ["Bar", "Table", "write_html_report"]
+__all__ = ["Bar", "Figure", "Table", "svg_network_map", "write_html_report"]
 
 Cell = str | int | float | None
 
@@ -316,6 +317,8 @@ def _svg_barh(
 # -- the page ----------------------------------------------------------------------------
 
 _CSS = """
+.figs{display:flex;flex-wrap:wrap;gap:12px}figure{margin:0}
+figcaption{font-size:12px;color:#555;max-width:440px}
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:0;color:#222;
 background:#f6f6f4}
 main{max-width:1000px;margin:0 auto;padding:24px 28px 40px;background:#fff}
@@ -350,6 +353,7 @@ def write_html_report(
     tables: Sequence[Table] = (),
     notes: Sequence[str] = (),
     attribution: str = "",
+    figures: Sequence[Figure] = (),
 ) -> Path:
     """Write one self-contained HTML report, atomically.
 
@@ -377,6 +381,9 @@ def write_html_report(
         Paragraphs of method notes near the end.
     attribution
         Data attribution shown in the footer.
+    figures
+        Further charts (inline SVG), each a section after the overload chart;
+        figures with the same title prefix before ``": "`` are laid side by side.
 
     Returns
     -------
@@ -412,6 +419,15 @@ def write_html_report(
         parts.append(f"<section><h2>{_e(overloads_title)}</h2>")
         parts.append(_svg_barh(overloads, title=overloads_title))
         parts.append("</section>")
+    groups: dict[str, list[Figure]] = {}
+    for fig in figures:
+        groups.setdefault(fig.title.split(": ", 1)[0], []).append(fig)
+    for heading, figs in groups.items():
+        parts.append(f'<section><h2>{_e(heading)}</h2><div class="figs">')
+        for fig in figs:
+            cap = f"<figcaption>{_e(fig.title)}. {_e(fig.caption)}</figcaption>"
+            parts.append(f"<figure>{fig.svg}{cap}</figure>")
+        parts.append("</div></section>")
     parts.extend(_table(t) for t in tables)
     if notes:
         parts.append("<section><h2>Method</h2>")
@@ -425,3 +441,95 @@ def write_html_report(
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, "\n".join(parts).encode("utf-8"))
     return out
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A chart given as inline SVG, with its heading and a caption."""
+
+    title: str
+    svg: str
+    caption: str = ""
+
+
+def _colour(t: float) -> str:
+    """Blue (0) - pale yellow (0.5) - red (1)."""
+    stops = ((0.0, (49, 99, 160)), (0.5, (245, 236, 180)), (1.0, (184, 50, 58)))
+    t = min(max(t, 0.0), 1.0)
+    for (t0, c0), (t1, c1) in itertools.pairwise(stops):
+        if t <= t1:
+            u = (t - t0) / (t1 - t0)
+            r, g, b = (round(a + (bb - a) * u) for a, bb in zip(c0, c1, strict=True))
+            return f"#{r:02x}{g:02x}{b:02x}"
+    return "#b8323a"
+
+
+def svg_network_map(
+    xy: npt.ArrayLike,
+    edge_from: npt.ArrayLike,
+    edge_to: npt.ArrayLike,
+    values: npt.ArrayLike,
+    *,
+    title: str,
+    unit: str,
+    vmin: float,
+    vmax: float,
+    highlight: Sequence[int] = (),
+    width: int = 440,
+    height: int = 360,
+) -> str:
+    """Buses as dots coloured by ``values`` (e.g. prices), branches as lines; a colour bar.
+
+    ``xy`` is an ``(n, 2)`` layout; ``highlight`` lists edges drawn thick in red
+    (the outage). NaN values are drawn grey.
+    """
+    p = np.asarray(xy, dtype=np.float64)
+    f = np.asarray(edge_from, dtype=np.int64)
+    t = np.asarray(edge_to, dtype=np.int64)
+    v = np.asarray(values, dtype=np.float64)
+    pad, bar_h = 10.0, 34.0
+    lo, hi = p.min(axis=0), p.max(axis=0)
+    span = np.where(hi - lo > 0, hi - lo, 1.0)
+    sx = (width - 2 * pad) / span[0]
+    sy = (height - bar_h - 2 * pad) / span[1]
+    q = np.column_stack([pad + (p[:, 0] - lo[0]) * sx, pad + (p[:, 1] - lo[1]) * sy])
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="{_e(title)}">',
+        f"<title>{_e(title)}</title>",
+        '<g stroke="#c8c8c8" stroke-width="0.5">',
+    ]
+    out.extend(
+        f'<line x1="{q[a, 0]:.1f}" y1="{q[a, 1]:.1f}" x2="{q[b, 0]:.1f}" y2="{q[b, 1]:.1f}"/>'
+        for a, b in zip(f.tolist(), t.tolist(), strict=True)
+    )
+    out.append("</g>")
+    rng = vmax - vmin if vmax > vmin else 1.0
+    out.append("<g>")
+    for i in np.argsort(np.nan_to_num(v, nan=-np.inf), kind="stable").tolist():
+        c = "#999" if not np.isfinite(v[i]) else _colour((v[i] - vmin) / rng)
+        out.append(f'<circle cx="{q[i, 0]:.1f}" cy="{q[i, 1]:.1f}" r="2" fill="{c}"/>')
+    out.append("</g>")
+    for k in highlight:
+        a, b = int(f[k]), int(t[k])
+        out.append(
+            f'<line x1="{q[a, 0]:.1f}" y1="{q[a, 1]:.1f}" x2="{q[b, 0]:.1f}" y2="{q[b, 1]:.1f}" '
+            f'stroke="{_OVER}" stroke-width="3"/>'
+        )
+    y0 = height - bar_h + 6
+    steps = 40
+    w = (width - 2 * pad) / steps
+    out.extend(
+        f'<rect x="{pad + j * w:.1f}" y="{y0:.1f}" width="{w + 0.5:.1f}" height="10" '
+        f'fill="{_colour(j / (steps - 1))}"/>'
+        for j in range(steps)
+    )
+    out.append(
+        f'<text x="{pad}" y="{y0 + 24:.1f}" font-size="11" fill="{_AXIS}">{vmin:,.1f}</text>'
+        f'<text x="{width / 2:.1f}" y="{y0 + 24:.1f}" font-size="11" fill="{_AXIS}" '
+        f'text-anchor="middle">{_e(unit)}</text>'
+        f'<text x="{width - pad}" y="{y0 + 24:.1f}" font-size="11" fill="{_AXIS}" '
+        f'text-anchor="end">{vmax:,.1f}</text>'
+    )
+    out.append("</svg>")
+    return "".join(out)

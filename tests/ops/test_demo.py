@@ -36,7 +36,8 @@ def test_counts_and_files(demo118: DemoResult) -> None:
     assert r.report_path == r.out_dir / "index.html"
     text = r.report_path.read_text(encoding="utf-8")
     assert "pglib_opf_case118_ieee" in text
-    assert text.count("<svg") == 2
+    assert text.count("<svg") == 4  # loadings, overloads, prices before and after
+    assert "Corrective redispatch" in text
     with r.csv_path.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     assert len(rows) == r.contingencies
@@ -60,6 +61,21 @@ def test_worst_outage_matches_the_screen(demo118: DemoResult) -> None:
     assert loads == sorted(loads, reverse=True)
     assert all(v > 100.0 for v in loads)
     assert 0.5 < r.post_vm_min_pu <= r.post_vm_max_pu < 1.5
+
+
+def test_corrective_redispatch_after_the_worst_outage(demo118: DemoResult) -> None:
+    r = demo118
+    rd = r.redispatch
+    assert rd is not None and r.worst is not None
+    assert rd.status == "optimal"
+    assert rd.outages[0].row == r.worst.row
+    assert not rd.remaining_overloads.size  # in the DC model, every overload is removed
+    load = float(np.sum(read_matpower(bundled_case_path("case118")).bus.pd_mw))
+    gs = float(np.sum(read_matpower(bundled_case_path("case118")).bus.gs_mw))
+    assert float(np.sum(rd.pg_mw)) + rd.total_shed_mw == pytest.approx(load + gs, abs=1e-3)
+    assert r.plan_ac_converged is True and r.plan_ac_rounds >= 1
+    assert r.lmp_before is not None and r.lmp_after is not None
+    assert r.lmp_before.shape == r.lmp_after.shape == (118,)
 
 
 def test_worst_islanding_cuts_the_most_load(demo118: DemoResult) -> None:
