@@ -367,11 +367,17 @@ def _price_maps(r: DemoResult, net: Network) -> list[Figure]:
     both = both[np.isfinite(both)]
     if both.size == 0:
         return []
-    vmin, vmax = (float(v) for v in np.percentile(both, [2, 98]))
+    # a colour scale at least 10 EUR/MWh wide: prices that barely differ look alike
+    lo, hi = (float(v) for v in np.percentile(both, [1, 99]))
+    mid = 0.5 * (lo + hi)
+    vmin, vmax = min(lo, mid - 5.0), max(hi, mid + 5.0)
+    change = r.lmp_after - r.lmp_before
+    fin = change[np.isfinite(change)]
+    span = max(float(np.percentile(np.abs(fin), 99)) if fin.size else 0.0, 1.0)
     hl = [r.worst.row] if r.worst.kind == "branch" else []
     cap = (
         "Buses placed by a spectral layout of the grid (the case has no coordinates); "
-        "colours clipped to the 2nd-98th percentiles of both maps."
+        "colours clipped to the 1st-99th percentiles."
     )
     return [
         Figure(
@@ -405,6 +411,22 @@ def _price_maps(r: DemoResult, net: Network) -> list[Figure]:
             f"DC-OPF prices after the outage (red line), {np.nanmin(r.lmp_after):,.2f} to "
             f"{np.nanmax(r.lmp_after):,.2f}; {r.lmp_after_shed_mw:,.1f} MW shed at "
             f"{VOLL_EUR_PER_MWH:,.0f} EUR/MWh.",
+        ),
+        Figure(
+            "Locational marginal prices: change",
+            svg_network_map(
+                xy,
+                net.branch_from,
+                net.branch_to,
+                change,
+                title="LMP change",
+                unit="EUR/MWh",
+                vmin=-span,
+                vmax=span,
+                highlight=hl,
+            ),
+            f"After minus before: {np.nanmin(change):+,.2f} to {np.nanmax(change):+,.2f} "
+            "EUR/MWh (blue: cheaper, red: dearer).",
         ),
     ]
 

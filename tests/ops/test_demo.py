@@ -36,7 +36,7 @@ def test_counts_and_files(demo118: DemoResult) -> None:
     assert r.report_path == r.out_dir / "index.html"
     text = r.report_path.read_text(encoding="utf-8")
     assert "pglib_opf_case118_ieee" in text
-    assert text.count("<svg") == 4  # loadings, overloads, prices before and after
+    assert text.count("<svg") == 5  # loadings, overloads, prices before, after, change
     assert "Corrective redispatch" in text
     with r.csv_path.open(encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
