@@ -18,6 +18,7 @@ from aiguilleur.cli import _dispatch  # noqa: F401  (adds grid dispatch, redispa
 from aiguilleur.cli._common import EXIT_ERROR, EXIT_INTERRUPTED
 from aiguilleur.cli._demo import demo
 from aiguilleur.cli._grid import grid_app
+from aiguilleur.cli._health import health_app
 from aiguilleur.errors import AiguilleurError
 
 __all__ = ["app", "main"]
@@ -30,6 +31,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(grid_app, name="grid")
+app.add_typer(health_app, name="health")
 # (one line per command group; keep in this order)
 app.command("demo")(demo)
 

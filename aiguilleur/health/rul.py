@@ -1,0 +1,651 @@
+"""Remaining useful life from multivariate telemetry, with per-unit prediction intervals.
+
+The model (Saxena et al.'s C-MAPSS protocol):
+
+* operating regimes are found by clustering the settings, and each sensor is
+  centred and scaled by its regime's statistics, so that one code serves
+  single- and multi-regime fleets;
+* causal features of each reading from its unit's past: exponentially smoothed
+  sensors, rolling means and spread, least-squares slopes over several windows,
+  the drift from the unit's own first readings, the cycle count;
+* a gradient-boosted regression (LightGBM, one or more seeds averaged) on the
+  piecewise-linear target ``min(RUL, cap)``;
+* the predictive distribution of the true (uncapped) RUL is the point
+  prediction plus residuals measured out of fold on held-out training units
+  (split by unit), binned by the predicted value (split conformal). Intervals
+  and failure probabilities are read from it.
+
+Nothing in the fit looks at test units.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+from aiguilleur._files import atomic_write_bytes
+from aiguilleur.errors import CaseFormatError, ValidationError
+from aiguilleur.health._features import Regimes, feature_matrix, find_regimes
+from aiguilleur.health.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = [
+    "MODEL_FORMAT",
+    "MODEL_VERSION",
+    "RULBacktest",
+    "RULModel",
+    "RULPrediction",
+    "RULSettings",
+    "backtest",
+    "fit",
+    "load_model",
+    "phm08_score",
+    "predict",
+    "rul_target",
+    "save_model",
+]
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+
+MODEL_FORMAT = "aiguilleur.health.rul"
+MODEL_VERSION = 1
+# Quantile levels at which each bin's residual distribution is stored.
+_LEVELS = np.linspace(0.0, 1.0, 201)
+
+
+def _positive_int(name: str, v: object, lo: int = 1) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < lo:
+        raise ValidationError(f"{name}: expected an integer >= {lo}, got {v!r}")
+
+
+def _ints(name: str, v: object, lo: int = 1) -> None:
+    if not isinstance(v, tuple) or not v:
+        raise ValidationError(f"{name}: expected a non-empty tuple of integers, got {v!r}")
+    for x in v:
+        _positive_int(name, x, lo)
+
+
+@dataclass(frozen=True)
+class RULSettings:
+    """Settings of the remaining-useful-life model.
+
+    Parameters
+    ----------
+    cap_cycles
+        The piecewise-linear target's ceiling: an asset is taken as healthy
+        (RUL = cap) until ``cap_cycles`` before failure. 125 in the C-MAPSS
+        literature.
+    windows
+        Rolling-mean windows, in readings.
+    slope_windows
+        Windows of the least-squares slopes, in readings (a slope over all the
+        unit's readings is always added).
+    alphas
+        Smoothing factors of the exponentially weighted means, in ``(0, 1]``.
+    baseline_cycles
+        How many first readings of a unit define its own healthy level.
+    n_regimes
+        Number of operating regimes; ``None`` finds it from the settings.
+    n_rounds, learning_rate, num_leaves, min_data_in_leaf, feature_fraction
+        LightGBM's boosting parameters.
+    seeds
+        One booster per seed, averaged.
+    n_folds
+        Folds (split by unit) of the out-of-fold residuals behind the intervals.
+    n_bins
+        Bins of the predicted RUL within which residuals are pooled.
+    level
+        Coverage of the prediction intervals that :func:`predict` reports.
+    threads
+        LightGBM threads.
+    """
+
+    cap_cycles: float = 125.0
+    windows: tuple[int, ...] = (5, 10, 20, 30)
+    slope_windows: tuple[int, ...] = (10, 20, 40)
+    alphas: tuple[float, ...] = (0.1, 0.3)
+    baseline_cycles: int = 15
+    n_regimes: int | None = None
+    n_rounds: int = 600
+    learning_rate: float = 0.03
+    num_leaves: int = 31
+    min_data_in_leaf: int = 200
+    feature_fraction: float = 0.5
+    seeds: tuple[int, ...] = (0,)
+    n_folds: int = 5
+    n_bins: int = 5
+    level: float = 0.8
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.cap_cycles, int | float) and 0 < self.cap_cycles < math.inf):
+            raise ValidationError(
+                f"cap_cycles: expected a positive number, got {self.cap_cycles!r}"
+            )
+        _ints("windows", self.windows)
+        _ints("slope_windows", self.slope_windows, 2)
+        if not isinstance(self.alphas, tuple) or not self.alphas:
+            raise ValidationError(f"alphas: expected a non-empty tuple, got {self.alphas!r}")
+        for a in self.alphas:
+            if isinstance(a, bool) or not isinstance(a, int | float) or not 0 < a <= 1:
+                raise ValidationError(f"alphas: expected numbers in (0, 1], got {a!r}")
+        _positive_int("baseline_cycles", self.baseline_cycles)
+        if self.n_regimes is not None:
+            _positive_int("n_regimes", self.n_regimes)
+        _positive_int("n_rounds", self.n_rounds)
+        _positive_int("num_leaves", self.num_leaves, 2)
+        _positive_int("min_data_in_leaf", self.min_data_in_leaf)
+        _ints("seeds", self.seeds, 0)
+        _positive_int("n_folds", self.n_folds, 2)
+        _positive_int("n_bins", self.n_bins)
+        _positive_int("threads", self.threads)
+        for name, v, lo, hi in (
+            ("learning_rate", self.learning_rate, 0.0, 1.0),
+            ("feature_fraction", self.feature_fraction, 0.0, 1.0),
+            ("level", self.level, 0.0, 1.0),
+        ):
+            if isinstance(v, bool) or not isinstance(v, int | float) or not lo < v <= hi:
+                raise ValidationError(f"{name}: expected a number in ({lo:g}, {hi:g}], got {v!r}")
+        if self.level >= 1.0:
+            raise ValidationError(f"level: expected a number in (0, 1), got {self.level!r}")
+
+
+@dataclass(frozen=True)
+class RULModel:
+    """A fitted RUL model: what :func:`predict` needs, and what :func:`save_model` writes.
+
+    ``setting_names`` and ``sensor_names`` are the columns the model needs;
+    ``bin_edges`` split the predicted RUL into the bins whose residual
+    quantiles (at ``levels``) are the rows of ``residual_quantiles``.
+    """
+
+    settings: RULSettings
+    setting_names: tuple[str, ...]
+    sensor_names: tuple[str, ...]
+    regimes: Regimes
+    feature_names: tuple[str, ...]
+    boosters: tuple[str, ...]
+    bin_edges: FloatArray
+    levels: FloatArray
+    residual_quantiles: FloatArray
+    train_time_s: float
+    n_units: int
+    oof_rmse: float
+    _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    def _lgb(self) -> list[Any]:
+        if "boosters" not in self._cache:
+            import lightgbm as lgb
+
+            self._cache["boosters"] = [lgb.Booster(model_str=s) for s in self.boosters]
+        return list(self._cache["boosters"])
+
+    def distribution(self, rul_cycles: npt.ArrayLike) -> FloatArray:
+        """Quantiles (at :attr:`levels`) of the true RUL for each point prediction, in cycles."""
+        p = np.atleast_1d(np.asarray(rul_cycles, dtype=np.float64))
+        b = np.searchsorted(self.bin_edges, p, side="right")
+        b = np.clip(b, 0, self.residual_quantiles.shape[0] - 1)
+        return np.maximum(p[:, None] + self.residual_quantiles[b], 0.0)
+
+
+@dataclass(frozen=True)
+class RULPrediction:
+    """Predicted remaining useful life, in cycles, with a prediction interval.
+
+    ``rul_cycles`` is the point prediction of the capped target (the C-MAPSS
+    convention); ``lower_cycles``/``upper_cycles`` bound the true, uncapped RUL
+    with probability ``level``. ``quantiles`` (one row per prediction, columns at
+    ``levels``) is the whole predictive distribution.
+    """
+
+    unit: IntArray
+    cycle: IntArray
+    rul_cycles: FloatArray
+    lower_cycles: FloatArray
+    upper_cycles: FloatArray
+    level: float
+    levels: FloatArray
+    quantiles: FloatArray
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per prediction: unit, cycle, rul_cycles, lower_cycles, upper_cycles."""
+        import pandas as pd
+
+        return pd.DataFrame(
+            {
+                "unit": self.unit,
+                "cycle": self.cycle,
+                "rul_cycles": self.rul_cycles,
+                "lower_cycles": self.lower_cycles,
+                "upper_cycles": self.upper_cycles,
+            }
+        )
+
+
+def rul_target(tel: Telemetry, rul_at_end: npt.ArrayLike | None = None) -> FloatArray:
+    """True RUL of every reading: cycles to the unit's last reading (plus ``rul_at_end``).
+
+    ``rul_at_end`` gives, per unit in order, the RUL after its last reading; by
+    default 0 (run-to-failure records).
+    """
+    counts = np.diff(np.r_[tel.starts, tel.n_readings])
+    end = tel.cycle[tel.last_rows].astype(np.float64)
+    if rul_at_end is not None:
+        extra = np.asarray(rul_at_end, dtype=np.float64)
+        if extra.shape != end.shape:
+            raise ValidationError(
+                f"rul_at_end: expected {end.shape[0]} values (one per unit), got {extra.shape[0]}"
+            )
+        end = end + extra
+    return np.repeat(end, counts) - tel.cycle
+
+
+def phm08_score(predicted: npt.ArrayLike, true: npt.ArrayLike) -> float:
+    """The PHM08 challenge score: late predictions cost more than early ones.
+
+    ``sum(exp(-d / 13) - 1)`` over early predictions (``d < 0``) plus
+    ``sum(exp(d / 10) - 1)`` over late ones, ``d = predicted - true``.
+    """
+    d = np.asarray(predicted, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    return float(np.sum(np.where(d < 0, np.expm1(-d / 13.0), np.expm1(d / 10.0))))
+
+
+def _features(
+    tel: Telemetry, regimes: Regimes, s: RULSettings
+) -> tuple[FloatArray, tuple[str, ...]]:
+    z = regimes.normalise(tel)
+    return feature_matrix(z, tel, s.windows, s.slope_windows, s.alphas, s.baseline_cycles)
+
+
+def _train(x: FloatArray, y: FloatArray, s: RULSettings) -> list[Any]:
+    import lightgbm as lgb
+
+    params: dict[str, Any] = {
+        "objective": "regression",
+        "learning_rate": s.learning_rate,
+        "num_leaves": s.num_leaves,
+        "min_data_in_leaf": s.min_data_in_leaf,
+        "feature_fraction": s.feature_fraction,
+        "bagging_fraction": 0.8,
+        "bagging_freq": 1,
+        "lambda_l2": 1.0,
+        "num_threads": s.threads,
+        "verbose": -1,
+        "deterministic": True,
+    }
+    data = lgb.Dataset(x, np.minimum(y, s.cap_cycles), free_raw_data=False)
+    return [lgb.train({**params, "seed": seed}, data, s.n_rounds) for seed in s.seeds]
+
+
+def _predict_boosters(boosters: list[Any], x: FloatArray, cap: float) -> FloatArray:
+    p = np.mean([b.predict(x, num_threads=1) for b in boosters], axis=0)
+    return np.clip(np.asarray(p, dtype=np.float64), 0.0, cap)
+
+
+def _check_columns(model: RULModel, tel: Telemetry) -> None:
+    missing = [c for c in model.setting_names if c not in tel.setting_names]
+    if missing:
+        raise ValidationError(
+            f"setting column(s) missing from the telemetry: {', '.join(missing)} "
+            f"(the model needs {', '.join(model.setting_names)})",
+            "telemetry",
+        )
+
+
+def _aligned(model: RULModel, tel: Telemetry) -> Telemetry:
+    """``tel`` with its settings in the model's order (sensors are picked by name later)."""
+    _check_columns(model, tel)
+    idx = [tel.setting_names.index(c) for c in model.setting_names]
+    return Telemetry(
+        unit=tel.unit,
+        cycle=tel.cycle,
+        settings=tel.settings[:, idx],
+        sensors=tel.sensors,
+        setting_names=model.setting_names,
+        sensor_names=tel.sensor_names,
+    )
+
+
+def fit(
+    telemetry: Telemetry,
+    settings: RULSettings | None = None,
+    *,
+    rul_at_end: npt.ArrayLike | None = None,
+) -> RULModel:
+    """Fit the RUL model on run-to-failure records.
+
+    Parameters
+    ----------
+    telemetry
+        Training readings; each unit's last reading is its failure unless
+        ``rul_at_end`` says otherwise.
+    settings
+        Model settings (defaults: :class:`RULSettings`).
+    rul_at_end
+        Per unit, in order, the RUL after its last reading (for records that
+        stop before failure).
+
+    Returns
+    -------
+    RULModel
+        The boosters, the regime normalisation, the feature list and the
+        out-of-fold residual distribution behind the intervals.
+
+    Raises
+    ------
+    ValidationError
+        Too few units for the folds, or a non-finite sensor value (naming the row).
+    """
+    s = settings or RULSettings()
+    t0 = time.perf_counter()
+    units = telemetry.units
+    if units.size < s.n_folds:
+        raise ValidationError(
+            f"{units.size} unit(s) in the training telemetry: need at least n_folds = {s.n_folds}"
+        )
+    y = rul_target(telemetry, rul_at_end)
+    regimes = find_regimes(telemetry, s.n_regimes)
+    x, names = _features(telemetry, regimes, s)
+    # Out-of-fold residuals: each fold's units are predicted by boosters that never saw them.
+    rng = np.random.default_rng(12345)
+    folds = np.array_split(rng.permutation(units), s.n_folds)
+    oof = np.empty(y.shape[0])
+    for f in folds:
+        va = np.isin(telemetry.unit, f)
+        oof[va] = _predict_boosters(_train(x[~va], y[~va], s), x[va], s.cap_cycles)
+    resid = y - oof
+    edges = np.quantile(oof, np.linspace(0, 1, s.n_bins + 1)[1:-1]) if s.n_bins > 1 else np.zeros(0)
+    edges = np.unique(edges)
+    b = np.searchsorted(edges, oof, side="right")
+    rq = np.vstack([np.quantile(resid[b == i], _LEVELS) for i in range(edges.size + 1)])
+    boosters = _train(x, y, s)
+    return RULModel(
+        settings=s,
+        setting_names=telemetry.setting_names,
+        sensor_names=regimes.sensor_names,
+        regimes=regimes,
+        feature_names=names,
+        boosters=tuple(bst.model_to_string() for bst in boosters),
+        bin_edges=edges,
+        levels=_LEVELS.copy(),
+        residual_quantiles=rq,
+        train_time_s=time.perf_counter() - t0,
+        n_units=int(units.size),
+        oof_rmse=float(np.sqrt(np.mean((np.minimum(y, s.cap_cycles) - oof) ** 2))),
+        _cache={"boosters": boosters},
+    )
+
+
+def _quantile_at(q: FloatArray, levels: FloatArray, tau: float) -> FloatArray:
+    """Each row's quantile at level ``tau``, linear between the stored levels."""
+    j = int(np.clip(np.searchsorted(levels, tau, side="right"), 1, levels.size - 1))
+    w = (tau - levels[j - 1]) / (levels[j] - levels[j - 1])
+    out: FloatArray = (1.0 - w) * q[:, j - 1] + w * q[:, j]
+    return out
+
+
+def predict(
+    model: RULModel,
+    telemetry: Telemetry,
+    *,
+    at: Literal["last", "all"] = "last",
+    level: float | None = None,
+) -> RULPrediction:
+    """Predict the RUL of each unit (at its last reading) or of every reading.
+
+    Parameters
+    ----------
+    model
+        From :func:`fit` or :func:`load_model`.
+    telemetry
+        Readings of the assets; the columns the model needs must be present
+        (extra columns are ignored).
+    at
+        ``"last"``: one prediction per unit, at its last reading. ``"all"``:
+        one per reading (each using that reading and the unit's earlier ones).
+    level
+        Interval coverage (default: the model's ``settings.level``).
+
+    Raises
+    ------
+    ValidationError
+        A sensor or setting column the model needs is missing (named), or a
+        sensor value is not finite (naming the row).
+    """
+    lv = model.settings.level if level is None else float(level)
+    if not 0.0 < lv < 1.0:
+        raise ValidationError(f"level: expected a number in (0, 1), got {level!r}")
+    if at not in ("last", "all"):
+        raise ValidationError(f"at: expected 'last' or 'all', got {at!r}")
+    tel = _aligned(model, telemetry)
+    x, names = _features(tel, model.regimes, model.settings)
+    if names != model.feature_names:
+        raise ValidationError("the features computed differ from the model's feature list")
+    rows = tel.last_rows if at == "last" else np.arange(tel.n_readings)
+    p = _predict_boosters(model._lgb(), x[rows], model.settings.cap_cycles)
+    q = model.distribution(p)
+    lo_hi = np.column_stack(
+        [_quantile_at(q, model.levels, (1 - lv) / 2), _quantile_at(q, model.levels, (1 + lv) / 2)]
+    )
+    return RULPrediction(
+        unit=tel.unit[rows],
+        cycle=tel.cycle[rows],
+        rul_cycles=p,
+        lower_cycles=lo_hi[:, 0],
+        upper_cycles=lo_hi[:, 1],
+        level=lv,
+        levels=model.levels,
+        quantiles=q,
+    )
+
+
+# -- backtest ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RULBacktest:
+    """The C-MAPSS protocol's figures on a test set.
+
+    ``rmse`` and ``score`` (PHM08) compare the prediction at each test unit's
+    last reading with its true, uncapped RUL; ``coverage`` is the share of
+    units whose true RUL lies in the interval at ``level``.
+    """
+
+    rmse: float
+    score: float
+    units: int
+    coverage: float
+    level: float
+    mean_interval_width: float
+    train_time_s: float
+    predict_time_s: float
+    prediction: RULPrediction
+    true_rul: IntArray
+
+    def summary(self) -> dict[str, float | int]:
+        """The scalar figures as a dict (for ``--json``)."""
+        return {
+            "rmse": self.rmse,
+            "score": self.score,
+            "units": self.units,
+            "coverage": self.coverage,
+            "level": self.level,
+            "mean_interval_width": self.mean_interval_width,
+            "train_time_s": self.train_time_s,
+            "predict_time_s": self.predict_time_s,
+        }
+
+
+def backtest(
+    train: Telemetry,
+    test: Telemetry,
+    true_rul: npt.ArrayLike,
+    settings: RULSettings | None = None,
+) -> RULBacktest:
+    """Fit on ``train``, predict each ``test`` unit at its last reading, score against ``true_rul``.
+
+    Raises
+    ------
+    ValidationError
+        ``true_rul`` does not have one value per test unit.
+    """
+    truth = np.asarray(true_rul, dtype=np.int64)
+    if truth.shape != test.units.shape:
+        raise ValidationError(
+            f"true RUL: expected {test.units.size} values (one per test unit), got {truth.size}"
+        )
+    model = fit(train, settings)
+    t0 = time.perf_counter()
+    pred = predict(model, test)
+    dt = time.perf_counter() - t0
+    d = pred.rul_cycles - truth
+    inside = (pred.lower_cycles <= truth) & (truth <= pred.upper_cycles)
+    return RULBacktest(
+        rmse=float(np.sqrt(np.mean(d**2))),
+        score=phm08_score(pred.rul_cycles, truth),
+        units=int(truth.size),
+        coverage=float(inside.mean()),
+        level=pred.level,
+        mean_interval_width=float(np.mean(pred.upper_cycles - pred.lower_cycles)),
+        train_time_s=model.train_time_s,
+        predict_time_s=dt,
+        prediction=pred,
+        true_rul=truth,
+    )
+
+
+# -- save and load -------------------------------------------------------------------------
+
+
+def _arr(a: FloatArray) -> list[Any]:
+    return [float(v) for v in a.tolist()] if a.ndim == 1 else [_arr(r) for r in a]
+
+
+def save_model(model: RULModel, path: str | Path) -> None:
+    """Write ``model`` to a JSON file (versioned; never half-written).
+
+    The file holds the format name and version, the settings, the setting and
+    sensor columns the model needs, the feature list, the regime statistics,
+    the boosters (LightGBM's text format) and the residual distribution.
+    """
+    settings = asdict(model.settings)
+    doc = {
+        "format": MODEL_FORMAT,
+        "version": MODEL_VERSION,
+        "settings": settings,
+        "setting_names": list(model.setting_names),
+        "sensor_names": list(model.sensor_names),
+        "feature_names": list(model.feature_names),
+        "regimes": {
+            "centroids": _arr(model.regimes.centroids),
+            "scale": _arr(model.regimes.scale),
+            "mean": _arr(model.regimes.mean),
+            "std": _arr(model.regimes.std),
+        },
+        "calibration": {
+            "bin_edges": _arr(model.bin_edges),
+            "levels": _arr(model.levels),
+            "residual_quantiles": _arr(model.residual_quantiles),
+        },
+        "train_time_s": model.train_time_s,
+        "n_units": model.n_units,
+        "oof_rmse": model.oof_rmse,
+        "boosters": list(model.boosters),
+    }
+    atomic_write_bytes(Path(path), json.dumps(doc).encode("utf-8"))
+
+
+def _field(doc: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
+    if key not in doc:
+        raise CaseFormatError(f"missing field {key!r}", path)
+    v = doc[key]
+    if not isinstance(v, kind):
+        raise CaseFormatError(f"field {key!r}: unexpected type {type(v).__name__}", path)
+    return v
+
+
+def load_model(path: str | Path) -> RULModel:
+    """Read a model written by :func:`save_model`.
+
+    Raises
+    ------
+    CaseFormatError
+        Not such a file, another format or version, or a missing or malformed
+        field (named).
+    """
+    p = str(path)
+    try:
+        doc = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CaseFormatError("no such file", p) from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise CaseFormatError(f"not a model file (JSON expected): {e}", p) from None
+    if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
+        raise CaseFormatError(f"not an aiguilleur RUL model (format {MODEL_FORMAT!r})", p)
+    if doc.get("version") != MODEL_VERSION:
+        raise CaseFormatError(
+            f"model version {doc.get('version')!r}; this aiguilleur reads version {MODEL_VERSION}",
+            p,
+        )
+    try:
+        raw = dict(_field(doc, "settings", p, dict))
+        for k in ("windows", "slope_windows", "alphas", "seeds"):
+            if k in raw:
+                raw[k] = tuple(raw[k])
+        settings = RULSettings(**raw)
+        reg = _field(doc, "regimes", p, dict)
+        cal = _field(doc, "calibration", p, dict)
+        sensor_names = tuple(str(x) for x in _field(doc, "sensor_names", p, list))
+        regimes = Regimes(
+            centroids=np.asarray(_field(reg, "centroids", p, list), dtype=np.float64),
+            scale=np.asarray(_field(reg, "scale", p, list), dtype=np.float64),
+            sensor_names=sensor_names,
+            mean=np.asarray(_field(reg, "mean", p, list), dtype=np.float64),
+            std=np.asarray(_field(reg, "std", p, list), dtype=np.float64),
+        )
+        if regimes.mean.shape != (regimes.n_regimes, len(sensor_names)):
+            raise CaseFormatError("field 'regimes': statistics do not match the sensor list", p)
+        model = RULModel(
+            settings=settings,
+            setting_names=tuple(str(x) for x in _field(doc, "setting_names", p, list)),
+            sensor_names=sensor_names,
+            regimes=regimes,
+            feature_names=tuple(str(x) for x in _field(doc, "feature_names", p, list)),
+            boosters=tuple(str(x) for x in _field(doc, "boosters", p, list)),
+            bin_edges=np.asarray(_field(cal, "bin_edges", p, list), dtype=np.float64),
+            levels=np.asarray(_field(cal, "levels", p, list), dtype=np.float64),
+            residual_quantiles=np.asarray(
+                _field(cal, "residual_quantiles", p, list), dtype=np.float64
+            ),
+            train_time_s=float(_field(doc, "train_time_s", p, (int, float))),
+            n_units=int(_field(doc, "n_units", p, int)),
+            oof_rmse=float(_field(doc, "oof_rmse", p, (int, float))),
+        )
+    except (TypeError, ValueError, ValidationError) as e:
+        raise CaseFormatError(f"malformed model: {e}", p) from None
+    if not model.boosters:
+        raise CaseFormatError("field 'boosters': empty", p)
+    if model.residual_quantiles.shape != (model.bin_edges.size + 1, model.levels.size):
+        raise CaseFormatError("field 'calibration': shapes do not match", p)
+    try:
+        boosters = model._lgb()
+    except Exception as e:  # LightGBM raises its own error type on a corrupt model string
+        raise CaseFormatError(f"field 'boosters': not a LightGBM model ({e})", p) from None
+    for b in boosters:
+        if b.num_feature() != len(model.feature_names):
+            raise CaseFormatError(
+                f"field 'boosters': {b.num_feature()} features, but "
+                f"{len(model.feature_names)} in 'feature_names'",
+                p,
+            )
+    return model

@@ -1,0 +1,40 @@
+"""Fixtures of the health tests: the bundled C-MAPSS sample and, when present, the full set."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+
+import pytest
+
+from aiguilleur.health import Telemetry, read_cmapss, read_rul
+from tests.conftest import REPO_ROOT
+
+SHARED_CMAPSS = REPO_ROOT.parent / "shared" / "data" / "cmapss"
+SHARED_CMAPSS_REASON = (
+    "the C-MAPSS data set is not available: expected train/test/RUL_FD00x.txt in "
+    "../shared/data/cmapss beside the repository"
+)
+requires_shared_cmapss = pytest.mark.skipif(
+    not (SHARED_CMAPSS / "train_FD001.txt").is_file(), reason=SHARED_CMAPSS_REASON
+)
+
+
+def sample_path(name: str) -> Path:
+    """A file of the bundled sample (``train``, ``test`` or ``RUL``)."""
+    return Path(str(files("aiguilleur.data").joinpath("cmapss", f"{name}_FD001_units1-10.txt")))
+
+
+@pytest.fixture(scope="session")
+def sample_train() -> Telemetry:
+    return read_cmapss(sample_path("train"))
+
+
+@pytest.fixture(scope="session")
+def sample_test() -> Telemetry:
+    return read_cmapss(sample_path("test"))
+
+
+@pytest.fixture(scope="session")
+def sample_rul() -> object:
+    return read_rul(sample_path("RUL"), 10)
