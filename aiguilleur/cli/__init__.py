@@ -17,6 +17,7 @@ import typer
 from aiguilleur.cli import _dispatch  # noqa: F401  (adds grid dispatch, redispatch, commit)
 from aiguilleur.cli._common import EXIT_ERROR, EXIT_INTERRUPTED
 from aiguilleur.cli._demo import demo
+from aiguilleur.cli._forecast import forecast_app
 from aiguilleur.cli._grid import grid_app
 from aiguilleur.cli._health import health_app
 from aiguilleur.errors import AiguilleurError
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.add_typer(grid_app, name="grid")
+app.add_typer(forecast_app, name="forecast")
 app.add_typer(health_app, name="health")
 # (one line per command group; keep in this order)
 app.command("demo")(demo)
