@@ -13,6 +13,7 @@ from aiguilleur.cli._common import (
     OPERATING_POINT_SCALED,
     CaseArg,
     JsonOpt,
+    _fail,
     _fmt,
     _guard,
     _load_case,
@@ -23,6 +24,7 @@ from aiguilleur.cli._common import (
 
 if TYPE_CHECKING:
     from aiguilleur.grid import ContingencyResult, Network
+    from aiguilleur.grid.acopf import ACOPFResult
 
 __all__ = ["grid_app"]
 
@@ -176,9 +178,20 @@ def grid_opf(
         float | None,
         typer.Option("--voll", help="Value of lost load (per MWh): shed load instead of failing."),
     ] = None,
+    ac: Annotated[
+        bool, typer.Option("--ac", help="AC optimal power flow (PGLib's polar model, IPOPT).")
+    ] = False,
+    start: Annotated[
+        str | None,
+        typer.Option(
+            "--start",
+            metavar="flat|dc|FILE",
+            help="AC start: flat (default), dc (from a DC-OPF) or a JSON file from --ac --json.",
+        ),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """DC optimal power flow: cheapest dispatch and locational marginal prices.
+    """DC (default) or AC optimal power flow: cheapest dispatch and locational marginal prices.
 
     Exit code 0 when optimal, 1 for an infeasible or failed problem (the status is
     still printed), 2 on bad input.
@@ -187,6 +200,11 @@ def grid_opf(
 
     from aiguilleur.grid import DCOPFOptions, dc_opf
 
+    if ac:
+        _grid_opf_ac(case, rating, voll, start, as_json)
+        return
+    if start is not None:
+        raise _fail("--start applies to the AC OPF only: add --ac")
     net = _load_case(case)
     opts = DCOPFOptions(model=model, rating=rating, voll_eur_per_mwh=voll)  # type: ignore[arg-type]
     res = dc_opf(net, opts)
@@ -217,6 +235,76 @@ def grid_opf(
         _stdout().print(t)
     if res.status != "optimal":
         raise typer.Exit(1)
+
+
+def _grid_opf_ac(
+    case: str, rating: str, voll: float | None, start: str | None, as_json: bool
+) -> None:
+    from aiguilleur.grid.acopf import ACOPFOptions, ACOPFStart, ac_opf
+
+    if voll is not None:
+        raise _fail("--voll applies to the DC OPF only: the AC OPF does not shed load")
+    net = _load_case(case)
+    opts = ACOPFOptions(rating=rating)  # type: ignore[arg-type]  # checked by ACOPFOptions
+    kind = start or "flat"
+    init = ACOPFStart.from_json(kind) if kind not in ("flat", "dc") else kind
+    res = ac_opf(net, opts, start=init)  # type: ignore[arg-type]  # a literal here
+    out: dict[str, Any] = {
+        "case": net.name,
+        "method": "ac",
+        "status": res.status,
+        "objective": res.objective,
+        "time_s": res.time_s,
+        "iterations": res.iterations,
+        "max_violation": res.max_violation,
+        "message": res.message,
+        "start": res.start,
+        "vm_pu": res.vm_pu,
+        "va_deg": res.va_deg,
+        "pg_mw": res.pg_mw,
+        "qg_mvar": res.qg_mvar,
+        "losses_mw": res.losses_mw,
+        "lmp": res.lmp,
+        "lmp_q": res.lmp_q,
+        "binding": res.binding.counts(),
+        "binding_branches": sorted(
+            {int(k) + 1 for k in (*res.binding.flow_from, *res.binding.flow_to)}
+        ),
+        "violations": list(res.violations),
+    }
+    if as_json:
+        _print_json(out)
+    else:
+        _print_acopf(net, res)
+    if res.status != "optimal":
+        raise typer.Exit(1)
+
+
+def _print_acopf(net: Network, res: ACOPFResult) -> None:
+    import numpy as np
+
+    con = _stdout()
+    t = Table(title=f"{net.name}: AC-OPF", show_header=False, title_justify="left")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    ok = res.status == "optimal"
+    t.add_row("status", res.status if ok else f"[bold red]{res.status}[/]")
+    t.add_row("solver", res.message)
+    t.add_row("objective", f"{res.objective:,.2f} per h")
+    t.add_row("iterations", str(res.iterations))
+    t.add_row("largest violation", f"{res.max_violation:.2e} pu")
+    t.add_row("time", f"{res.time_s:.2f} s (build {res.build_time_s * 1000:.0f} ms)")
+    t.add_row("start", res.start)
+    t.add_row("generation", f"{float(np.sum(res.pg_mw)):,.1f} MW")
+    t.add_row("losses", f"{res.losses_mw:,.1f} MW")
+    if ok and np.any(np.isfinite(res.lmp)):
+        t.add_row("LMP range", f"{np.nanmin(res.lmp):,.2f} to {np.nanmax(res.lmp):,.2f} per MWh")
+    for kind, n in res.binding.counts().items():
+        if n:
+            t.add_row(f"binding: {kind.replace('_', ' ')}", str(n))
+    con.print(t)
+    for v in res.violations:
+        con.print(f"[red]violated[/]: {v}")
 
 
 @grid_app.command("contingencies")

@@ -1,5 +1,7 @@
 """Energy networks: model, MATPOWER I/O, power flow, sensitivities and N-1 screening."""
 
+from aiguilleur.grid.acopf import ACOPFOptions, ACOPFResult, ACOPFStart, BindingLimits, ac_opf
+from aiguilleur.grid.commitment import CommitmentOptions, CommitmentResult, commit
 from aiguilleur.grid.contingency import (
     ContingencyOptions,
     ContingencyResult,
@@ -23,11 +25,24 @@ from aiguilleur.grid.powerflow import (
     ac_power_flow,
     dc_power_flow,
 )
+from aiguilleur.grid.redispatch import (
+    Redispatcher,
+    RedispatchOptions,
+    RedispatchResult,
+    redispatch,
+)
+from aiguilleur.grid.security import SCEDOptions, SCEDResult, sced
 from aiguilleur.grid.sensitivity import DCModel, bridges, lodf, ptdf
 
 __all__ = [
+    "ACOPFOptions",
+    "ACOPFResult",
+    "ACOPFStart",
+    "BindingLimits",
     "BranchTable",
     "BusTable",
+    "CommitmentOptions",
+    "CommitmentResult",
     "ContingencyOptions",
     "ContingencyResult",
     "DCModel",
@@ -40,16 +55,25 @@ __all__ = [
     "Network",
     "PowerFlowOptions",
     "PowerFlowResult",
+    "RedispatchOptions",
+    "RedispatchResult",
+    "Redispatcher",
+    "SCEDOptions",
+    "SCEDResult",
+    "ac_opf",
     "ac_power_flow",
     "apply_outage",
     "bridges",
+    "commit",
     "dc_opf",
     "dc_power_flow",
     "lodf",
     "ptdf",
     "read_matpower",
     "read_matpower_string",
+    "redispatch",
     "scaled_dispatch",
+    "sced",
     "screen_n1",
     "write_matpower",
     "write_matpower_string",

@@ -1,0 +1,498 @@
+"""The polar AC-OPF as arrays: index sets, sparsity patterns and exact derivatives.
+
+Everything here is per unit and radians. The problem is PowerModels'
+``ACPPowerModel`` (the formulation behind PGLib-OPF's reference values) with
+the branch flows substituted into the constraints::
+
+    x = [va (n_bus) | vm (n_bus) | pg (gens in service) | qg (gens in service)]
+
+    min   sum_g c2 (base pg)^2 + c1 base pg + c0
+    s.t.  P_i(V) + gs_i vm_i^2 - sum_{g at i} pg_g + pd_i = 0      (every energised bus)
+          Q_i(V) - bs_i vm_i^2 - sum_{g at i} qg_g + qd_i = 0
+          pf_k^2 + qf_k^2 <= rate_k^2,  pt_k^2 + qt_k^2 <= rate_k^2  (rated branches)
+          angmin_k <= va_f - va_t <= angmax_k                       (branches in service)
+          vmin <= vm <= vmax, pmin <= pg <= pmax, qmin <= qg <= qmax, va_ref = 0
+
+Each branch end quantity (pf, qf, pt, qt) has the form
+``a v_e^2 + v_f v_t (alpha cos d + beta sin d)`` with ``d = va_f - va_t``, a
+function of four variables only. Its gradient and its 4x4 Hessian are written
+out per branch as arrays, and scattered into fixed sparse patterns with a
+``bincount`` over a precomputed map: no per-element Python loop, no
+automatic-differentiation graph, and patterns that never change between
+evaluations (what IPOPT requires).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+import scipy.sparse as sp
+
+from aiguilleur.grid._compile import branch_admittance, find_islands
+from aiguilleur.grid.network import BUS_ISOLATED, Network
+
+FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+# values (4, m), gradients (4, 4, m), T and T' (4, m) of pf, qf, pt, qt of each branch
+Terms = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+
+# PowerModels' replacement for angle-difference limits outside (-90, 90) degrees
+# (and for a pair of zero limits): +-60 degrees.
+_PM_ANGLE_PAD_RAD = 1.0472
+
+# Local variable order of a branch: va_f, va_t, vm_f, vm_t. Upper-triangular
+# entries of its 4x4 Hessian, in a fixed order.
+_HI = np.array([0, 1, 0, 0, 0, 1, 1, 2, 3, 2])
+_HJ = np.array([0, 1, 1, 2, 3, 2, 3, 2, 3, 3])
+
+
+@dataclass(frozen=True)
+class Pattern:
+    """A fixed sparse pattern in compressed-column form and the scatter map onto it."""
+
+    n_row: int
+    n_col: int
+    indptr: IntArray
+    indices: IntArray
+    scatter: IntArray  # for each triplet of the evaluation order, its non-zero slot
+
+    @property
+    def nnz(self) -> int:
+        return int(self.indices.size)
+
+    def values(self, triplets: FloatArray) -> FloatArray:
+        """Sum the triplet values into the non-zero slots."""
+        out: FloatArray = np.bincount(self.scatter, weights=triplets, minlength=self.nnz).astype(
+            np.float64, copy=False
+        )
+        return out
+
+    def to_scipy(self, values: FloatArray) -> sp.csc_matrix:
+        return sp.csc_matrix((values, self.indices, self.indptr), shape=(self.n_row, self.n_col))
+
+
+def _pattern(rows: IntArray, cols: IntArray, n_row: int, n_col: int) -> Pattern:
+    key = cols.astype(np.int64) * n_row + rows.astype(np.int64)
+    uniq, inverse = np.unique(key, return_inverse=True)
+    ucols = uniq // n_row
+    urows = uniq - ucols * n_row
+    indptr = np.searchsorted(ucols, np.arange(n_col + 1)).astype(np.int64)
+    return Pattern(n_row, n_col, indptr, urows.astype(np.int64), inverse.astype(np.int64).ravel())
+
+
+@dataclass(frozen=True)
+class ACModel:
+    """The compiled AC-OPF of one network (one topology and one set of limits)."""
+
+    base: float
+    n_bus: int
+    n_gen: int  # generators in service (columns of pg and qg)
+    gens: IntArray  # their rows in the network
+    gen_bus: IntArray  # their bus (internal index)
+    bus_on: BoolArray
+    ref: IntArray  # reference bus of each island (angle fixed at 0)
+    # branches in service: ends, admittance coefficients of pf, qf, pt, qt
+    br: IntArray
+    f: IntArray
+    t: IntArray
+    coef_a: FloatArray  # (4, m)
+    coef_alpha: FloatArray  # (4, m)
+    coef_beta: FloatArray  # (4, m)
+    # rated branches (positions among ``br``) and their limit squared, pu^2
+    lim: IntArray
+    rate2: FloatArray
+    # angle-difference rows (positions among ``br``) and their bounds, rad
+    ang: IntArray
+    ang_lo: FloatArray
+    ang_hi: FloatArray
+    # bus data, pu
+    pd: FloatArray
+    qd: FloatArray
+    gs: FloatArray
+    bs: FloatArray
+    # costs of the generators in service, $/h with pg in pu
+    c2: FloatArray
+    c1: FloatArray
+    c0: FloatArray
+    # variable bounds
+    lbx: FloatArray
+    ubx: FloatArray
+    # rows: P balance, Q balance (energised buses), Sf, St (rated), angle
+    bal_bus: IntArray  # bus of each balance row (same for P and Q)
+    row_of_bus: IntArray  # balance row of each bus (-1 when isolated)
+    lbg: FloatArray
+    ubg: FloatArray
+    jac: Pattern
+    hess: Pattern
+
+    @property
+    def n_x(self) -> int:
+        return 2 * self.n_bus + 2 * self.n_gen
+
+    @property
+    def n_g(self) -> int:
+        return int(self.lbg.size)
+
+    @property
+    def n_bal(self) -> int:
+        return int(self.bal_bus.size)
+
+    # -- offsets -----------------------------------------------------------------------
+    @property
+    def off_vm(self) -> int:
+        return self.n_bus
+
+    @property
+    def off_pg(self) -> int:
+        return 2 * self.n_bus
+
+    @property
+    def off_qg(self) -> int:
+        return 2 * self.n_bus + self.n_gen
+
+    @property
+    def row_sf(self) -> int:
+        return 2 * self.n_bal
+
+    @property
+    def row_st(self) -> int:
+        return 2 * self.n_bal + int(self.lim.size)
+
+    @property
+    def row_ang(self) -> int:
+        return 2 * self.n_bal + 2 * int(self.lim.size)
+
+    # -- evaluation --------------------------------------------------------------------
+    def split(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
+        nb, ng = self.n_bus, self.n_gen
+        return x[:nb], x[nb : 2 * nb], x[2 * nb : 2 * nb + ng], x[2 * nb + ng :]
+
+    def branch_terms(self, x: FloatArray) -> Terms:
+        """Values (4, m), gradients (4, 4, m), and the T, T' terms (4, m) of pf, qf, pt, qt."""
+        va, vm = x[: self.n_bus], x[self.n_bus : 2 * self.n_bus]
+        f, t = self.f, self.t
+        vf, vt = vm[f], vm[t]
+        d = va[f] - va[t]
+        c, s = np.cos(d), np.sin(d)
+        w = vf * vt
+        tt = self.coef_alpha * c + self.coef_beta * s
+        tp = self.coef_beta * c - self.coef_alpha * s
+        a = self.coef_a
+        # end magnitude: vf for pf, qf; vt for pt, qt
+        ve = np.vstack([vf, vf, vt, vt])
+        val = a * ve * ve + w * tt
+        grad = np.empty((4, 4, f.size))
+        grad[:, 0] = w * tp
+        grad[:, 1] = -grad[:, 0]
+        grad[:, 2] = vt * tt
+        grad[:, 3] = vf * tt
+        grad[:2, 2] += 2.0 * a[:2] * vf
+        grad[2:, 3] += 2.0 * a[2:] * vt
+        return val, grad, tt, tp
+
+    def branch_values(self, x: FloatArray) -> FloatArray:
+        """Values (4, m) of pf, qf, pt, qt only (what the constraints need)."""
+        va, vm = x[: self.n_bus], x[self.n_bus : 2 * self.n_bus]
+        vf, vt = vm[self.f], vm[self.t]
+        d = va[self.f] - va[self.t]
+        tt = self.coef_alpha * np.cos(d) + self.coef_beta * np.sin(d)
+        ve = np.vstack([vf, vf, vt, vt])
+        out: FloatArray = self.coef_a * ve * ve + (vf * vt) * tt
+        return out
+
+    def objective(self, x: FloatArray) -> float:
+        pg = x[self.off_pg : self.off_qg]
+        return float(np.sum((self.c2 * pg + self.c1) * pg + self.c0))
+
+    def objective_grad(self, x: FloatArray) -> FloatArray:
+        g = np.zeros(self.n_x)
+        pg = x[self.off_pg : self.off_qg]
+        g[self.off_pg : self.off_qg] = 2.0 * self.c2 * pg + self.c1
+        return g
+
+    def constraints(self, x: FloatArray, terms: Terms | None = None) -> FloatArray:
+        val = self.branch_values(x) if terms is None else terms[0]
+        return self._constraints(x, val)
+
+    def _constraints(self, x: FloatArray, val: FloatArray) -> FloatArray:
+        nb = self.n_bus
+        va, vm, pg, qg = self.split(x)
+        p = self.pd + self.gs * vm * vm
+        q = self.qd - self.bs * vm * vm
+        p = p + np.bincount(self.f, val[0], nb) + np.bincount(self.t, val[2], nb)
+        q = q + np.bincount(self.f, val[1], nb) + np.bincount(self.t, val[3], nb)
+        p -= np.bincount(self.gen_bus, pg, nb)
+        q -= np.bincount(self.gen_bus, qg, nb)
+        lim = self.lim
+        sf = val[0, lim] ** 2 + val[1, lim] ** 2
+        st = val[2, lim] ** 2 + val[3, lim] ** 2
+        br_ang = self.ang
+        dang = va[self.f[br_ang]] - va[self.t[br_ang]]
+        return np.concatenate([p[self.bal_bus], q[self.bal_bus], sf, st, dang])
+
+    def _jac_triplets(self, x: FloatArray, val: FloatArray, grad: FloatArray) -> FloatArray:
+        vm = x[self.n_bus : 2 * self.n_bus]
+        lim = self.lim
+        gl = grad[:, :, lim]
+        vl = val[:, lim]
+        jsf = 2.0 * (vl[0] * gl[0] + vl[1] * gl[1])  # (4, nlim)
+        jst = 2.0 * (vl[2] * gl[2] + vl[3] * gl[3])
+        shunt_p = 2.0 * self.gs * vm
+        shunt_q = -2.0 * self.bs * vm
+        nga = self.ang.size
+        return np.concatenate(
+            [
+                grad.ravel(),
+                shunt_p[self.bal_bus],
+                shunt_q[self.bal_bus],
+                np.full(2 * self.n_gen, -1.0),
+                jsf.ravel(),
+                jst.ravel(),
+                np.ones(nga),
+                -np.ones(nga),
+            ]
+        )
+
+    def jacobian_values(self, x: FloatArray, terms: Terms | None = None) -> FloatArray:
+        val, grad, _, _ = terms or self.branch_terms(x)
+        return self.jac.values(self._jac_triplets(x, val, grad))
+
+    def constraints_and_jacobian(
+        self, x: FloatArray, terms: Terms | None = None
+    ) -> tuple[FloatArray, FloatArray]:
+        val, grad, _, _ = terms or self.branch_terms(x)
+        return self._constraints(x, val), self.jac.values(self._jac_triplets(x, val, grad))
+
+    def hessian_values(
+        self, x: FloatArray, sigma: float, lam: FloatArray, terms: Terms | None = None
+    ) -> FloatArray:
+        """Upper triangle of the Hessian of ``sigma f + lam' g`` on the fixed pattern."""
+        nb = self.n_bus
+        vm = x[nb : 2 * nb]
+        val, grad, tt, tp = terms or self.branch_terms(x)
+        f, t = self.f, self.t
+        m = f.size
+        nbal = self.n_bal
+        lam_p = np.zeros(nb)
+        lam_q = np.zeros(nb)
+        lam_p[self.bal_bus] = lam[:nbal]
+        lam_q[self.bal_bus] = lam[nbal : 2 * nbal]
+        nl = self.lim.size
+        mu_f = np.zeros(m)
+        mu_t = np.zeros(m)
+        mu_f[self.lim] = lam[2 * nbal : 2 * nbal + nl]
+        mu_t[self.lim] = lam[2 * nbal + nl : 2 * nbal + 2 * nl]
+        # weight of each quantity's own Hessian: balance multiplier + 2 mu * value
+        wq = np.vstack(
+            [
+                lam_p[f] + 2.0 * mu_f * val[0],
+                lam_q[f] + 2.0 * mu_f * val[1],
+                lam_p[t] + 2.0 * mu_t * val[2],
+                lam_q[t] + 2.0 * mu_t * val[3],
+            ]
+        )
+        vf, vt = vm[f], vm[t]
+        w = vf * vt
+        a = self.coef_a
+        # sum over the four quantities of weight * Hessian entry, entry by entry
+        wt = np.sum(wq * tt, axis=0)
+        wtp = np.sum(wq * tp, axis=0)
+        h = np.empty((10, m))
+        h[0] = -w * wt
+        h[1] = -w * wt
+        h[2] = w * wt
+        h[3] = vt * wtp
+        h[4] = vf * wtp
+        h[5] = -vt * wtp
+        h[6] = -vf * wtp
+        h[7] = 2.0 * (wq[0] * a[0] + wq[1] * a[1])
+        h[8] = 2.0 * (wq[2] * a[2] + wq[3] * a[3])
+        h[9] = wt
+        # Gauss-Newton-like terms of the squared flows: 2 mu (gP gP' + gQ gQ')
+        outer = 2.0 * mu_f * (
+            grad[0][_HI] * grad[0][_HJ] + grad[1][_HI] * grad[1][_HJ]
+        ) + 2.0 * mu_t * (grad[2][_HI] * grad[2][_HJ] + grad[3][_HI] * grad[3][_HJ])
+        h += outer
+        shunt = 2.0 * (self.gs * lam_p - self.bs * lam_q)
+        cost = 2.0 * sigma * self.c2
+        return self.hess.values(np.concatenate([h.ravel(), shunt, cost]))
+
+
+def _angle_limits(net: Network) -> tuple[FloatArray, FloatArray]:
+    """Angle-difference bounds after PowerModels' data correction, radians."""
+    amin, amax = np.deg2rad(net.branch.angmin_deg), np.deg2rad(net.branch.angmax_deg)
+    both0 = (amin == 0.0) & (amax == 0.0)
+    lo = np.where((amin <= -np.pi / 2) | both0, -_PM_ANGLE_PAD_RAD, amin)
+    hi = np.where((amax >= np.pi / 2) | both0, _PM_ANGLE_PAD_RAD, amax)
+    return lo, hi
+
+
+def compile_model(
+    net: Network,
+    c2: FloatArray,
+    c1: FloatArray,
+    c0: FloatArray,
+    *,
+    rate_mva: FloatArray | None = None,
+    angle_limits: bool = True,
+) -> ACModel:
+    """Compile ``net``.
+
+    ``c2, c1, c0`` are the costs of its generators in service ($/h per MW^k);
+    ``rate_mva`` the flow limit of each branch (default ``rate_a``; 0 means
+    unlimited); ``angle_limits=False`` drops the angle-difference rows.
+    """
+    base = net.base_mva
+    nb = net.n_bus
+    bus_on = net.bus.bus_type != BUS_ISOLATED
+    f_all, t_all = net.branch_from, net.branch_to
+    br_on = (net.branch.in_service == 1) & bus_on[f_all] & bus_on[t_all]
+    gen_on = (net.gen.in_service == 1) & bus_on[net.gen_bus]
+    gens = np.flatnonzero(gen_on).astype(np.int64)
+    ng = gens.size
+    gen_bus = net.gen_bus[gens].astype(np.int64)
+
+    br = np.flatnonzero(br_on).astype(np.int64)
+    f, t = f_all[br].astype(np.int64), t_all[br].astype(np.int64)
+    adm = branch_admittance(net, br_on)
+    yff, yft, ytf, ytt = adm.yff[br], adm.yft[br], adm.ytf[br], adm.ytt[br]
+    coef_a = np.vstack([yff.real, -yff.imag, ytt.real, -ytt.imag])
+    coef_alpha = np.vstack([yft.real, -yft.imag, ytf.real, -ytf.imag])
+    coef_beta = np.vstack([yft.imag, yft.real, -ytf.imag, -ytf.real])
+
+    rate = (net.branch.rate_a_mva if rate_mva is None else rate_mva)[br]
+    lim = np.flatnonzero(rate > 0).astype(np.int64)
+    rate2 = (rate[lim] / base) ** 2
+    lo, hi = _angle_limits(net)
+    lo, hi = lo[br], hi[br]
+    if angle_limits:
+        ang = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi)).astype(np.int64)
+    else:
+        ang = np.zeros(0, dtype=np.int64)
+
+    # one reference angle per island; an island without generation keeps its first bus
+    isl = find_islands(net, branch_on=br_on, gen_on=gen_on)
+    lab = isl.label
+    first = np.full(isl.ref.size, -1, dtype=np.int64)
+    energised = np.flatnonzero(lab >= 0)
+    if energised.size:
+        _, pos = np.unique(lab[energised], return_index=True)
+        first[lab[energised[pos]]] = energised[pos]
+    ref = np.where(isl.ref >= 0, isl.ref, first).astype(np.int64)
+
+    bus = net.bus
+    inf = np.inf
+    va_lo = np.full(nb, -inf)
+    va_hi = np.full(nb, inf)
+    va_lo[ref] = va_hi[ref] = 0.0
+    vm_lo = np.array(bus.vmin_pu, dtype=np.float64)
+    vm_hi = np.array(bus.vmax_pu, dtype=np.float64)
+    iso = ~bus_on
+    va_lo[iso] = va_hi[iso] = 0.0
+    vm_lo[iso] = vm_hi[iso] = 1.0
+    g = net.gen
+    lbx = np.concatenate([va_lo, vm_lo, g.pmin_mw[gens] / base, g.qmin_mvar[gens] / base]).astype(
+        np.float64
+    )
+    ubx = np.concatenate([va_hi, vm_hi, g.pmax_mw[gens] / base, g.qmax_mvar[gens] / base]).astype(
+        np.float64
+    )
+
+    bal_bus = np.flatnonzero(bus_on).astype(np.int64)
+    nbal = bal_bus.size
+    row_of_bus = np.full(nb, -1, dtype=np.int64)
+    row_of_bus[bal_bus] = np.arange(nbal)
+    nl = lim.size
+    na = ang.size
+    lbg = np.concatenate([np.zeros(2 * nbal), np.full(2 * nl, -inf), lo[ang]])
+    ubg = np.concatenate([np.zeros(2 * nbal), np.tile(rate2, 2), hi[ang]])
+    n_g = lbg.size
+    n_x = 2 * nb + 2 * ng
+
+    # -- Jacobian pattern, in the triplet order of ``_jac_triplets`` --------------------
+    m = br.size
+    loc_cols = np.vstack([f, t, nb + f, nb + t])  # (4, m): columns of the local variables
+    end_row = np.vstack(
+        [row_of_bus[f], nbal + row_of_bus[f], row_of_bus[t], nbal + row_of_bus[t]]
+    )  # (4, m): balance row of pf, qf, pt, qt
+    rows_br = np.broadcast_to(end_row[:, None, :], (4, 4, m))
+    cols_br = np.broadcast_to(loc_cols[None, :, :], (4, 4, m))
+    lim_rows = np.arange(nl)
+    r_sf = np.broadcast_to((2 * nbal + lim_rows)[None, :], (4, nl))
+    r_st = np.broadcast_to((2 * nbal + nl + lim_rows)[None, :], (4, nl))
+    c_lim = loc_cols[:, lim]
+    gcols = np.arange(ng)
+    ang_rows = 2 * nbal + 2 * nl + np.arange(na)
+    j_rows = np.concatenate(
+        [
+            rows_br.ravel(),
+            np.arange(nbal),
+            nbal + np.arange(nbal),
+            row_of_bus[gen_bus],
+            nbal + row_of_bus[gen_bus],
+            r_sf.ravel(),
+            r_st.ravel(),
+            ang_rows,
+            ang_rows,
+        ]
+    )
+    j_cols = np.concatenate(
+        [
+            cols_br.ravel(),
+            nb + bal_bus,
+            nb + bal_bus,
+            2 * nb + gcols,
+            2 * nb + ng + gcols,
+            c_lim.ravel(),
+            c_lim.ravel(),
+            f[ang],
+            t[ang],
+        ]
+    )
+    jac = _pattern(j_rows, j_cols, n_g, n_x)
+
+    # -- Hessian pattern (upper triangle), in the order of ``hessian_values`` ----------
+    gi = loc_cols[_HI]  # (10, m)
+    gj = loc_cols[_HJ]
+    h_rows = np.concatenate([np.minimum(gi, gj).ravel(), nb + np.arange(nb), 2 * nb + gcols])
+    h_cols = np.concatenate([np.maximum(gi, gj).ravel(), nb + np.arange(nb), 2 * nb + gcols])
+    hess = _pattern(h_rows, h_cols, n_x, n_x)
+
+    return ACModel(
+        base=base,
+        n_bus=nb,
+        n_gen=ng,
+        gens=gens,
+        gen_bus=gen_bus,
+        bus_on=bus_on,
+        ref=ref,
+        br=br,
+        f=f,
+        t=t,
+        coef_a=coef_a,
+        coef_alpha=coef_alpha,
+        coef_beta=coef_beta,
+        lim=lim,
+        rate2=rate2,
+        ang=ang,
+        ang_lo=lo[ang],
+        ang_hi=hi[ang],
+        pd=np.where(bus_on, bus.pd_mw / base, 0.0),
+        qd=np.where(bus_on, bus.qd_mvar / base, 0.0),
+        gs=np.where(bus_on, bus.gs_mw / base, 0.0),
+        bs=np.where(bus_on, bus.bs_mvar / base, 0.0),
+        c2=c2 * base * base,
+        c1=c1 * base,
+        c0=np.asarray(c0, dtype=np.float64),
+        lbx=lbx,
+        ubx=ubx,
+        bal_bus=bal_bus,
+        row_of_bus=row_of_bus,
+        lbg=lbg,
+        ubg=ubg,
+        jac=jac,
+        hess=hess,
+    )
