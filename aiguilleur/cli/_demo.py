@@ -39,11 +39,13 @@ def demo(
         ),
     ] = None,
 ) -> None:
-    """The main job: N-1 security assessment of the French transmission grid (1,888 buses).
+    """The main job: a crisis on the French grid (1,888 buses) and on a road network.
 
-    Power flow, N-1 screening of every branch and generator outage, then the
-    worst credible outage applied and its consequences reported here and in an
-    HTML report.
+    Power flow, N-1 screening of every branch and generator outage, the worst
+    credible outage applied, its corrective redispatch (checked in AC) and the
+    prices before and after; then fuel tankers and repair crews routed on the
+    bundled OpenStreetMap extract and re-planned when a road floods. Reported
+    here and in an HTML report with maps.
     """
     from aiguilleur.ops import run_demo
 
@@ -158,6 +160,27 @@ def _print_demo(r: DemoResult) -> None:
             f"[bold]Worst islanding outage:[/] {wi.label} cuts off {wi.cut_buses:,} buses, "
             f"{wi.lost_load_mw:,.1f} MW of load, {wi.lost_generation_mw:,.1f} MW of generation"
         )
+    f = r.fleet
+    if f is not None:
+        con.print()
+        con.rule("[bold]Fuel and repair fleets on the road extract (OpenStreetMap)")
+        con.print(
+            f"{len(f.scenario.points)} points; fuel {f.fuel_supply_l:,.0f} L for "
+            f"{f.fuel_need_l:,.0f} L asked (allocated by priority); a road floods at "
+            f"{f.closure_at_s / 3600:.1f} h: {f.closed_edges} edges closed, matrices updated in "
+            f"{f.matrix_update_s * 1e3:,.0f} ms"
+        )
+        for p in f.fleets:
+            con.print(
+                f"  {p.fleet}: {p.orders} orders, {p.vehicles_used} vehicles, "
+                f"{p.cost_before / 1000:,.1f} km planned; re-planned in {p.replan_s:.1f} s: "
+                f"{p.changed_vehicles} routes changed, {p.cost_after / 1000:,.1f} km left "
+                f"(patched plan {p.repair_cost_after / 1000:,.1f} km), largest delay "
+                f"{p.max_delay_s / 60:,.0f} min, "
+                + ("feasible" if p.feasible_after else "NOT feasible")
+            )
     con.print()
     con.print(f"report: [bold]{r.report_path}[/]  (contingency table: {r.csv_path})")
+    if r.geojson_path is not None:
+        con.print(f"routes as GeoJSON: {r.geojson_path}")
     con.print(f"done in {r.time_s:.1f} s. {r.attribution}")

@@ -4,9 +4,13 @@ On the bundled French transmission grid (PGLib-OPF ``pglib_opf_case1888_rte``):
 load the case, balance the stored generator set-points against the load,
 solve the AC power flow, screen every single-branch and single-generator
 outage (DC screening, AC verification), take the worst credible outage, apply
-it to the grid, solve the post-outage AC power flow and report what breaks.
-The figures come back as a :class:`DemoResult`; the same story is written as a
-self-contained HTML report.
+it to the grid, solve the post-outage AC power flow and report what breaks;
+then plan the corrective redispatch (checked in AC before acting) and the
+prices before and after. The logistics half (:mod:`aiguilleur.ops.fleet`)
+routes fuel tankers and repair crews on the bundled road extract and re-plans
+them when a road floods. The figures come back as a :class:`DemoResult`; the
+same story is written as a self-contained HTML report with maps, and the
+routes as GeoJSON.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -44,6 +49,7 @@ from aiguilleur.grid import (
 from aiguilleur.grid.redispatch import Outage as EventOutage
 from aiguilleur.grid.redispatch import Redispatcher, RedispatchOptions, RedispatchResult
 from aiguilleur.ops._layout import grid_layout
+from aiguilleur.ops.fleet import FleetDemoResult, run_fleet_demo
 from aiguilleur.ops.report import Bar, Figure, Table, svg_network_map, write_html_report
 
 __all__ = ["BranchLoading", "DemoProgress", "DemoResult", "Outage", "run_demo"]
@@ -167,6 +173,8 @@ class DemoResult:
     lmp_after: FloatArray | None = None
     lmp_after_shed_mw: float = 0.0
     plan_ac_rounds: int = 0
+    fleet: FleetDemoResult | None = None
+    geojson_path: Path | None = None
 
     @property
     def new_overloads(self) -> int:
@@ -359,6 +367,82 @@ def _redispatch_section(r: DemoResult) -> tuple[list[str], list[Table]]:
     return lines, [table]
 
 
+def _hm(seconds: float) -> str:
+    m = round(seconds / 60)
+    return f"{m // 60}:{m % 60:02d}"
+
+
+def _fleet_section(r: DemoResult) -> tuple[list[str], list[Table], list[Figure]]:
+    f = r.fleet
+    if f is None:
+        return [], [], []
+    sc = f.scenario
+    kinds = {
+        k: sum(1 for p in sc.points if p.kind == k) for k in ("hospital", "substation", "shop")
+    }
+    short = ", ".join(
+        f"priority {k}: {v:,.0f} L" for k, v in sorted(f.fuel_shortfall_by_priority.items())
+    )
+    lines = [
+        f"Road extract: {f.graph_nodes:,} nodes, {f.graph_edges:,} one-way edges (OpenStreetMap). "
+        f"{kinds['hospital']} hospitals, {kinds['substation']} substations and {kinds['shop']} "
+        "shops need fuel; substations also need a repair crew.",
+        f"Fuel in stock {f.fuel_supply_l:,.0f} L for {f.fuel_need_l:,.0f} L asked: allocated by "
+        f"priority (hospitals first), shortfall {short or 'none'}.",
+        f"At {_hm(f.closure_at_s)} into the shift a road floods ({f.closure_reason}): "
+        f"{f.closed_edges} edges closed; travel matrices updated in "
+        f"{f.matrix_update_s * 1e3:,.0f} ms.",
+    ]
+    rows = []
+    for p in f.fleets:
+        lines.append(
+            f"{p.fleet.capitalize()}: {p.orders} orders on {p.vehicles_used} vehicles "
+            f"({'feasible' if p.feasible_before else 'NOT feasible'}); re-planned in "
+            f"{p.replan_s:.1f} s from where each vehicle is: {p.changed_vehicles} routes changed, "
+            f"largest delay {p.max_delay_s / 60:,.0f} min, "
+            f"{'feasible' if p.feasible_after else 'NOT feasible'}"
+            + (f", dropped: {', '.join(p.dropped_after)}" if p.dropped_after else "")
+            + "."
+        )
+        rows.append(
+            (
+                p.fleet,
+                p.orders,
+                p.vehicles_used,
+                p.cost_before / 1000,
+                p.cost_after / 1000,
+                p.repair_cost_after / 1000,
+                p.changed_vehicles,
+                p.max_delay_s / 60,
+                p.replan_s,
+            )
+        )
+    table = Table(
+        "Fleets before and after the flood",
+        (
+            "fleet",
+            "orders",
+            "vehicles",
+            "plan km",
+            "km left after re-plan",
+            "km left, patched plan",
+            "routes changed",
+            "max delay min",
+            "re-plan s",
+        ),
+        tuple(rows),
+        note="Km left: what remains to drive from the flood on; the patched plan is the old "
+        "plan repaired (cheapest reinsertion), the baseline the re-plan must beat.",
+    )
+    fig = Figure(
+        "Fleets on the road extract: before and after the flood",
+        f.map_svg,
+        "Dashed pale lines: the first plan; strong lines: the plan after the flood (red), "
+        f"from the vehicles' positions at {_hm(f.closure_at_s)}. {f.attribution}.",
+    )
+    return lines, [table], [fig]
+
+
 def _price_maps(r: DemoResult, net: Network) -> list[Figure]:
     if r.lmp_before is None or r.lmp_after is None or r.worst is None:
         return []
@@ -542,6 +626,10 @@ def _write_report(
             "two end flows.",
         ),
     ]
+    fl_lines, fl_tables, fl_figs = _fleet_section(r)
+    if fl_lines:
+        facts.append(("Fuel and repair fleets after the flood", fl_lines))
+    tables.extend(fl_tables)
     rd_lines, rd_tables = _redispatch_section(r)
     if rd_lines:
         facts.append(("Corrective redispatch after the worst outage", rd_lines))
@@ -577,7 +665,7 @@ def _write_report(
             "which is why some branches are loaded above their rating before any outage.",
         ),
         attribution=r.attribution,
-        figures=_price_maps(r, net),
+        figures=[*_price_maps(r, net), *fl_figs],
     )
 
 
@@ -590,6 +678,7 @@ def run_demo(
     *,
     case: str = DEMO_CASE,
     rating: Rating = "a",
+    with_fleet: bool = True,
 ) -> DemoResult:
     """Run the N-1 demo on the bundled French transmission grid and write its report.
 
@@ -606,6 +695,9 @@ def run_demo(
         The bundled case to study (the demo's grid by default).
     rating
         Branch rating the loadings are held against: ``a``, ``b`` or ``c``.
+    with_fleet
+        Also plan the fuel tankers and repair crews on the bundled road
+        extract, flood a road and re-plan them (the logistics half).
 
     Returns
     -------
@@ -735,6 +827,13 @@ def run_demo(
             after_shed = after.total_shed_mw
         timings["prices"] = time.perf_counter() - t
 
+    fleet: FleetDemoResult | None = None
+    if with_fleet:
+        step("fuel and repair fleets")
+        t = time.perf_counter()
+        fleet = run_fleet_demo(seed=1)
+        timings["fleets"] = time.perf_counter() - t
+
     summary = raw.summary()
     result = DemoResult(
         case=net.name,
@@ -787,12 +886,17 @@ def run_demo(
         lmp_after=lmp_after,
         lmp_after_shed_mw=after_shed,
         plan_ac_rounds=plan_rounds,
+        fleet=fleet,
+        geojson_path=out / "routes.geojson" if fleet is not None else None,
     )
 
     step("writing the report")
     t = time.perf_counter()
     try:
         atomic_write_bytes(result.csv_path, _contingency_csv(net, res).encode("utf-8"))
+        if fleet is not None and result.geojson_path is not None:
+            geo = json.dumps(fleet.geojson, separators=(",", ":"))
+            atomic_write_bytes(result.geojson_path, geo.encode("utf-8"))
         _write_report(result.report_path, result, base_pct, post_pct, net)
     except OSError as e:
         raise AiguilleurError(

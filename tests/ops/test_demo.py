@@ -17,7 +17,9 @@ from aiguilleur.ops import DemoResult, run_demo
 def demo118(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
     stages: list[tuple[str, int, int]] = []
     out = tmp_path_factory.mktemp("demo")
-    res = run_demo(out, progress=lambda s, d, t: stages.append((s, d, t)), case="case118")
+    res = run_demo(
+        out, progress=lambda s, d, t: stages.append((s, d, t)), case="case118", with_fleet=False
+    )
     assert stages[0][0] == "loading the grid"
     assert any(s == "N-1 screening" and d == t for s, d, t in stages)
     assert stages[-1][0] == "done"
@@ -91,6 +93,26 @@ def test_default_out_dir_is_in_the_working_directory(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    r = run_demo(case="case14")
+    r = run_demo(case="case14", with_fleet=False)
     assert r.out_dir == tmp_path / "aiguilleur-report"
     assert r.report_path.is_file()
+
+
+def test_fleet_part_replans_both_fleets_after_the_flood() -> None:
+    from aiguilleur.logistics.routing import check_plan  # noqa: F401  (the checker exists)
+    from aiguilleur.ops.fleet import run_fleet_demo
+
+    f = run_fleet_demo(seed=1, time_limit_s=1.0, replan_deadline_s=1.0)
+    assert f.closed_edges > 0
+    assert {p.fleet for p in f.fleets} == {"tankers", "repair crews"}
+    for p in f.fleets:
+        assert p.feasible_before and p.feasible_after
+        # the re-plan is never worse than patching the old plan
+        assert p.cost_after <= p.repair_cost_after + 1e-6
+        served_before = sorted(s for seq in p.routes_before for s in seq[1:-1])
+        served_after = sorted(s for seq in p.routes_after for s in seq[1:-1])
+        assert served_before == served_after or p.dropped_after
+    assert f.fuel_supply_l < f.fuel_need_l
+    assert f.fuel_shortfall_by_priority.get(1, 0.0) == 0.0  # hospitals served first
+    assert f.geojson["type"] == "FeatureCollection" and f.geojson["features"]
+    assert f.map_svg.startswith("<svg") and "OpenStreetMap" in f.map_svg

@@ -1,0 +1,154 @@
+"""``aiguilleur routes ...``: fleet routing and re-planning mid-execution."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from aiguilleur.cli._common import JsonOpt, _fmt, _guard, _print_json, _stdout
+
+__all__ = ["routes_app"]
+
+routes_app = typer.Typer(
+    help="Fleet routing: plan routes with time windows, re-plan after a disruption.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+InstanceArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="INSTANCE",
+        help="A CVRPLIB .vrp, a Solomon .txt or an aiguilleur JSON order file.",
+        show_default=False,
+    ),
+]
+SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the search.")]
+WorkersOpt = Annotated[
+    int, typer.Option("--workers", help="Parallel searches (0: one per core).", min=0)
+]
+PlanOutOpt = Annotated[
+    Path | None,
+    typer.Option("--write-plan", help="Write the plan as PLAN.json (for `routes replan`)."),
+]
+
+
+@routes_app.command("solve")
+@_guard
+def routes_solve(
+    instance: InstanceArg,
+    time_limit: Annotated[
+        float, typer.Option("--time-limit", help="Wall seconds for the search.", min=0.1)
+    ] = 10.0,
+    seed: SeedOpt = 1,
+    workers: WorkersOpt = 0,
+    write_plan_to: PlanOutOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Plan routes for an instance within a time limit (checked independently).
+
+    Routes list the orders they visit in order, numbered as in CVRPLIB .sol
+    files (1..n; the depot is not listed). Exit code 0 when the plan is
+    feasible, 1 when it is not, 2 on bad input.
+    """
+    from aiguilleur.logistics.routing import SolveSettings, read_instance, solve, write_plan
+
+    problem = read_instance(instance)
+    sol = solve(problem, SolveSettings(time_limit_s=time_limit, seed=seed, workers=workers))
+    if write_plan_to is not None:
+        write_plan(write_plan_to, problem, sol, instance)
+    out: dict[str, Any] = {
+        "instance": problem.name,
+        "cost": sol.cost,
+        "vehicles": sol.n_vehicles,
+        "feasible": sol.feasible,
+        "time_s": sol.time_s,
+        "routes": sol.route_lists(),
+        "route_vehicles": [r.vehicle for r in sol.routes if len(r.orders)],
+        "dropped": {problem.order_id[i]: why for i, why in sol.dropped.items()},
+        "violations": list(sol.violations),
+        "solver": sol.solver,
+    }
+    if as_json:
+        _print_json(out)
+    else:
+        table = Table(title=f"{problem.name}: {len(problem.order_id)} orders", title_justify="left")
+        table.add_column("vehicle")
+        table.add_column("stops", justify="right")
+        table.add_column("orders")
+        for r in sol.routes:
+            if len(r.orders):
+                ids = [problem.order_id[i] for i in r.orders]
+                table.add_row(r.vehicle, str(len(ids)), " ".join(ids))
+        _stdout().print(table)
+        _stdout().print(
+            f"cost {_fmt(sol.cost, 2)}, {sol.n_vehicles} vehicles, "
+            f"{len(sol.dropped)} dropped, feasible: {sol.feasible}, {sol.time_s:.1f} s"
+        )
+        for v in sol.violations[:10]:
+            _stdout().print(f"  violation: {v}")
+    if not sol.feasible:
+        raise typer.Exit(1)
+
+
+@routes_app.command("replan")
+@_guard
+def routes_replan(
+    plan: Annotated[
+        Path,
+        typer.Argument(metavar="PLAN.json", help="The plan being executed.", show_default=False),
+    ],
+    at: Annotated[
+        int, typer.Option("--at", help="The time now, in the instance's time unit (seconds).")
+    ],
+    event: Annotated[
+        Path, typer.Option("--event", help="EVENT.json: what happened (one event or a list).")
+    ],
+    deadline: Annotated[
+        float, typer.Option("--deadline", help="Wall seconds for the re-plan.", min=0.1)
+    ] = 10.0,
+    seed: SeedOpt = 1,
+    workers: WorkersOpt = 0,
+    as_json: JsonOpt = False,
+) -> None:
+    """Re-plan a fleet mid-execution after a closure, outage, breakdown or urgent orders.
+
+    Exit code 0 when the new plan keeps every constraint, 1 when it does not,
+    2 on bad input. Orders that cannot be served are listed with the reason.
+    """
+    from aiguilleur.logistics.routing import read_event, read_plan, replan
+
+    problem, routes, _dropped = read_plan(plan)
+    events = read_event(event, problem)
+    res = replan(problem, routes, at, events, deadline_s=deadline, seed=seed, workers=workers)
+    out = res.summary()
+    if as_json:
+        _print_json(out)
+    else:
+        table = Table(title=f"re-plan at {at}", title_justify="left")
+        for col in ("vehicle", "status", "served", "added", "removed", "new route"):
+            table.add_column(col)
+        for c in res.changes:
+            table.add_row(
+                c.vehicle,
+                c.status,
+                str(len(c.served)),
+                " ".join(c.added),
+                " ".join(c.removed),
+                " ".join(c.after[len(c.served) :]),
+            )
+        _stdout().print(table)
+        delays = sorted(res.delay_s.items(), key=lambda kv: -kv[1])[:5]
+        _stdout().print(
+            f"route cost {_fmt(out['cost'], 2)} (repair {_fmt(out['repair_cost'], 2)}), "
+            f"{len(res.dropped)} dropped, feasible: {res.feasible}, {res.time_s:.1f} s"
+        )
+        if delays:
+            _stdout().print("largest delays: " + ", ".join(f"{o} +{d}" for o, d in delays))
+        for o, why in res.dropped.items():
+            _stdout().print(f"  dropped {o}: {why}")
+    if not res.feasible:
+        raise typer.Exit(1)
