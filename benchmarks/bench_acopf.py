@@ -73,24 +73,15 @@ def buses_of(path: Path) -> int:
 
 def case_files(cases_dir: Path, names: list[str] | None, max_buses: int) -> list[Path]:
     """The requested cases (every case of ``cases_dir`` up to ``max_buses``), smallest first."""
-    if names:
-        out = []
-        for name in names:
-            stem = name if name.startswith("pglib_opf_") else f"pglib_opf_{name}"
-            path = cases_dir / f"{stem}.m"
-            if not path.is_file():
-                from aiguilleur.data import bundled_case_path
+    from bench_dcopf import case_files as all_cases  # same folder: the DC-OPF benchmark's rule
 
-                try:
-                    path = bundled_case_path(name)
-                except Exception:
-                    sys.exit(f"case {name}: no {path} and no bundled copy")
-            out.append(path)
-        return out
-    files = [p for p in cases_dir.glob("pglib_opf_*.m") if buses_of(p) <= max_buses]
+    files = all_cases(cases_dir, names)
+    if names:
+        return files
+    files = [p for p in files if buses_of(p) <= max_buses]
     if not files:
         sys.exit(f"no case in {cases_dir} up to {max_buses} buses; pass --cases-dir or --cases")
-    return sorted(files, key=lambda p: (buses_of(p), p.stem))
+    return files
 
 
 def references(path: Path) -> dict[str, tuple[float, str]]:

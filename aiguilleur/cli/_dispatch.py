@@ -292,6 +292,8 @@ def grid_commit(
         synthetic_profile,
     )
 
+    if not 0 < step_minutes <= 24 * 60:
+        raise _fail(f"--step-minutes: expected minutes in (0, 1440], got {step_minutes:g}")
     net = _load_case(case)
     step_h = step_minutes / 60.0
     if profile == "synthetic":

@@ -30,7 +30,7 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
-from aiguilleur.grid._compile import branch_admittance, find_islands
+from aiguilleur.grid._compile import branch_admittance, island_references
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
 FloatArray = npt.NDArray[np.float64]
@@ -374,14 +374,7 @@ def compile_model(
         ang = np.zeros(0, dtype=np.int64)
 
     # one reference angle per island; an island without generation keeps its first bus
-    isl = find_islands(net, branch_on=br_on, gen_on=gen_on)
-    lab = isl.label
-    first = np.full(isl.ref.size, -1, dtype=np.int64)
-    energised = np.flatnonzero(lab >= 0)
-    if energised.size:
-        _, pos = np.unique(lab[energised], return_index=True)
-        first[lab[energised[pos]]] = energised[pos]
-    ref = np.where(isl.ref >= 0, isl.ref, first).astype(np.int64)
+    ref, _ = island_references(net, br_on, gen_on)
 
     bus = net.bus
     inf = np.inf

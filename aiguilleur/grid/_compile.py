@@ -167,6 +167,26 @@ def find_islands(
     return Islands(label=label, ref=ref, ref_chosen=chosen)
 
 
+def island_references(
+    net: Network, br_on: BoolArray, gen_on: BoolArray
+) -> tuple[IntArray, IntArray]:
+    """Angle reference of each island and of each bus (-1 for isolated buses).
+
+    An island's reference is its reference bus when it has generation, else
+    its first bus (its load then cannot be served without shedding).
+    """
+    isl = find_islands(net, branch_on=br_on, gen_on=gen_on)
+    lab = isl.label
+    first = np.full(isl.ref.size, -1, dtype=np.int64)
+    energised = np.flatnonzero(lab >= 0)
+    if energised.size:
+        _, pos = np.unique(lab[energised], return_index=True)
+        first[lab[energised[pos]]] = energised[pos]
+    island_ref = np.where(isl.ref >= 0, isl.ref, first).astype(np.int64)
+    ref_of_bus = np.where(lab >= 0, island_ref[np.maximum(lab, 0)], -1).astype(np.int64)
+    return island_ref, ref_of_bus
+
+
 @dataclass(frozen=True)
 class BridgeTree:
     """Bridges of the in-service graph found by one depth-first search.

@@ -41,8 +41,8 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from aiguilleur.errors import ValidationError
-from aiguilleur.grid._compile import incidence
-from aiguilleur.grid.dispatch import _costs, _islands, _number, _readonly
+from aiguilleur.grid._compile import incidence, island_references
+from aiguilleur.grid.dispatch import _costs, _number, _quiet_highs, _readonly
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
 if TYPE_CHECKING:
@@ -178,12 +178,12 @@ def read_profile(path: str | Path, net: Network, *, step_h: float = 1.0) -> Prof
         raise ValidationError(
             f"{p}, line {lines[bad[0]]}, field renewable_mw: negative availability {ren[bad[0]]:g}"
         )
-    pos = _bus_pos(net, bus)
-    bad = np.flatnonzero(pos < 0)
+    bad = np.flatnonzero(~np.isin(bus, net.bus.bus_id))
     if bad.size:
         raise ValidationError(
             f"{p}, line {lines[bad[0]]}, field bus_id: no bus {bus[bad[0]]} in the case"
         )
+    pos = net.bus_index(bus)
     t_count = int(per.max()) + 1
     present = np.zeros(t_count, dtype=bool)
     present[per] = True
@@ -207,16 +207,6 @@ def read_profile(path: str | Path, net: Network, *, step_h: float = 1.0) -> Prof
     rm[per, pos] = ren
     step = _number("step_h", step_h, 0.0, 24.0)
     return Profile(_readonly(lm), _readonly(rm), step)
-
-
-def _bus_pos(net: Network, bus_ids: IntArray) -> IntArray:
-    ids = np.asarray(net.bus.bus_id, dtype=np.int64)
-    order = np.argsort(ids, kind="stable")
-    s = ids[order]
-    i = np.searchsorted(s, bus_ids)
-    i = np.clip(i, 0, s.size - 1)
-    ok = s[i] == bus_ids
-    return np.where(ok, order[i], -1).astype(np.int64)
 
 
 def write_profile(path: str | Path, net: Network, profile: Profile) -> None:
@@ -259,6 +249,7 @@ def synthetic_profile(
     """
     if hours < 1:
         raise ValidationError(f"hours: expected at least 1, got {hours}")
+    step_h = _number("step_h", step_h, 0.0, 24.0)
     steps = round(hours / step_h)
     rng = np.random.default_rng(seed)
     tt = np.arange(steps) * step_h
@@ -342,12 +333,11 @@ def read_storage(path: str | Path, net: Network) -> StorageUnits:
                 f"{p}, line {line}: expected 0 <= soc_min_mwh ({smin:g}) <= soc_init_mwh "
                 f"({init:g}) <= energy_mwh ({vals['energy_mwh']:g})"
             )
-        pos = _bus_pos(net, np.array([int(vals["bus_id"])]))[0]
-        if pos < 0:
+        if not np.isin(int(vals["bus_id"]), net.bus.bus_id):
             raise ValidationError(
                 f"{p}, line {line}, field bus_id: no bus {int(vals['bus_id'])} in the case"
             )
-        vals["bus_id"] = float(pos)
+        vals["bus_id"] = float(net.bus_index([int(vals["bus_id"])])[0])
         vals["soc_init_mwh"], vals["soc_min_mwh"] = init, smin
         for k, v in vals.items():
             out[k].append(v)
@@ -827,7 +817,9 @@ def commit(
         b = np.where(br_on, br.x_pu / (br.r_pu**2 + br.x_pu**2), 0.0)
         inc = incidence(net)
         bbus = (inc.T @ sp.diags(b) @ inc).tocoo()
-        island_ref, _ = _islands(net, br_on, (net.gen.in_service == 1) & bus_on[net.gen_bus])
+        island_ref, _ = island_references(
+            net, br_on, (net.gen.in_service == 1) & bus_on[net.gen_bus]
+        )
         th_lo = np.full((nt, nb), -np.inf)
         th_hi = np.full((nt, nb), np.inf)
         fixed = np.concatenate([island_ref[island_ref >= 0], np.flatnonzero(~bus_on)])
@@ -957,12 +949,9 @@ def commit(
 
 
 def _mip_highs(opts: CommitmentOptions) -> Any:
-    try:
-        from highspy._core import _Highs
-    except ImportError:  # pragma: no cover - other highspy layouts
-        from highspy import Highs as _Highs
-    h = _Highs()
-    h.setOptionValue("output_flag", bool(opts.log))
+    h = _quiet_highs()
+    if opts.log:
+        h.setOptionValue("output_flag", True)
     h.setOptionValue("mip_rel_gap", float(opts.mip_gap))
     h.setOptionValue("time_limit", float(opts.time_limit_s))
     for key, val in opts.extra.items():

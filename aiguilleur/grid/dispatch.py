@@ -57,7 +57,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from aiguilleur.errors import SolverError, ValidationError
-from aiguilleur.grid._compile import dc_susceptance, find_islands, incidence
+from aiguilleur.grid._compile import dc_susceptance, incidence, island_references
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
 if TYPE_CHECKING:
@@ -497,24 +497,6 @@ def _angle_limits(net: Network, options: DCOPFOptions) -> tuple[FloatArray, Floa
     return lo, hi
 
 
-def _islands(net: Network, br_on: BoolArray, gen_on: BoolArray) -> tuple[IntArray, IntArray]:
-    """Angle reference of each island and of each bus (-1 for isolated buses).
-
-    An island's reference is its reference bus when it has generation, else
-    its first bus (its load then cannot be served without shedding).
-    """
-    isl = find_islands(net, branch_on=br_on, gen_on=gen_on)
-    lab = isl.label
-    first = np.full(isl.ref.size, -1, dtype=np.int64)
-    energised = np.flatnonzero(lab >= 0)
-    if energised.size:
-        _, pos = np.unique(lab[energised], return_index=True)
-        first[lab[energised[pos]]] = energised[pos]
-    island_ref = np.where(isl.ref >= 0, isl.ref, first).astype(np.int64)
-    ref_of_bus = np.where(lab >= 0, island_ref[np.maximum(lab, 0)], -1).astype(np.int64)
-    return island_ref, ref_of_bus
-
-
 def _angle_bounds(
     n_bus: int,
     f: IntArray,
@@ -552,7 +534,7 @@ def _build(net: Network, options: DCOPFOptions) -> _Problem:
     gens = np.flatnonzero(gen_on).astype(np.int64)
     costs = _costs(net, gens)
     ng = gens.size
-    island_ref, ref_of_bus = _islands(net, br_on, gen_on)
+    island_ref, ref_of_bus = island_references(net, br_on, gen_on)
 
     # branch susceptances (per unit) and fixed phase-shift injections
     if options.model == "pglib":
@@ -790,7 +772,8 @@ _FATAL = frozenset({"kModelError", "kLoadError", "kMemoryLimit", "kNotset"})
 _CUT_TOL_PU = 1e-6
 
 
-def _highs(options: DCOPFOptions, presolve: bool = True) -> Any:
+def _quiet_highs() -> Any:
+    """A HiGHS instance that prints nothing."""
     # The core object, not highspy.Highs: the wrapper's callback set-up prints
     # HiGHS's banner on stdout, which would corrupt machine-readable output.
     try:
@@ -800,6 +783,11 @@ def _highs(options: DCOPFOptions, presolve: bool = True) -> Any:
 
     h = _Highs()
     h.setOptionValue("output_flag", False)
+    return h
+
+
+def _highs(options: DCOPFOptions, presolve: bool = True) -> Any:
+    h = _quiet_highs()
     h.setOptionValue("primal_feasibility_tolerance", options.primal_feasibility_tolerance)
     h.setOptionValue("dual_feasibility_tolerance", options.dual_feasibility_tolerance)
     if options.time_limit_s is not None:

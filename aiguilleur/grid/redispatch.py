@@ -47,11 +47,10 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from aiguilleur.errors import ValidationError
-from aiguilleur.grid._compile import dc_susceptance, incidence
+from aiguilleur.grid._compile import dc_susceptance, incidence, island_references
 from aiguilleur.grid.dispatch import (
     _costs,
     _highs,
-    _islands,
     _iterations,
     _number,
     _readonly,
@@ -542,7 +541,7 @@ class Redispatcher:
         row_lo = np.concatenate([rhs, -limit[flow_br] / base - pfinj[flow_br]])
         row_hi = np.concatenate([rhs, limit[flow_br] / base - pfinj[flow_br]])
 
-        _, ref_of_bus = _islands(net, br_on, gen_on)
+        _, ref_of_bus = island_references(net, br_on, gen_on)
         col_lo = np.concatenate([np.full(nb, -np.inf), np.zeros(3 * ng + ns + 2 * nf)])
         col_hi = np.concatenate(
             [
@@ -709,7 +708,7 @@ class Redispatcher:
         br_on[br_out] = False
         gen_on = self._gen_on.copy()
         gen_on[gen_out] = False
-        _, ref_of_bus = _islands(net, br_on, gen_on)
+        _, ref_of_bus = island_references(net, br_on, gen_on)
         b = np.where(br_on, self._b, 0.0)
         bbus = (self._inc.T @ sp.diags(b) @ self._inc).tocsc()
         free = np.flatnonzero(self._bus_on & (ref_of_bus >= 0))

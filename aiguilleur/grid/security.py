@@ -355,9 +355,10 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
     pf = prob.pfinj_pu
     tol_pu = opts.tolerance_mw / base
     pen = opts.insecurity_penalty_eur_per_mwh * base
-    added: set[tuple[int, int, int]] = set()
-    rows_meta: list[tuple[int, int, int, int]] = []  # (row, slack col, i_mon, j_cand), sign
-    signs: list[int] = []
+    # (monitored, outage, side) pairs already written; side 0: upper limit, 1: lower
+    added = np.zeros((mon.size, cand.size, 2), dtype=bool)
+    # per added row: HiGHS row, slack column, monitored and outage positions, sign, bounds
+    meta: dict[str, list[Any]] = {k: [] for k in ("row", "col", "i", "j", "s", "lo", "hi")}
     rounds = 0
     n_added = 0
     x = np.asarray(h.getSolution().col_value, dtype=np.float64)
@@ -374,10 +375,7 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
         jj = np.concatenate([vj, uj])
         ss = np.concatenate([np.ones(vi.size, np.int64), -np.ones(ui.size, np.int64)])
         amount = np.concatenate([over[vi, vj], under[ui, uj]])
-        keep = np.array(
-            [(int(i), int(j), int(s)) not in added for i, j, s in zip(ii, jj, ss, strict=True)],
-            dtype=bool,
-        )
+        keep = ~added[ii, jj, (ss < 0).astype(np.int64)]
         ii, jj, ss, amount = ii[keep], jj[keep], ss[keep], amount[keep]
         if ii.size == 0:
             break
@@ -428,10 +426,10 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
             m.indices.astype(np.int32),
             m.data.astype(np.float64),
         )
-        for k in range(n):
-            added.add((int(ii[k]), int(jj[k]), int(ss[k])))
-            rows_meta.append((n_row0 + k, n_col0 + k, int(ii[k]), int(jj[k])))
-            signs.append(int(ss[k]))
+        added[ii, jj, (ss < 0).astype(np.int64)] = True
+        for key, val in (("row", n_row0 + r), ("col", n_col0 + r), ("i", ii), ("j", jj),
+                         ("s", ss), ("lo", lo), ("hi", hi)):  # fmt: skip
+            meta[key].append(val)
         n_added += n
         rounds += 1
         t1 = time.perf_counter()
@@ -448,16 +446,22 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
             return _failed(res, st or "error", f"round {rounds}: {text}", rule, lim_mw, t0)
         x = np.asarray(h.getSolution().col_value, dtype=np.float64)
 
-    slack_cols = np.array([m[1] for m in rows_meta], dtype=np.int64)
+    cat = {
+        k: np.concatenate(v)
+        if v
+        else np.zeros(0, dtype=np.float64 if k in ("lo", "hi") else np.int64)
+        for k, v in meta.items()
+    }
+    slack_cols = cat["col"].astype(np.int64)
     relax = x[slack_cols] if slack_cols.size else np.zeros(0)
     if np.any(relax * base > opts.tolerance_mw):
         # Prices of the smallest relaxation: the unsecured limits widened by what they
         # needed, the slacks removed, solved again (otherwise the slack penalty sets them).
-        for k, (row, col, _i, _j) in enumerate(rows_meta):
-            h.changeColBounds(col, 0.0, 0.0)
+        for k in range(slack_cols.size):
+            h.changeColBounds(int(slack_cols[k]), 0.0, 0.0)
             if relax[k] * base > opts.tolerance_mw:
-                lo_k, hi_k = _row_bounds(h, row)
-                if signs[k] > 0:
+                row, lo_k, hi_k = int(cat["row"][k]), float(cat["lo"][k]), float(cat["hi"][k])
+                if cat["s"][k] > 0:
                     h.changeRowBounds(row, lo_k, hi_k + relax[k] + tol_pu)
                 else:
                     h.changeRowBounds(row, lo_k - relax[k] - tol_pu, hi_k)
@@ -481,7 +485,8 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
     binding: list[ContingencyConstraint] = []
     unsecured: list[ContingencyConstraint] = []
     tiny = 10.0 * dopts.dual_feasibility_tolerance
-    for (row, col, i, j), _s in zip(rows_meta, signs, strict=True):
+    ints = [cat[k].astype(np.int64).tolist() for k in ("row", "col", "i", "j")]
+    for row, col, i, j in zip(*ints, strict=True):
         lm, kc = int(mon[i]), int(cand[j])
         pflow = (flow[lm] + lodf[i, j] * flow[kc]) * base
         slack = float(x[col]) * base
@@ -534,12 +539,6 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
         sensitivity_time_s=sens_time,
         solver_time_s=solver_time,
     )
-
-
-def _row_bounds(h: Any, row: int) -> tuple[float, float]:
-    """Current bounds of one row of the HiGHS model."""
-    lp = h.getLp()
-    return float(lp.row_lower_[row]), float(lp.row_upper_[row])
 
 
 def _failed(

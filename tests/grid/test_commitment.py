@@ -251,5 +251,7 @@ def test_storage_and_unit_errors(tmp_path: Path) -> None:
     uh = "gen,min_up_h,min_down_h,startup_cost,ramp_mw_per_h\n"
     with pytest.raises(ValidationError, match="field gen: no generator 99"):
         read_units(_write(tmp_path, uh + "99,1,1,0,10\n", "u.csv"), net)
+    with pytest.raises(ValidationError, match="step_h"):
+        synthetic_profile(net, hours=24, step_h=0.0)
     with pytest.raises(ValidationError, match="horizon"):
         synthetic_profile(net, hours=24).head(30)

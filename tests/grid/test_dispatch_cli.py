@@ -66,6 +66,7 @@ def test_commit_json_with_bundled_profile() -> None:
         (["grid", "redispatch", "case14", "--outage", "branch:99"], "the case has 20 branches"),
         (["grid", "dispatch", "case14", "--security", "n-2"], "expected n-1"),
         (["grid", "commit", "case14", "--profile", "nope"], "neither a file nor a bundled profile"),
+        (["grid", "commit", "case14", "--profile", "synthetic", "--step-minutes", "0"], "minutes"),
     ],
 )
 def test_bad_input_is_one_line(args: list[str], needle: str) -> None:

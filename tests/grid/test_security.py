@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from scipy.optimize import linprog
 
 from aiguilleur.data import bundled_case_path
 from aiguilleur.errors import ValidationError
 from aiguilleur.grid import DCOPFOptions, dc_opf, read_matpower
 from aiguilleur.grid.security import DEFAULT_EMERGENCY_FACTOR, SCEDOptions, sced
 from tests.conftest import shared_case_files
-from tests.grid._pypower_ref import ptdf_lodf
+from tests.grid._pypower_ref import extensive_sced, ptdf_lodf
 
 pytest.importorskip("pypower")
 
@@ -28,50 +27,6 @@ def _case(name: str):  # type: ignore[no-untyped-def]
         pytest.skip(f"{name} is neither bundled nor in the shared PGLib set")
 
 
-def _extensive(net, factor: float):  # type: ignore[no-untyped-def]
-    """min c'pg over every base and post-outage flow limit, all written out (m x m rows)."""
-    h, lodf = ptdf_lodf(net)
-    on = net.branch.in_service == 1
-    gens = np.flatnonzero(net.gen.in_service == 1)
-    gc = net.gencost
-    c1 = gc.params[gens, gc.ncost[gens] - 2]
-    c0 = gc.params[gens, gc.ncost[gens] - 1]
-    nb = net.n_bus
-    cg = np.zeros((nb, gens.size))
-    cg[net.gen_bus[gens], np.arange(gens.size)] = 1.0
-    pd = (net.bus.pd_mw + net.bus.gs_mw) / net.base_mva
-    rate = net.branch.rate_a_mva / net.base_mva
-    mon = np.flatnonzero(on & (rate > 0))
-    a_base = h[mon] @ cg
-    b_base = h[mon] @ pd
-    rows, rhs = [a_base, -a_base], [rate[mon] + b_base, rate[mon] - b_base]
-    bridge = np.abs(1.0 - np.einsum("kk->k", h[:, net.branch_from] - h[:, net.branch_to])) < 1e-8
-    for k in np.flatnonzero(on & ~bridge):
-        post = h[mon] + lodf[mon, k][:, None] * h[k][None, :]
-        keep = mon != k
-        a = (post @ cg)[keep]
-        b = (post @ pd)[keep]
-        lim = factor * rate[mon][keep]
-        rows += [a, -a]
-        rhs += [lim + b, lim - b]
-    res = linprog(
-        c1 * net.base_mva,
-        A_ub=np.vstack(rows),
-        b_ub=np.concatenate(rhs),
-        A_eq=np.ones((1, gens.size)),
-        b_eq=[pd.sum()],
-        bounds=list(
-            zip(
-                net.gen.pmin_mw[gens] / net.base_mva,
-                net.gen.pmax_mw[gens] / net.base_mva,
-                strict=True,
-            )
-        ),
-        method="highs",
-    )
-    return res, res.fun + c0.sum() if res.status == 0 else None
-
-
 @pytest.mark.parametrize("name", LP_CASES)
 @pytest.mark.parametrize("factor", [1.0, 1.3])
 def test_sced_matches_the_extensive_form(name: str, factor: float) -> None:
@@ -82,7 +37,7 @@ def test_sced_matches_the_extensive_form(name: str, factor: float) -> None:
         emergency_rating="a",
     )
     res = sced(net, opts)
-    ref, obj = _extensive(net, factor)
+    ref, obj = extensive_sced(net, factor)
     if ref.status == 2:  # infeasible: ours must say which pairs cannot be secured
         assert res.status == "insecure"
         assert res.unsecured and all(c.relaxation_mw > 0 for c in res.unsecured)
