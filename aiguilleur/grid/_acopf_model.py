@@ -108,6 +108,11 @@ class ACModel:
     ang: IntArray
     ang_lo: FloatArray
     ang_hi: FloatArray
+    # every finite angle-difference limit (positions among ``br``), rad; those not in
+    # ``ang`` were left out as implied by the flow and voltage limits (checked after)
+    ang_all: IntArray
+    ang_all_lo: FloatArray
+    ang_all_hi: FloatArray
     # bus data, pu
     pd: FloatArray
     qd: FloatArray
@@ -164,6 +169,14 @@ class ACModel:
     @property
     def row_ang(self) -> int:
         return 2 * self.n_bal + 2 * int(self.lim.size)
+
+    def angle_excess(self, x: FloatArray) -> FloatArray:
+        """How far each finite angle-difference limit (``ang_all``) is exceeded, rad."""
+        va = x[: self.n_bus]
+        rows = self.ang_all
+        d = va[self.f[rows]] - va[self.t[rows]]
+        out: FloatArray = np.maximum(np.maximum(self.ang_all_lo - d, d - self.ang_all_hi), 0.0)
+        return out
 
     # -- evaluation --------------------------------------------------------------------
     def split(self, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray]:
@@ -330,6 +343,48 @@ def _angle_limits(net: Network) -> tuple[FloatArray, FloatArray]:
     return lo, hi
 
 
+def implied_angle_limits(net: Network, rate_mva: FloatArray) -> BoolArray:
+    """Branches whose angle-difference limits are implied by their flow and voltage limits.
+
+    With MATPOWER's branch (series admittance ``ys``, charging ``bc``, tap
+    ``tau`` and shift ``phi``) the from-end current is
+    ``I_f = (ys/tau) (V_f/tau - e^{j phi} V_t) + j bc/(2 tau^2) V_f``, so
+    ``|S_f| <= rate`` bounds ``|V_f/tau - e^{j phi} V_t|``, and since
+    ``|u - w e^{j d}|^2 >= 2 u w (1 - cos d)`` it bounds
+    ``1 - cos(va_f - va_t - phi)`` over the voltage box; the to end gives a
+    second bound of the same form. Where the resulting interval
+    ``phi +- delta`` lies inside ``[angmin, angmax]``, the angle row cannot
+    bind at any point that meets the other limits (up to whole turns, which
+    the solve checks afterwards).
+    """
+    b = net.branch
+    f, t = net.branch_from, net.branch_to
+    vmin, vmax = net.bus.vmin_pu, net.bus.vmax_pu
+    tau = np.where(b.tap_ratio != 0.0, b.tap_ratio, 1.0)
+    phi = np.deg2rad(b.shift_deg)
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        ys = np.abs(1.0 / (b.r_pu + 1j * b.x_pu))
+        rate = rate_mva / net.base_mva
+        bc = np.abs(b.b_pu)
+        n_from = (tau / ys * (rate / vmin[f] + bc * vmax[f] / (2.0 * tau * tau))) ** 2
+        n_to = (1.0 / ys * (rate / vmin[t] + bc * vmax[t] / 2.0)) ** 2
+        c = 1.0 - np.minimum(n_from, n_to) * tau / (2.0 * vmin[f] * vmin[t])
+        usable = (
+            (rate > 0)
+            & np.isfinite(c)
+            & (c > -1.0)
+            & np.isfinite(ys)
+            & (ys > 0)
+            & (vmin[f] > 0)
+            & (vmin[t] > 0)
+            & (tau > 0)
+        )
+        delta = np.arccos(np.clip(c, -1.0, 1.0))
+    lo, hi = _angle_limits(net)
+    out: BoolArray = usable & (phi - delta >= lo) & (phi + delta <= hi)
+    return out
+
+
 def compile_model(
     net: Network,
     c2: FloatArray,
@@ -338,12 +393,15 @@ def compile_model(
     *,
     rate_mva: FloatArray | None = None,
     angle_limits: bool = True,
+    screen_angle_limits: bool = True,
 ) -> ACModel:
     """Compile ``net``.
 
     ``c2, c1, c0`` are the costs of its generators in service ($/h per MW^k);
     ``rate_mva`` the flow limit of each branch (default ``rate_a``; 0 means
-    unlimited); ``angle_limits=False`` drops the angle-difference rows.
+    unlimited); ``angle_limits=False`` drops the angle-difference rows;
+    ``screen_angle_limits`` leaves out the rows that the flow and voltage
+    limits imply (:func:`implied_angle_limits`).
     """
     base = net.base_mva
     nb = net.n_bus
@@ -363,15 +421,20 @@ def compile_model(
     coef_alpha = np.vstack([yft.real, -yft.imag, ytf.real, -ytf.imag])
     coef_beta = np.vstack([yft.imag, yft.real, -ytf.imag, -ytf.real])
 
-    rate = (net.branch.rate_a_mva if rate_mva is None else rate_mva)[br]
+    rate_all = net.branch.rate_a_mva if rate_mva is None else rate_mva
+    rate = rate_all[br]
     lim = np.flatnonzero(rate > 0).astype(np.int64)
     rate2 = (rate[lim] / base) ** 2
     lo, hi = _angle_limits(net)
     lo, hi = lo[br], hi[br]
     if angle_limits:
-        ang = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi)).astype(np.int64)
+        ang_all = np.flatnonzero(np.isfinite(lo) | np.isfinite(hi)).astype(np.int64)
     else:
-        ang = np.zeros(0, dtype=np.int64)
+        ang_all = np.zeros(0, dtype=np.int64)
+    if screen_angle_limits:
+        ang = ang_all[~implied_angle_limits(net, rate_all)[br[ang_all]]]
+    else:
+        ang = ang_all
 
     # one reference angle per island; an island without generation keeps its first bus
     ref, _ = island_references(net, br_on, gen_on)
@@ -473,6 +536,9 @@ def compile_model(
         ang=ang,
         ang_lo=lo[ang],
         ang_hi=hi[ang],
+        ang_all=ang_all,
+        ang_all_lo=lo[ang_all],
+        ang_all_hi=hi[ang_all],
         pd=np.where(bus_on, bus.pd_mw / base, 0.0),
         qd=np.where(bus_on, bus.qd_mvar / base, 0.0),
         gs=np.where(bus_on, bus.gs_mw / base, 0.0),

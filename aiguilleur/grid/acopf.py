@@ -69,6 +69,8 @@ _N_VIOLATIONS = 5
 _NO_ITERATION = frozenset(
     {"Invalid_Problem_Definition", "Invalid_Option", "Not_Enough_Degrees_Of_Freedom"}
 )
+# an angle-difference limit left out as implied may be exceeded by this much, rad
+_ANGLE_TOL = 1e-6
 _QUIET = frozenset({"print_level", "sb", "file_print_level", "output_file", "print_user_options"})
 
 
@@ -99,6 +101,12 @@ class ACOPFOptions:
         PGLib's), ``"b"`` or ``"c"``. A rating of 0 means unlimited.
     enforce_angle_limits
         Keep the angle-difference limits (PGLib's formulation has them).
+    screen_angle_limits
+        Leave out of the problem given to IPOPT the angle-difference rows that
+        the branch's flow limit and its end voltage limits already imply
+        (nearly all of them on the PGLib cases; a smaller KKT system and the
+        same optimum). The solution is checked against every limit afterwards
+        and solved again with all rows should one be exceeded.
     warm_start_mu
         Initial barrier parameter when warm-starting from a previous result
         (primal and dual): small, so that IPOPT stays near the given point.
@@ -112,6 +120,7 @@ class ACOPFOptions:
     time_limit_s: float | None = None
     rating: Literal["a", "b", "c"] = "a"
     enforce_angle_limits: bool = True
+    screen_angle_limits: bool = True
     warm_start_mu: float = 1e-4
     ipopt_options: Mapping[str, str | int | float] | None = None
 
@@ -126,10 +135,11 @@ class ACOPFOptions:
             object.__setattr__(self, "time_limit_s", t)
         if self.rating not in ("a", "b", "c"):
             raise ValidationError(f"rating: expected 'a', 'b' or 'c', got {self.rating!r}")
-        if not isinstance(self.enforce_angle_limits, bool):
-            raise ValidationError(
-                f"enforce_angle_limits: expected True or False, got {self.enforce_angle_limits!r}"
-            )
+        for flag in ("enforce_angle_limits", "screen_angle_limits"):
+            if not isinstance(getattr(self, flag), bool):
+                raise ValidationError(
+                    f"{flag}: expected True or False, got {getattr(self, flag)!r}"
+                )
         mu = _number("warm_start_mu", self.warm_start_mu, 0.0, 1.0)
         object.__setattr__(self, "warm_start_mu", mu)
         if self.ipopt_options is not None:
@@ -746,12 +756,12 @@ def _violations(
                 ),
             )
         )
-    ga = g[model.row_ang :]
+    # every angle limit, those left out as implied included
     kinds.append(
         (
-            np.maximum(np.maximum(model.ang_lo - ga, ga - model.ang_hi), 0.0),
+            model.angle_excess(x),
             lambda i, v: (
-                f"angle-difference limit of branch {int(br_id[model.ang[i]]) + 1}: "
+                f"angle-difference limit of branch {int(br_id[model.ang_all[i]]) + 1}: "
                 f"{np.rad2deg(v):.4g} degrees beyond"
             ),
         )
@@ -985,18 +995,73 @@ def ac_opf(
     opts = ACOPFOptions() if options is None else options
     if not isinstance(opts, ACOPFOptions):
         raise ValidationError(f"options: expected ACOPFOptions, got {type(opts).__name__}")
+    if not (isinstance(start, (ACOPFResult, ACOPFStart)) or start in ("flat", "dc")):
+        raise ValidationError(
+            f"start: expected 'flat', 'dc', an ACOPFResult or an ACOPFStart, got {start!r}"
+        )
     t0 = time.perf_counter()
     gens = np.flatnonzero(
         (net.gen.in_service == 1) & (net.bus.bus_type[net.gen_bus] != BUS_ISOLATED)
     ).astype(np.int64)
     c2, c1, c0 = _costs(net, gens)
+    rate = net.branch.rating_mva(opts.rating)
+    screen = opts.screen_angle_limits and opts.enforce_angle_limits
+    run = _solve(net, opts, start, c2, c1, c0, rate, screen, t0)
+    model, status, message, x, lam_g, lam_x, iterations, times, start_name = run
+    if screen and model.ang.size < model.ang_all.size and status == "optimal":
+        # the rows left out are implied up to whole turns of an angle: make sure
+        dropped = np.ones(model.ang_all.size, dtype=bool)
+        dropped[np.searchsorted(model.ang_all, model.ang)] = False
+        if float(np.max(model.angle_excess(x)[dropped], initial=0.0)) > _ANGLE_TOL:
+            run = _solve(net, opts, start, c2, c1, c0, rate, False, time.perf_counter())
+            model, status, message, x, lam_g, lam_x, it2, times2, start_name = run
+            iterations += it2
+            times = (times[0] + times2[0], times[1] + times2[1], times[2] + times2[2])
+            message = f"{message} (solved again with every angle-difference row)"
+    return _result(
+        net,
+        model,
+        status,
+        message,
+        x,
+        lam_g,
+        lam_x,
+        iterations,
+        times,
+        start_name,
+    )
+
+
+def _solve(
+    net: Network,
+    opts: ACOPFOptions,
+    start: StartKind | ACOPFResult | ACOPFStart,
+    c2: FloatArray,
+    c1: FloatArray,
+    c0: FloatArray,
+    rate: FloatArray,
+    screen: bool,
+    t0: float,
+) -> tuple[
+    ACModel,
+    Status,
+    str,
+    FloatArray,
+    FloatArray,
+    FloatArray,
+    int,
+    tuple[float, float, float],
+    str,
+]:
+    """Compile and solve once: the model, status, message, primal and dual point, counts."""
     model = compile_model(
         net,
         c2,
         c1,
         c0,
-        rate_mva=net.branch.rating_mva(opts.rating),
+        rate_mva=rate,
         angle_limits=opts.enforce_angle_limits,
+        screen_angle_limits=screen,
     )
     _check_bounds(model, net)
     warm = isinstance(start, ACOPFResult)
@@ -1010,16 +1075,12 @@ def ac_opf(
     elif isinstance(start, ACOPFStart):
         x0 = _from_point(model, start, net)
         start_name = "given"
-    elif start == "flat":
-        x0 = _flat(model)
-        start_name = "flat"
     elif start == "dc":
         x0, notes = _dc_start(model, net)
         start_name = "dc"
     else:
-        raise ValidationError(
-            f"start: expected 'flat', 'dc', an ACOPFResult or an ACOPFStart, got {start!r}"
-        )
+        x0 = _flat(model)
+        start_name = "flat"
     try:
         solver, keep = _make_solver(model, opts, warm)
     except RuntimeError as e:
@@ -1066,8 +1127,8 @@ def ac_opf(
     if not np.all(np.isfinite(x)):
         status = "error"
         x = np.where(np.isfinite(x), x, x0)
-    return _result(
-        net,
+    times = (t1 - t0, t2 - t1, t2 - t0)
+    return (
         model,
         status,
         message,
@@ -1075,6 +1136,6 @@ def ac_opf(
         np.nan_to_num(lam_g),
         np.nan_to_num(lam_x),
         iterations,
-        (t1 - t0, t2 - t1, t2 - t0),
+        times,
         start_name,
     )

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
@@ -425,3 +425,96 @@ def test_cli_dc_opf_unchanged() -> None:
         "shed_mw",
         "binding_branches",
     }
+
+
+# -- angle-difference rows implied by flow and voltage limits ---------------------------
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    r=st.floats(0.0, 0.2),
+    x=st.floats(-0.05, 0.5).filter(lambda v: abs(v) > 1e-3),
+    b=st.floats(-0.2, 1.0),
+    tap=st.sampled_from([0.0, 0.9, 1.0, 1.1]),
+    shift=st.floats(-10.0, 10.0),
+    rate=st.floats(10.0, 500.0),
+    vf=st.floats(0.0, 1.0),
+    vt=st.floats(0.0, 1.0),
+    d=st.one_of(st.floats(-0.7, 0.7), st.floats(-np.pi, np.pi)),
+)
+def test_implied_angle_limits_hold_at_every_point_within_the_flow_limit(
+    case14: Network,
+    r: float,
+    x: float,
+    b: float,
+    tap: float,
+    shift: float,
+    rate: float,
+    vf: float,
+    vt: float,
+    d: float,
+) -> None:
+    """Where a branch's angle row is called implied, no point within the flow and
+    voltage limits and within half a turn of the shift exceeds it."""
+    from aiguilleur.grid._acopf_model import _angle_limits, implied_angle_limits
+
+    br = case14.branch
+    one = lambda v: np.where(np.arange(len(br)) == 0, v, getattr(br, name))  # noqa: E731
+    changes = {}
+    for name, v in (
+        ("r_pu", r),
+        ("x_pu", x),
+        ("b_pu", b),
+        ("tap_ratio", tap),
+        ("shift_deg", shift),
+        ("rate_a_mva", rate),
+        ("angmin_deg", -30.0),
+        ("angmax_deg", 30.0),
+    ):
+        changes[name] = one(v)
+    net = case14.replace(branch=dataclasses.replace(br, **changes))
+    if not implied_angle_limits(net, net.branch.rate_a_mva)[0]:
+        return
+    f, t = int(net.branch_from[0]), int(net.branch_to[0])
+    bus = net.bus
+    vm_f = bus.vmin_pu[f] + vf * (bus.vmax_pu[f] - bus.vmin_pu[f])
+    vm_t = bus.vmin_pu[t] + vt * (bus.vmax_pu[t] - bus.vmin_pu[t])
+    theta = np.deg2rad(shift) + d  # within half a turn of the shift
+    vm = np.ones(net.n_bus)
+    va = np.zeros(net.n_bus)
+    vm[f], vm[t], va[f] = vm_f, vm_t, theta
+    _, yf, yt = make_ybus(net)
+    v = vm * np.exp(1j * va)
+    s_f = abs(v[f] * np.conj(yf[0] @ v)) * net.base_mva
+    s_t = abs(v[t] * np.conj(yt[0] @ v)) * net.base_mva
+    event("implied")
+    if max(s_f, s_t) <= rate:
+        event("implied, within the flow limit")
+        lo, hi = _angle_limits(net)
+        assert lo[0] - 1e-9 <= theta <= hi[0] + 1e-9
+
+
+def test_screening_implied_angle_rows_keeps_the_optimum(case118: Network) -> None:
+    from aiguilleur.grid._acopf_model import implied_angle_limits
+
+    assert implied_angle_limits(case118, case118.branch.rate_a_mva).all()  # every row implied
+    full = ac_opf(case118, ACOPFOptions(screen_angle_limits=False))
+    screened = ac_opf(case118)
+    assert full.status == screened.status == "optimal"
+    assert screened.objective == pytest.approx(full.objective, rel=1e-7)
+    np.testing.assert_allclose(screened.vm_pu, full.vm_pu, atol=1e-5)
+    assert screened.max_violation < 1e-6
+
+
+def test_an_exceeded_screened_angle_row_triggers_a_full_solve(
+    case14: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import aiguilleur.grid.acopf as acopf_mod
+
+    base = ac_opf(case14)
+    monkeypatch.setattr(acopf_mod, "_ANGLE_TOL", -1.0)  # every left-out row counts as exceeded
+    again = ac_opf(case14)
+    assert again.status == "optimal"
+    assert "every angle-difference row" in again.message
+    assert again.iterations > base.iterations
+    assert again.objective == pytest.approx(base.objective, rel=1e-9)
