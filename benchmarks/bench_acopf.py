@@ -24,7 +24,10 @@ PYPOWER Hessian calls the removed sparse ``.H``): the child process restores
 ``.H`` first. numba is not installed (pandapower's OPF does not use it).
 
 Timed for pandapower: the ``runopp`` call (its own conversion to PYPOWER's
-format included, the net build excluded).
+format included, the net build excluded). With ``--repeat N`` both tools
+solve each case N times (pandapower from a flat start every time) and the
+best time of each is compared: on a shared 2-core machine single runs of
+0.05-1 s move by up to a factor of 2.
 
 ``--outage`` re-solves one case (default case1888_rte) after a single branch
 outage, cold (flat start) and warm (from the pre-outage optimum, primal and
@@ -37,6 +40,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_acopf.py --max-buses 10000      # case8387_pegase too
     .venv/bin/python benchmarks/bench_acopf.py --cases case118_ieee case1354_pegase
     .venv/bin/python benchmarks/bench_acopf.py --pandapower --pp-max-buses 3000 --pp-time-limit 300
+    .venv/bin/python benchmarks/bench_acopf.py --max-buses 300 --pandapower --repeat 5
     .venv/bin/python benchmarks/bench_acopf.py --cases case1888_rte --outage case1888_rte
 """
 
@@ -99,7 +103,7 @@ def references(path: Path) -> dict[str, tuple[float, str]]:
 # -- pandapower, in a child process with a time limit ------------------------------------
 
 
-def _pp_worker(path: str, queue: Any) -> None:
+def _pp_worker(path: str, repeat: int, queue: Any) -> None:
     import logging
 
     logging.disable(logging.CRITICAL)
@@ -118,22 +122,33 @@ def _pp_worker(path: str, queue: Any) -> None:
     net = read_matpower(path)
     pp_net = to_pandapower(net)
     pp_net.ext_grid["controllable"] = True  # free slack voltage, within the bus limits
-    t0, c0 = time.perf_counter(), time.process_time()
-    try:
-        pp.runopp(pp_net, OPF_FLOW_LIM=0, calculate_voltage_angles=True, init="flat")
-        ok = bool(pp_net.get("OPF_converged", False))
-        cost = float(pp_net.res_cost) if ok else float("nan")
-        status = "optimal" if ok else "not converged"
-    except Exception as e:  # pandapower raises OPFNotConverged and the like
-        status, cost = f"failed ({type(e).__name__})", float("nan")
-    queue.put((status, cost, time.perf_counter() - t0, time.process_time() - c0))
+    best = (math.inf, math.inf)
+    status, cost = "not run", float("nan")
+    for _ in range(repeat):  # each run from a flat start on the same net: best time kept
+        t0, c0 = time.perf_counter(), time.process_time()
+        try:
+            pp.runopp(pp_net, OPF_FLOW_LIM=0, calculate_voltage_angles=True, init="flat")
+            ok = bool(pp_net.get("OPF_converged", False))
+            cost = float(pp_net.res_cost) if ok else float("nan")
+            status = "optimal" if ok else "not converged"
+        except Exception as e:  # pandapower raises OPFNotConverged and the like
+            status, cost = f"failed ({type(e).__name__})", float("nan")
+        best = min(best, (time.perf_counter() - t0, time.process_time() - c0))
+        if status != "optimal":
+            break
+    queue.put((status, cost, best[0], best[1]))
 
 
-def run_pandapower(path: Path, time_limit_s: float) -> tuple[str, float, float, float]:
-    """Status, objective, wall and CPU seconds of ``runopp`` (NaN CPU when killed)."""
+def run_pandapower(
+    path: Path, time_limit_s: float, repeat: int = 1
+) -> tuple[str, float, float, float]:
+    """Status, objective, best wall and CPU seconds of ``runopp`` over ``repeat`` runs.
+
+    NaN CPU when killed; the time limit covers all the runs.
+    """
     ctx = mp.get_context("fork")
     queue = ctx.Queue()
-    proc = ctx.Process(target=_pp_worker, args=(str(path), queue))
+    proc = ctx.Process(target=_pp_worker, args=(str(path), repeat, queue))
     t0 = time.perf_counter()
     proc.start()
     proc.join(time_limit_s)
@@ -299,6 +314,12 @@ def main() -> None:
     )
     ap.add_argument("--outages", type=int, default=5, help="how many outages to re-solve")
     ap.add_argument(
+        "--repeat",
+        type=int,
+        default=1,
+        help="solve each case this many times with each tool and keep the best time",
+    )
+    ap.add_argument(
         "--sx",
         action="store_true",
         help="also solve each case as a casadi SX graph with casadi's own derivatives",
@@ -341,9 +362,15 @@ def main() -> None:
         name = path.stem
         short = name.removeprefix("pglib_opf_")
         net = read_matpower(path)
-        c0 = time.process_time()
-        r: ACOPFResult = ac_opf(net, opts, start=args.start)
-        cpu = time.process_time() - c0
+        cpu = math.inf
+        r: ACOPFResult | None = None
+        for _ in range(max(args.repeat, 1)):
+            c0 = time.process_time()
+            run = ac_opf(net, opts, start=args.start)
+            cpu = min(cpu, time.process_time() - c0)
+            if r is None or run.time_s < r.time_s:
+                r = run
+        assert r is not None
         ref, ref_t = refs.get(name, (float("nan"), "-"))
         gap = (r.objective - ref) / ref * 100 if r.status == "optimal" else float("nan")
         if np.isfinite(gap):
@@ -357,7 +384,7 @@ def main() -> None:
         )
         if args.pandapower:
             if net.n_bus <= args.pp_max_buses:
-                st, cost, t, pcpu = run_pandapower(path, args.pp_time_limit)
+                st, cost, t, pcpu = run_pandapower(path, args.pp_time_limit, args.repeat)
                 pgap = (cost - ref) / ref * 100 if np.isfinite(cost) else float("nan")
                 if st == "optimal":
                     speedups.append(t / r.time_s)

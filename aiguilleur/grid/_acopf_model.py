@@ -38,6 +38,8 @@ IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 # values (4, m), gradients (4, 4, m), T and T' (4, m) of pf, qf, pt, qt of each branch
 Terms = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
+# voltage magnitude at the from and to end, cos and sin of the angle difference (m,)
+Trig = tuple[FloatArray, FloatArray, FloatArray, FloatArray]
 
 # PowerModels' replacement for angle-difference limits outside (-90, 90) degrees
 # (and for a pair of zero limits): +-60 degrees.
@@ -183,37 +185,39 @@ class ACModel:
         nb, ng = self.n_bus, self.n_gen
         return x[:nb], x[nb : 2 * nb], x[2 * nb : 2 * nb + ng], x[2 * nb + ng :]
 
-    def branch_terms(self, x: FloatArray) -> Terms:
+    def branch_trig(self, x: FloatArray) -> Trig:
+        """End voltages and the cosine and sine of the angle difference of each branch."""
+        nb = self.n_bus
+        va, vm = x[:nb], x[nb : 2 * nb]
+        d = va[self.f] - va[self.t]
+        return vm[self.f], vm[self.t], np.cos(d), np.sin(d)
+
+    def branch_terms(self, x: FloatArray, trig: Trig | None = None) -> Terms:
         """Values (4, m), gradients (4, 4, m), and the T, T' terms (4, m) of pf, qf, pt, qt."""
-        va, vm = x[: self.n_bus], x[self.n_bus : 2 * self.n_bus]
-        f, t = self.f, self.t
-        vf, vt = vm[f], vm[t]
-        d = va[f] - va[t]
-        c, s = np.cos(d), np.sin(d)
+        vf, vt, c, s = self.branch_trig(x) if trig is None else trig
         w = vf * vt
         tt = self.coef_alpha * c + self.coef_beta * s
         tp = self.coef_beta * c - self.coef_alpha * s
         a = self.coef_a
         # end magnitude: vf for pf, qf; vt for pt, qt
-        ve = np.vstack([vf, vf, vt, vt])
-        val = a * ve * ve + w * tt
-        grad = np.empty((4, 4, f.size))
-        grad[:, 0] = w * tp
-        grad[:, 1] = -grad[:, 0]
-        grad[:, 2] = vt * tt
-        grad[:, 3] = vf * tt
-        grad[:2, 2] += 2.0 * a[:2] * vf
-        grad[2:, 3] += 2.0 * a[2:] * vt
+        val = w * tt
+        val[:2] += a[:2] * (vf * vf)
+        val[2:] += a[2:] * (vt * vt)
+        grad = np.empty((4, 4, vf.size))
+        np.multiply(w, tp, out=grad[:, 0])
+        np.negative(grad[:, 0], out=grad[:, 1])
+        np.multiply(vt, tt, out=grad[:, 2])
+        np.multiply(vf, tt, out=grad[:, 3])
+        grad[:2, 2] += (2.0 * vf) * a[:2]
+        grad[2:, 3] += (2.0 * vt) * a[2:]
         return val, grad, tt, tp
 
-    def branch_values(self, x: FloatArray) -> FloatArray:
+    def branch_values(self, x: FloatArray, trig: Trig | None = None) -> FloatArray:
         """Values (4, m) of pf, qf, pt, qt only (what the constraints need)."""
-        va, vm = x[: self.n_bus], x[self.n_bus : 2 * self.n_bus]
-        vf, vt = vm[self.f], vm[self.t]
-        d = va[self.f] - va[self.t]
-        tt = self.coef_alpha * np.cos(d) + self.coef_beta * np.sin(d)
-        ve = np.vstack([vf, vf, vt, vt])
-        out: FloatArray = self.coef_a * ve * ve + (vf * vt) * tt
+        vf, vt, c, s = self.branch_trig(x) if trig is None else trig
+        out: FloatArray = (self.coef_alpha * c + self.coef_beta * s) * (vf * vt)
+        out[:2] += self.coef_a[:2] * (vf * vf)
+        out[2:] += self.coef_a[2:] * (vt * vt)
         return out
 
     def objective(self, x: FloatArray) -> float:

@@ -12,9 +12,13 @@ unlimited.
 
 The solver is IPOPT (with MUMPS) as bundled in the ``casadi`` wheel, fed with
 hand-written exact sparse first and second derivatives evaluated by
-vectorised numpy (see :mod:`aiguilleur.grid._acopf_model`): casadi is used as
-a binding only, no automatic-differentiation graph is built, so the set-up
-of a 3,000-bus case takes tens of milliseconds instead of seconds.
+vectorised numpy (see :mod:`aiguilleur.grid._acopf_model`). IPOPT is called
+through its C interface (:mod:`aiguilleur.grid._ipopt`, ctypes) or, where
+that library cannot be loaded, through casadi's ``nlpsol``: no
+automatic-differentiation graph is built either way, so the set-up of a
+3,000-bus case takes tens of milliseconds instead of seconds. Angle-difference
+rows that a branch's flow and voltage limits already imply are left out of
+the problem IPOPT sees (and checked after the solve).
 
 Starts: ``"flat"`` (angles 0, magnitudes 1 pu within limits, outputs at the
 middle of their ranges), ``"dc"`` (angles and outputs of a DC-OPF),
@@ -38,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aiguilleur.errors import CaseFormatError, SolverError, ValidationError
+from aiguilleur.grid import _ipopt
 from aiguilleur.grid._acopf_model import ACModel, Terms, compile_model
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
@@ -485,6 +490,168 @@ def _casadi() -> Any:
     return casadi
 
 
+class _Evaluator:
+    """The NLP's functions on one model, sharing work between calls at the same point.
+
+    IPOPT evaluates g at a trial point, then (once accepted) the gradient, the
+    Jacobian and the Hessian at that same point: the cosines, sines and branch
+    terms of the last point are kept, keyed by the bytes of x (cheaper than a
+    comparison of arrays).
+    """
+
+    def __init__(self, model: ACModel) -> None:
+        self.model = model
+        self._key = b""
+        self._trig: Any = None
+        self._terms: Terms | None = None
+
+    def _at(self, x: FloatArray) -> None:
+        key = x.tobytes()
+        if key != self._key:
+            self._key = key
+            self._trig = self.model.branch_trig(x)
+            self._terms = None
+
+    def terms(self, x: FloatArray) -> Terms:
+        self._at(x)
+        if self._terms is None:
+            self._terms = self.model.branch_terms(x, self._trig)
+        return self._terms
+
+    def g(self, x: FloatArray) -> FloatArray:
+        self._at(x)
+        m = self.model
+        val = self._terms[0] if self._terms is not None else m.branch_values(x, self._trig)
+        return m._constraints(x, val)
+
+    def jac(self, x: FloatArray) -> FloatArray:
+        return self.model.jacobian_values(x, self.terms(x))
+
+    def hess(self, x: FloatArray, sigma: float, lam: FloatArray) -> FloatArray:
+        return self.model.hessian_values(x, sigma, lam, self.terms(x))
+
+
+def _ipopt_options(options: ACOPFOptions, warm: bool) -> dict[str, Any]:
+    ipopt: dict[str, Any] = {
+        "print_level": 0,
+        "sb": "yes",
+        "tol": options.tolerance,
+        "max_iter": options.max_iter,
+        "linear_solver": "mumps",
+        # approximate minimum degree: 10 to 30 % faster than MUMPS's automatic
+        # choice on the PGLib cases of 1,000 to 3,000 buses
+        "mumps_pivot_order": 0,
+    }
+    if options.time_limit_s is not None:
+        ipopt["max_wall_time"] = options.time_limit_s
+    if warm:
+        ipopt.update(
+            {
+                "warm_start_init_point": "yes",
+                "warm_start_bound_push": 1e-9,
+                "warm_start_bound_frac": 1e-9,
+                "warm_start_slack_bound_push": 1e-9,
+                "warm_start_slack_bound_frac": 1e-9,
+                "warm_start_mult_bound_push": 1e-9,
+                "mu_init": options.warm_start_mu,
+            }
+        )
+    if options.ipopt_options:
+        ipopt.update(options.ipopt_options)
+    return ipopt
+
+
+def _run_c(
+    model: ACModel,
+    options: ACOPFOptions,
+    warm: bool,
+    x0: FloatArray,
+    lam_g0: FloatArray,
+    lam_x0: FloatArray,
+) -> tuple[str, int, FloatArray, FloatArray, FloatArray]:
+    """IPOPT through its C interface: return status, iterations, x, lam_g, lam_x."""
+    ev = _Evaluator(model)
+    jac, hess = model.jac, model.hess
+    jac_cols = np.repeat(np.arange(jac.n_col), np.diff(jac.indptr))
+    hess_cols = np.repeat(np.arange(hess.n_col), np.diff(hess.indptr))
+    prob = _ipopt.Problem(
+        lbx=model.lbx,
+        ubx=model.ubx,
+        lbg=model.lbg,
+        ubg=model.ubg,
+        jac_rows=jac.indices,
+        jac_cols=jac_cols,
+        # the pattern holds the upper triangle; IPOPT takes the lower one
+        hess_rows=hess_cols,
+        hess_cols=hess.indices,
+        f=model.objective,
+        grad=model.objective_grad,
+        g=ev.g,
+        jac=ev.jac,
+        hess=ev.hess,
+    )
+    try:
+        sol = _ipopt.solve(prob, x0, _ipopt_options(options, warm), lam_g0, lam_x0)
+    except _ipopt.OptionError as e:
+        msg = f"ipopt_options: IPOPT rejected an option or its value ({e})"
+        raise ValidationError(msg) from None
+    if sol.error is not None:
+        if isinstance(sol.error, (KeyboardInterrupt, MemoryError)):
+            raise sol.error
+        raise SolverError(
+            f"evaluating the AC OPF failed inside IPOPT: {type(sol.error).__name__}: {sol.error}"
+        ) from sol.error
+    return sol.status, sol.iterations, sol.x, sol.lam_g, sol.lam_x
+
+
+def _run_casadi(
+    model: ACModel,
+    options: ACOPFOptions,
+    warm: bool,
+    x0: FloatArray,
+    lam_g0: FloatArray,
+    lam_x0: FloatArray,
+) -> tuple[str, int, FloatArray, FloatArray, FloatArray, float]:
+    """IPOPT through casadi's ``nlpsol`` (where the C interface cannot be loaded).
+
+    Returns status, iterations, x, lam_g, lam_x and the time the solve started.
+    """
+    try:
+        solver, keep = _make_solver(model, options, warm)
+    except RuntimeError as e:
+        text = " ".join(str(e).split())
+        if options.ipopt_options and "option" in text.lower():
+            raise ValidationError(
+                "ipopt_options: IPOPT rejected an option or its value "
+                f"({dict(options.ipopt_options)})"
+            ) from None
+        raise SolverError(f"IPOPT could not be set up: {text}") from None
+    t1 = time.perf_counter()
+    try:
+        sol = solver(
+            x0=x0,
+            lbx=model.lbx,
+            ubx=model.ubx,
+            lbg=model.lbg,
+            ubg=model.ubg,
+            lam_g0=lam_g0,
+            lam_x0=lam_x0,
+        )
+    except RuntimeError as e:
+        return "IPOPT failed: " + " ".join(str(e).split())[:300], 0, x0, lam_g0, lam_x0, t1
+    finally:
+        del keep
+    stats = solver.stats()
+    return (
+        str(stats.get("return_status", "unknown")),
+        int(stats.get("iter_count", 0)),
+        np.asarray(sol["x"].full(), dtype=np.float64).ravel(),
+        np.asarray(sol["lam_g"].full(), dtype=np.float64).ravel(),
+        np.asarray(sol["lam_x"].full(), dtype=np.float64).ravel(),
+        t1,
+    )
+
+
 def _make_solver(model: ACModel, options: ACOPFOptions, warm: bool) -> tuple[Any, list[Any]]:
     """An IPOPT solver (through casadi) on numpy callbacks; also the callbacks to keep alive."""
     ca = _casadi()
@@ -547,30 +714,14 @@ def _make_solver(model: ACModel, options: ACOPFOptions, warm: bool) -> tuple[Any
     # compute only the outputs casadi has a buffer for
     nothing = np.zeros(0)
 
-    # IPOPT evaluates g, its Jacobian and the Hessian at the same point in turn:
-    # the branch terms (cosines, sines, gradients) of the last point are reused
-    cache: list[Any] = [None, None]
-
-    def cached(x: FloatArray) -> Terms | None:
-        if cache[0] is not None and np.array_equal(cache[0], x):
-            hit: Terms = cache[1]
-            return hit
-        return None
-
-    def terms(x: FloatArray) -> Terms:
-        hit = cached(x)
-        if hit is None:
-            hit = model.branch_terms(x)
-            cache[0], cache[1] = x.copy(), hit
-        return hit
+    ev = _Evaluator(model)
+    terms = ev.terms
 
     def f_nlp(arg: list[FloatArray], want: list[bool]) -> tuple[Any, Any]:
-        # line-search trial points need values only: no gradients, no caching
         x = arg[0]
-        return (
-            model.objective(x) if want[0] else nothing,
-            model.constraints(x, cached(x)) if want[1] else nothing,
-        )
+        if not want[1]:
+            return model.objective(x), nothing
+        return model.objective(x) if want[0] else nothing, ev.g(x)
 
     def f_grad(arg: list[FloatArray], want: list[bool]) -> tuple[Any, Any]:
         x = arg[0]
@@ -596,32 +747,7 @@ def _make_solver(model: ACModel, options: ACOPFOptions, warm: bool) -> tuple[Any
         [("hess_gamma_x_x", hess_sp)],
         f_hess,
     )
-    ipopt: dict[str, Any] = {
-        "print_level": 0,
-        "sb": "yes",
-        "tol": options.tolerance,
-        "max_iter": options.max_iter,
-        "linear_solver": "mumps",
-        # approximate minimum degree: 10 to 30 % faster than MUMPS's automatic
-        # choice on the PGLib cases of 1,000 to 3,000 buses
-        "mumps_pivot_order": 0,
-    }
-    if options.time_limit_s is not None:
-        ipopt["max_wall_time"] = options.time_limit_s
-    if warm:
-        ipopt.update(
-            {
-                "warm_start_init_point": "yes",
-                "warm_start_bound_push": 1e-9,
-                "warm_start_bound_frac": 1e-9,
-                "warm_start_slack_bound_push": 1e-9,
-                "warm_start_slack_bound_frac": 1e-9,
-                "warm_start_mult_bound_push": 1e-9,
-                "mu_init": options.warm_start_mu,
-            }
-        )
-    if options.ipopt_options:
-        ipopt.update(options.ipopt_options)
+    ipopt = _ipopt_options(options, warm)
     opts: dict[str, Any] = {
         "grad_f": grad,
         "jac_g": jac,
@@ -1081,46 +1207,26 @@ def _solve(
     else:
         x0 = _flat(model)
         start_name = "flat"
-    try:
-        solver, keep = _make_solver(model, opts, warm)
-    except RuntimeError as e:
-        text = " ".join(str(e).split())
-        if opts.ipopt_options and "option" in text.lower():
-            raise ValidationError(
-                f"ipopt_options: IPOPT rejected an option or its value ({dict(opts.ipopt_options)})"
-            ) from None
-        raise SolverError(f"IPOPT could not be set up: {text}") from None
-    t1 = time.perf_counter()
+    t1 = t0
     x, lam_g, lam_x = x0, lam_g0, lam_x0
     iterations = 0
-    try:
-        sol = solver(
-            x0=x0,
-            lbx=model.lbx,
-            ubx=model.ubx,
-            lbg=model.lbg,
-            ubg=model.ubg,
-            lam_g0=lam_g0,
-            lam_x0=lam_x0,
+    if _ipopt.available():
+        t1 = time.perf_counter()
+        try:
+            ret, iterations, x, lam_g, lam_x = _run_c(model, opts, warm, x0, lam_g0, lam_x0)
+        except RuntimeError as e:
+            ret = "IPOPT failed: " + " ".join(str(e).split())[:300]
+    else:
+        ret, iterations, x, lam_g, lam_x, t1 = _run_casadi(model, opts, warm, x0, lam_g0, lam_x0)
+    if ret == "Invalid_Option":
+        raise ValidationError(
+            "ipopt_options: IPOPT rejected an option or its value "
+            f"({dict(opts.ipopt_options or {})})"
         )
-        stats = solver.stats()
-        ret = str(stats.get("return_status", "unknown"))
-        if ret == "Invalid_Option":
-            raise ValidationError(
-                "ipopt_options: IPOPT rejected an option or its value "
-                f"({dict(opts.ipopt_options or {})})"
-            )
-        status: Status = _STATUS.get(ret, "error")
-        # before the first iteration IPOPT leaves its counter unset
-        iterations = 0 if ret in _NO_ITERATION else int(stats.get("iter_count", 0))
-        x = np.asarray(sol["x"].full(), dtype=np.float64).ravel()
-        lam_g = np.asarray(sol["lam_g"].full(), dtype=np.float64).ravel()
-        lam_x = np.asarray(sol["lam_x"].full(), dtype=np.float64).ravel()
-        message = ret
-    except RuntimeError as e:
-        status = "error"
-        message = "IPOPT failed: " + " ".join(str(e).split())[:300]
-    del keep
+    status: Status = _STATUS.get(ret, "error")
+    if ret in _NO_ITERATION:  # before the first iteration IPOPT leaves its counter unset
+        iterations = 0
+    message = ret
     t2 = time.perf_counter()
     if notes:
         message = f"{message} ({notes})"

@@ -518,3 +518,47 @@ def test_an_exceeded_screened_angle_row_triggers_a_full_solve(
     assert "every angle-difference row" in again.message
     assert again.iterations > base.iterations
     assert again.objective == pytest.approx(base.objective, rel=1e-9)
+
+
+# -- the two ways into IPOPT ----------------------------------------------------------
+
+
+def test_c_interface_and_casadi_give_the_same_solution(
+    case118: Network, sol118: ACOPFResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiguilleur.grid import _ipopt
+
+    assert _ipopt.available()  # the casadi wheel ships IPOPT's C interface
+    monkeypatch.setattr(_ipopt, "_LIB", [None])  # as if it could not be loaded
+    assert not _ipopt.available()
+    via_casadi = ac_opf(case118)
+    assert via_casadi.status == sol118.status == "optimal"
+    assert via_casadi.objective == pytest.approx(sol118.objective, rel=1e-8)
+    np.testing.assert_allclose(via_casadi.vm_pu, sol118.vm_pu, atol=1e-6)
+    # multipliers in the same conventions: prices and binding limits agree
+    np.testing.assert_allclose(via_casadi.lmp, sol118.lmp, rtol=1e-4, atol=1e-3)
+    for name in ("flow_from", "flow_to", "vm_max", "vm_min", "pg_max", "pg_min"):
+        np.testing.assert_array_equal(
+            getattr(via_casadi.binding, name), getattr(sol118.binding, name)
+        )
+    # a warm start carries primal and dual values through either path
+    out = case118.with_branch_status([int(sol118.binding.flow_from[0])], 0)
+    warm = ac_opf(out, start=via_casadi)
+    monkeypatch.setattr(_ipopt, "_LIB", [])
+    warm_c = ac_opf(out, start=sol118)
+    assert warm.status == warm_c.status == "optimal"
+    assert warm_c.objective == pytest.approx(warm.objective, rel=1e-7)
+
+
+def test_an_error_inside_a_callback_is_a_solver_error(
+    case14: Network, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aiguilleur.errors import SolverError
+    from aiguilleur.grid._acopf_model import ACModel
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise FloatingPointError("boom")
+
+    monkeypatch.setattr(ACModel, "hessian_values", broken)
+    with pytest.raises(SolverError, match="FloatingPointError: boom"):
+        ac_opf(case14)
