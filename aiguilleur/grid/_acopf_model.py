@@ -24,7 +24,8 @@ evaluations (what IPOPT requires).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -49,6 +50,8 @@ _PM_ANGLE_PAD_RAD = 1.0472
 # entries of its 4x4 Hessian, in a fixed order.
 _HI = np.array([0, 1, 0, 0, 0, 1, 1, 2, 3, 2])
 _HJ = np.array([0, 1, 1, 2, 3, 2, 3, 2, 3, 3])
+# end (0 from, 1 to) of pf, qf, pt, qt
+_FFTT = np.array([0, 0, 1, 1])
 
 
 @dataclass(frozen=True)
@@ -134,6 +137,8 @@ class ACModel:
     ubg: FloatArray
     jac: Pattern
     hess: Pattern
+    # work buffers and constants of the evaluation, filled on first use
+    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def n_x(self) -> int:
@@ -235,43 +240,135 @@ class ACModel:
         return self._constraints(x, val)
 
     def _constraints(self, x: FloatArray, val: FloatArray) -> FloatArray:
-        nb = self.n_bus
-        va, vm, pg, qg = self.split(x)
-        p = self.pd + self.gs * vm * vm
-        q = self.qd - self.bs * vm * vm
-        p = p + np.bincount(self.f, val[0], nb) + np.bincount(self.t, val[2], nb)
-        q = q + np.bincount(self.f, val[1], nb) + np.bincount(self.t, val[3], nb)
-        p -= np.bincount(self.gen_bus, pg, nb)
-        q -= np.bincount(self.gen_bus, qg, nb)
-        lim = self.lim
-        sf = val[0, lim] ** 2 + val[1, lim] ** 2
-        st = val[2, lim] ** 2 + val[3, lim] ** 2
-        br_ang = self.ang
-        dang = va[self.f[br_ang]] - va[self.t[br_ang]]
-        return np.concatenate([p[self.bal_bus], q[self.bal_bus], sf, st, dang])
+        nb, nbal, nl, m = self.n_bus, self.n_bal, self.lim.size, self.f.size
+        out = np.empty(self.n_g)
+        # balance rows: branch end flows and generator outputs summed per bus by one
+        # sparse product, plus loads and shunts
+        vm_bal = x[nb : 2 * nb][self.bal_bus]
+        sq = vm_bal * vm_bal
+        bal = out[: 2 * nbal]
+        bal[:] = self._balance_matrix @ np.concatenate([val.ravel(), x[2 * nb :]])
+        bal[:nbal] += self._pd_bal + self._gs_bal * sq
+        bal[nbal:] += self._qd_bal - self._bs_bal * sq
+        if nl:
+            vl = val if nl == m else val[:, self.lim]
+            v2 = vl * vl
+            np.add(v2[0], v2[1], out=out[2 * nbal : 2 * nbal + nl])
+            np.add(v2[2], v2[3], out=out[2 * nbal + nl : 2 * nbal + 2 * nl])
+        if self.ang.size:
+            va = x[:nb]
+            out[self.row_ang :] = va[self.f[self.ang]] - va[self.t[self.ang]]
+        return out
+
+    @property
+    def _balance_matrix(self) -> sp.csr_matrix:
+        """Sum of [pf, qf, pt, qt (4 m, row-major) | pg | qg] into the P and Q balance rows."""
+        out: sp.csr_matrix | None = self._cache.get("balance")
+        if out is None:
+            nb, nbal, m, ng = self.n_bus, self.n_bal, self.f.size, self.n_gen
+            on = self.row_of_bus >= 0
+            q_rows = np.where(on, nbal + self.row_of_bus, -1)
+            rows_pq = np.concatenate([self.row_of_bus, q_rows])  # by (P, Q) bus
+            ends = self._end_rows.ravel()  # stacked (P, Q) position of each flow quantity
+            gen_pq = np.concatenate([self.gen_bus, nb + self.gen_bus])
+            r = np.concatenate([rows_pq[ends], rows_pq[gen_pq]])
+            c = np.arange(4 * m + 2 * ng)
+            v = np.concatenate([np.ones(4 * m), -np.ones(2 * ng)])
+            keep = r >= 0  # isolated buses have no balance row
+            out = sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=(2 * nbal, 4 * m + 2 * ng))
+            self._cache["balance"] = out
+            bal = self.bal_bus
+            self._cache["pd_bal"], self._cache["qd_bal"] = self.pd[bal], self.qd[bal]
+            self._cache["gs_bal"], self._cache["bs_bal"] = self.gs[bal], self.bs[bal]
+        return out
+
+    @property
+    def _pd_bal(self) -> FloatArray:
+        out: FloatArray = self._cache["pd_bal"]
+        return out
+
+    @property
+    def _qd_bal(self) -> FloatArray:
+        out: FloatArray = self._cache["qd_bal"]
+        return out
+
+    @property
+    def _gs_bal(self) -> FloatArray:
+        out: FloatArray = self._cache["gs_bal"]
+        return out
+
+    @property
+    def _bs_bal(self) -> FloatArray:
+        out: FloatArray = self._cache["bs_bal"]
+        return out
 
     def _jac_triplets(self, x: FloatArray, val: FloatArray, grad: FloatArray) -> FloatArray:
+        """Jacobian entries in the triplet order of the pattern (a buffer reused per call)."""
+        buf = self._jac_buffer()
         vm = x[self.n_bus : 2 * self.n_bus]
-        lim = self.lim
-        gl = grad[:, :, lim]
-        vl = val[:, lim]
-        jsf = 2.0 * (vl[0] * gl[0] + vl[1] * gl[1])  # (4, nlim)
-        jst = 2.0 * (vl[2] * gl[2] + vl[3] * gl[3])
-        shunt_p = 2.0 * self.gs * vm
-        shunt_q = -2.0 * self.bs * vm
-        nga = self.ang.size
-        return np.concatenate(
-            [
-                grad.ravel(),
-                shunt_p[self.bal_bus],
-                shunt_q[self.bal_bus],
-                np.full(2 * self.n_gen, -1.0),
-                jsf.ravel(),
-                jst.ravel(),
-                np.ones(nga),
-                -np.ones(nga),
-            ]
-        )
+        m, nbal, nl = self.f.size, self.n_bal, self.lim.size
+        o = 16 * m
+        buf[:o] = grad.ravel()
+        vm_bal = vm[self.bal_bus]
+        np.multiply(self._gs2_bal, vm_bal, out=buf[o : o + nbal])
+        np.multiply(self._bs2_bal, vm_bal, out=buf[o + nbal : o + 2 * nbal])
+        o += 2 * nbal + 2 * self.n_gen  # generator entries (-1) are constant
+        if nl:
+            if nl == m:  # every branch rated: no gathering
+                gl, vl = grad, val
+            else:
+                gl, vl = grad[:, :, self.lim], val[:, self.lim]
+            two_v = 2.0 * vl
+            jsf = buf[o : o + 4 * nl].reshape(4, nl)
+            np.multiply(two_v[0], gl[0], out=jsf)
+            jsf += two_v[1] * gl[1]
+            jst = buf[o + 4 * nl : o + 8 * nl].reshape(4, nl)
+            np.multiply(two_v[2], gl[2], out=jst)
+            jst += two_v[3] * gl[3]
+        # angle-difference entries (+1, -1) are constant
+        return buf
+
+    def _jac_buffer(self) -> FloatArray:
+        buf: FloatArray | None = self._cache.get("jac_buf")
+        if buf is None:
+            m, nbal, nl, na = self.f.size, self.n_bal, self.lim.size, self.ang.size
+            buf = np.zeros(16 * m + 2 * nbal + 2 * self.n_gen + 8 * nl + 2 * na)
+            o = 16 * m + 2 * nbal
+            buf[o : o + 2 * self.n_gen] = -1.0
+            o += 2 * self.n_gen + 8 * nl
+            buf[o : o + na] = 1.0
+            buf[o + na :] = -1.0
+            self._cache["jac_buf"] = buf
+            self._cache["gs2_bal"] = 2.0 * self.gs[self.bal_bus]
+            self._cache["bs2_bal"] = -2.0 * self.bs[self.bal_bus]
+        return buf
+
+    @property
+    def _bal2(self) -> IntArray:
+        """Positions of the P and Q balance rows in a stacked (P, Q) bus vector."""
+        out: IntArray | None = self._cache.get("bal2")
+        if out is None:
+            out = self._cache["bal2"] = np.concatenate([self.bal_bus, self.n_bus + self.bal_bus])
+        return out
+
+    @property
+    def _end_rows(self) -> IntArray:
+        """(4, m) positions of pf, qf, pt, qt's end bus in a stacked (P, Q) bus vector."""
+        out: IntArray | None = self._cache.get("end_rows")
+        if out is None:
+            nb = self.n_bus
+            out = self._cache["end_rows"] = np.vstack([self.f, nb + self.f, self.t, nb + self.t])
+        return out
+
+    @property
+    def _gs2_bal(self) -> FloatArray:
+        out: FloatArray = self._cache["gs2_bal"]
+        return out
+
+    @property
+    def _bs2_bal(self) -> FloatArray:
+        out: FloatArray = self._cache["bs2_bal"]
+        return out
 
     def jacobian_values(self, x: FloatArray, terms: Terms | None = None) -> FloatArray:
         val, grad, _, _ = terms or self.branch_terms(x)
@@ -293,24 +390,14 @@ class ACModel:
         f, t = self.f, self.t
         m = f.size
         nbal = self.n_bal
-        lam_p = np.zeros(nb)
-        lam_q = np.zeros(nb)
-        lam_p[self.bal_bus] = lam[:nbal]
-        lam_q[self.bal_bus] = lam[nbal : 2 * nbal]
         nl = self.lim.size
-        mu_f = np.zeros(m)
-        mu_t = np.zeros(m)
-        mu_f[self.lim] = lam[2 * nbal : 2 * nbal + nl]
-        mu_t[self.lim] = lam[2 * nbal + nl : 2 * nbal + 2 * nl]
+        lam_pq = np.zeros(2 * nb)
+        lam_pq[self._bal2] = lam[: 2 * nbal]
+        mu = np.zeros((2, m))
+        mu[:, self.lim] = lam[2 * nbal : 2 * nbal + 2 * nl].reshape(2, nl)
+        w2 = 2.0 * mu[_FFTT]  # (4, m): 2 mu of the end of pf, qf, pt, qt
         # weight of each quantity's own Hessian: balance multiplier + 2 mu * value
-        wq = np.vstack(
-            [
-                lam_p[f] + 2.0 * mu_f * val[0],
-                lam_q[f] + 2.0 * mu_f * val[1],
-                lam_p[t] + 2.0 * mu_t * val[2],
-                lam_q[t] + 2.0 * mu_t * val[3],
-            ]
-        )
+        wq = lam_pq[self._end_rows] + w2 * val
         vf, vt = vm[f], vm[t]
         w = vf * vt
         a = self.coef_a
@@ -329,11 +416,8 @@ class ACModel:
         h[8] = 2.0 * (wq[2] * a[2] + wq[3] * a[3])
         h[9] = wt
         # Gauss-Newton-like terms of the squared flows: 2 mu (gP gP' + gQ gQ')
-        outer = 2.0 * mu_f * (
-            grad[0][_HI] * grad[0][_HJ] + grad[1][_HI] * grad[1][_HJ]
-        ) + 2.0 * mu_t * (grad[2][_HI] * grad[2][_HJ] + grad[3][_HI] * grad[3][_HJ])
-        h += outer
-        shunt = 2.0 * (self.gs * lam_p - self.bs * lam_q)
+        h += ((grad * w2[:, None, :])[:, _HI] * grad[:, _HJ]).sum(axis=0)
+        shunt = 2.0 * (self.gs * lam_pq[:nb] - self.bs * lam_pq[nb:])
         cost = 2.0 * sigma * self.c2
         return self.hess.values(np.concatenate([h.ravel(), shunt, cost]))
 

@@ -16,7 +16,9 @@ constraint multipliers as IPOPT reports them, infinite bounds as ``inf``.
 from __future__ import annotations
 
 import ctypes
+import os
 import sys
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -156,6 +158,40 @@ class Solution:
 
 class OptionError(ValueError):
     """IPOPT refused an option name or value."""
+
+
+def _set_options(lib: Any, handle: int, options: Mapping[str, str | int | float]) -> None:
+    """Set IPOPT options; a refused one raises :class:`OptionError` with IPOPT's reason.
+
+    IPOPT prints its complaint to the process's standard output before any
+    print level applies: the file descriptor is pointed at a temporary file
+    meanwhile, and the first line of what it wrote becomes the error message.
+    """
+    sys.stdout.flush()
+    with tempfile.TemporaryFile() as sink:
+        saved = os.dup(1)
+        try:
+            os.dup2(sink.fileno(), 1)
+            refused = None
+            for key, value in options.items():
+                k = key.encode()
+                if isinstance(value, str):
+                    ok = lib.AddIpoptStrOption(handle, k, value.encode())
+                elif isinstance(value, int):
+                    ok = lib.AddIpoptIntOption(handle, k, value)
+                else:
+                    ok = lib.AddIpoptNumOption(handle, k, float(value))
+                if not ok:
+                    refused = f"{key}={value!r}"
+                    break
+        finally:
+            os.dup2(saved, 1)
+            os.close(saved)
+        if refused is not None:
+            sink.seek(0)
+            said = sink.read(4096).decode(errors="replace").strip().splitlines()
+            reason = said[0].strip() if said else "refused"
+            raise OptionError(f"{refused}: {reason}")
 
 
 def _finite(a: FloatArray) -> FloatArray:
@@ -298,16 +334,7 @@ def solve(
     if not handle:
         raise RuntimeError("IPOPT could not create the problem (inconsistent bounds or sizes)")
     try:
-        for key, value in options.items():
-            k = key.encode()
-            if isinstance(value, str):
-                ok = lib.AddIpoptStrOption(handle, k, value.encode())
-            elif isinstance(value, int):
-                ok = lib.AddIpoptIntOption(handle, k, value)
-            else:
-                ok = lib.AddIpoptNumOption(handle, k, float(value))
-            if not ok:
-                raise OptionError(f"{key}={value!r}")
+        _set_options(lib, handle, options)
         lib.SetIntermediateCallback(handle, inter)
         x = np.array(x0, dtype=np.float64, copy=True)
         g = np.zeros(m)

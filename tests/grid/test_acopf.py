@@ -327,11 +327,15 @@ def test_options_are_validated() -> None:
         ACOPFOptions(ipopt_options={"tol": [1]})  # type: ignore[dict-item]
 
 
-def test_ipopt_options_pass_through(case14: Network) -> None:
+def test_ipopt_options_pass_through(case14: Network, capfd: pytest.CaptureFixture[str]) -> None:
     res = ac_opf(case14, ACOPFOptions(ipopt_options={"mumps_pivot_order": 0}))
     assert res.status == "optimal"
-    with pytest.raises(ValidationError, match="rejected"):
+    with pytest.raises(ValidationError, match=r"rejected.*not a valid setting"):
         ac_opf(case14, ACOPFOptions(ipopt_options={"linear_solver": "no_such_solver"}))
+    with pytest.raises(ValidationError, match="no_such_option"):
+        ac_opf(case14, ACOPFOptions(ipopt_options={"no_such_option": 1}))
+    out, _ = capfd.readouterr()
+    assert out == ""  # IPOPT's complaint is in the error, not on standard output
 
 
 def test_time_limit_is_a_status(case118: Network) -> None:
@@ -562,3 +566,44 @@ def test_an_error_inside_a_callback_is_a_solver_error(
     monkeypatch.setattr(ACModel, "hessian_values", broken)
     with pytest.raises(SolverError, match="FloatingPointError: boom"):
         ac_opf(case14)
+
+
+@pytest.mark.parametrize("screen", [True, False])
+def test_derivatives_match_finite_differences(case14: Network, screen: bool) -> None:
+    """Jacobian and Hessian of the compiled model against central differences, with
+    some branches unrated (a partial set of flow rows) and the angle rows kept or not."""
+    from aiguilleur.grid._acopf_model import compile_model
+    from aiguilleur.grid.acopf import _costs, _flat
+
+    rate = np.array(case14.branch.rate_a_mva)
+    rate[::3] = 0.0  # unlimited: no flow rows for these
+    angmin = np.full(case14.n_branch, -20.0)
+    net = case14.replace(
+        branch=dataclasses.replace(case14.branch, rate_a_mva=rate, angmin_deg=angmin)
+    )
+    gens = np.flatnonzero(net.gen.in_service == 1)
+    model = compile_model(net, *_costs(net, gens), screen_angle_limits=screen)
+    assert model.ang.size > 0
+    rng = np.random.default_rng(3)
+    x = _flat(model) + rng.normal(0.0, 0.05, model.n_x)
+    x[model.lbx == model.ubx] = model.lbx[model.lbx == model.ubx]
+    lam = rng.normal(0.0, 1.0, model.n_g)
+    sigma = 0.7
+    jac = model.jac.to_scipy(model.jacobian_values(x)).toarray()
+    hess_u = model.hess.to_scipy(model.hessian_values(x, sigma, lam)).toarray()
+    hess = hess_u + np.triu(hess_u, 1).T
+    eps = 1e-6
+    jac_fd = np.empty_like(jac)
+    hess_fd = np.empty_like(hess)
+
+    def grad_lagrangian(y: np.ndarray) -> np.ndarray:
+        j = model.jac.to_scipy(model.jacobian_values(y)).toarray()
+        return sigma * model.objective_grad(y) + j.T @ lam
+
+    for k in range(model.n_x):
+        e = np.zeros(model.n_x)
+        e[k] = eps
+        jac_fd[:, k] = (model.constraints(x + e) - model.constraints(x - e)) / (2 * eps)
+        hess_fd[:, k] = (grad_lagrangian(x + e) - grad_lagrangian(x - e)) / (2 * eps)
+    np.testing.assert_allclose(jac, jac_fd, atol=1e-6 * max(1.0, np.abs(jac).max()))
+    np.testing.assert_allclose(hess, hess_fd, atol=1e-5 * max(1.0, np.abs(hess).max()))
