@@ -25,7 +25,6 @@ evaluations (what IPOPT requires).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
@@ -89,6 +88,52 @@ def _pattern(rows: IntArray, cols: IntArray, n_row: int, n_col: int) -> Pattern:
 
 
 @dataclass(frozen=True)
+class _Work:
+    """What the evaluations of one model reuse: index maps, bus constants, a buffer."""
+
+    bal2: IntArray  # P and Q balance rows' buses in a stacked (P, Q) bus vector
+    end_rows: IntArray  # (4, m): the end bus of pf, qf, pt, qt in that stacked vector
+    balance: sp.csr_matrix  # [pf, qf, pt, qt (4 m, row-major) | pg | qg] -> balance rows
+    pd_bal: FloatArray
+    qd_bal: FloatArray
+    gs_bal: FloatArray
+    bs_bal: FloatArray
+    jac_buf: FloatArray  # Jacobian triplets; the constant entries are written once
+
+    @staticmethod
+    def build(model: ACModel) -> _Work:
+        nb, nbal, m, ng = model.n_bus, model.n_bal, model.f.size, model.n_gen
+        nl, na = model.lim.size, model.ang.size
+        bal = model.bal_bus
+        end_rows = np.vstack([model.f, nb + model.f, model.t, nb + model.t])
+        # balance row of each stacked (P, Q) bus; isolated buses have none (-1)
+        on = model.row_of_bus >= 0
+        rows_pq = np.concatenate([model.row_of_bus, np.where(on, nbal + model.row_of_bus, -1)])
+        gen_pq = np.concatenate([model.gen_bus, nb + model.gen_bus])
+        r = np.concatenate([rows_pq[end_rows.ravel()], rows_pq[gen_pq]])
+        c = np.arange(4 * m + 2 * ng)
+        v = np.concatenate([np.ones(4 * m), -np.ones(2 * ng)])
+        keep = r >= 0
+        balance = sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=(2 * nbal, 4 * m + 2 * ng))
+        buf = np.zeros(16 * m + 2 * nbal + 2 * ng + 8 * nl + 2 * na)
+        o = 16 * m + 2 * nbal
+        buf[o : o + 2 * ng] = -1.0  # d(balance)/d(pg, qg)
+        o += 2 * ng + 8 * nl
+        buf[o : o + na] = 1.0  # d(angle difference)/d(va_f, va_t)
+        buf[o + na :] = -1.0
+        return _Work(
+            bal2=np.concatenate([bal, nb + bal]),
+            end_rows=end_rows,
+            balance=balance,
+            pd_bal=model.pd[bal],
+            qd_bal=model.qd[bal],
+            gs_bal=model.gs[bal],
+            bs_bal=model.bs[bal],
+            jac_buf=buf,
+        )
+
+
+@dataclass(frozen=True)
 class ACModel:
     """The compiled AC-OPF of one network (one topology and one set of limits)."""
 
@@ -137,8 +182,14 @@ class ACModel:
     ubg: FloatArray
     jac: Pattern
     hess: Pattern
-    # work buffers and constants of the evaluation, filled on first use
-    _cache: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+    # index maps, constants and buffers of the evaluation, built on first use
+    _work: list[_Work] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def work(self) -> _Work:
+        if not self._work:
+            self._work.append(_Work.build(self))
+        return self._work[0]
 
     @property
     def n_x(self) -> int:
@@ -247,9 +298,10 @@ class ACModel:
         vm_bal = x[nb : 2 * nb][self.bal_bus]
         sq = vm_bal * vm_bal
         bal = out[: 2 * nbal]
-        bal[:] = self._balance_matrix @ np.concatenate([val.ravel(), x[2 * nb :]])
-        bal[:nbal] += self._pd_bal + self._gs_bal * sq
-        bal[nbal:] += self._qd_bal - self._bs_bal * sq
+        w = self.work
+        bal[:] = w.balance @ np.concatenate([val.ravel(), x[2 * nb :]])
+        bal[:nbal] += w.pd_bal + w.gs_bal * sq
+        bal[nbal:] += w.qd_bal - w.bs_bal * sq
         if nl:
             vl = val if nl == m else val[:, self.lim]
             v2 = vl * vl
@@ -260,58 +312,17 @@ class ACModel:
             out[self.row_ang :] = va[self.f[self.ang]] - va[self.t[self.ang]]
         return out
 
-    @property
-    def _balance_matrix(self) -> sp.csr_matrix:
-        """Sum of [pf, qf, pt, qt (4 m, row-major) | pg | qg] into the P and Q balance rows."""
-        out: sp.csr_matrix | None = self._cache.get("balance")
-        if out is None:
-            nb, nbal, m, ng = self.n_bus, self.n_bal, self.f.size, self.n_gen
-            on = self.row_of_bus >= 0
-            q_rows = np.where(on, nbal + self.row_of_bus, -1)
-            rows_pq = np.concatenate([self.row_of_bus, q_rows])  # by (P, Q) bus
-            ends = self._end_rows.ravel()  # stacked (P, Q) position of each flow quantity
-            gen_pq = np.concatenate([self.gen_bus, nb + self.gen_bus])
-            r = np.concatenate([rows_pq[ends], rows_pq[gen_pq]])
-            c = np.arange(4 * m + 2 * ng)
-            v = np.concatenate([np.ones(4 * m), -np.ones(2 * ng)])
-            keep = r >= 0  # isolated buses have no balance row
-            out = sp.csr_matrix((v[keep], (r[keep], c[keep])), shape=(2 * nbal, 4 * m + 2 * ng))
-            self._cache["balance"] = out
-            bal = self.bal_bus
-            self._cache["pd_bal"], self._cache["qd_bal"] = self.pd[bal], self.qd[bal]
-            self._cache["gs_bal"], self._cache["bs_bal"] = self.gs[bal], self.bs[bal]
-        return out
-
-    @property
-    def _pd_bal(self) -> FloatArray:
-        out: FloatArray = self._cache["pd_bal"]
-        return out
-
-    @property
-    def _qd_bal(self) -> FloatArray:
-        out: FloatArray = self._cache["qd_bal"]
-        return out
-
-    @property
-    def _gs_bal(self) -> FloatArray:
-        out: FloatArray = self._cache["gs_bal"]
-        return out
-
-    @property
-    def _bs_bal(self) -> FloatArray:
-        out: FloatArray = self._cache["bs_bal"]
-        return out
-
     def _jac_triplets(self, x: FloatArray, val: FloatArray, grad: FloatArray) -> FloatArray:
         """Jacobian entries in the triplet order of the pattern (a buffer reused per call)."""
-        buf = self._jac_buffer()
+        w = self.work
+        buf = w.jac_buf
         vm = x[self.n_bus : 2 * self.n_bus]
         m, nbal, nl = self.f.size, self.n_bal, self.lim.size
         o = 16 * m
         buf[:o] = grad.ravel()
         vm_bal = vm[self.bal_bus]
-        np.multiply(self._gs2_bal, vm_bal, out=buf[o : o + nbal])
-        np.multiply(self._bs2_bal, vm_bal, out=buf[o + nbal : o + 2 * nbal])
+        np.multiply(2.0 * w.gs_bal, vm_bal, out=buf[o : o + nbal])
+        np.multiply(-2.0 * w.bs_bal, vm_bal, out=buf[o + nbal : o + 2 * nbal])
         o += 2 * nbal + 2 * self.n_gen  # generator entries (-1) are constant
         if nl:
             if nl == m:  # every branch rated: no gathering
@@ -327,48 +338,6 @@ class ACModel:
             jst += two_v[3] * gl[3]
         # angle-difference entries (+1, -1) are constant
         return buf
-
-    def _jac_buffer(self) -> FloatArray:
-        buf: FloatArray | None = self._cache.get("jac_buf")
-        if buf is None:
-            m, nbal, nl, na = self.f.size, self.n_bal, self.lim.size, self.ang.size
-            buf = np.zeros(16 * m + 2 * nbal + 2 * self.n_gen + 8 * nl + 2 * na)
-            o = 16 * m + 2 * nbal
-            buf[o : o + 2 * self.n_gen] = -1.0
-            o += 2 * self.n_gen + 8 * nl
-            buf[o : o + na] = 1.0
-            buf[o + na :] = -1.0
-            self._cache["jac_buf"] = buf
-            self._cache["gs2_bal"] = 2.0 * self.gs[self.bal_bus]
-            self._cache["bs2_bal"] = -2.0 * self.bs[self.bal_bus]
-        return buf
-
-    @property
-    def _bal2(self) -> IntArray:
-        """Positions of the P and Q balance rows in a stacked (P, Q) bus vector."""
-        out: IntArray | None = self._cache.get("bal2")
-        if out is None:
-            out = self._cache["bal2"] = np.concatenate([self.bal_bus, self.n_bus + self.bal_bus])
-        return out
-
-    @property
-    def _end_rows(self) -> IntArray:
-        """(4, m) positions of pf, qf, pt, qt's end bus in a stacked (P, Q) bus vector."""
-        out: IntArray | None = self._cache.get("end_rows")
-        if out is None:
-            nb = self.n_bus
-            out = self._cache["end_rows"] = np.vstack([self.f, nb + self.f, self.t, nb + self.t])
-        return out
-
-    @property
-    def _gs2_bal(self) -> FloatArray:
-        out: FloatArray = self._cache["gs2_bal"]
-        return out
-
-    @property
-    def _bs2_bal(self) -> FloatArray:
-        out: FloatArray = self._cache["bs2_bal"]
-        return out
 
     def jacobian_values(self, x: FloatArray, terms: Terms | None = None) -> FloatArray:
         val, grad, _, _ = terms or self.branch_terms(x)
@@ -392,12 +361,12 @@ class ACModel:
         nbal = self.n_bal
         nl = self.lim.size
         lam_pq = np.zeros(2 * nb)
-        lam_pq[self._bal2] = lam[: 2 * nbal]
+        lam_pq[self.work.bal2] = lam[: 2 * nbal]
         mu = np.zeros((2, m))
         mu[:, self.lim] = lam[2 * nbal : 2 * nbal + 2 * nl].reshape(2, nl)
         w2 = 2.0 * mu[_FFTT]  # (4, m): 2 mu of the end of pf, qf, pt, qt
         # weight of each quantity's own Hessian: balance multiplier + 2 mu * value
-        wq = lam_pq[self._end_rows] + w2 * val
+        wq = lam_pq[self.work.end_rows] + w2 * val
         vf, vt = vm[f], vm[t]
         w = vf * vt
         a = self.coef_a

@@ -226,44 +226,38 @@ def solve(
     def view(addr: int, typ: Any) -> FloatArray:
         return np.frombuffer(typ.from_address(addr), dtype=np.float64)
 
-    def eval_f(_n: int, x: int, _new: bool, out: int, _u: Any) -> bool:
-        try:
-            _d.from_address(out).value = float(prob.f(view(x, vec_n)))
-            return True
-        except BaseException as e:  # IPOPT must not see a Python exception
-            errors.append(e)
-            return False
+    def guarded(fn: Callable[..., None]) -> Callable[..., bool]:
+        """A callback for IPOPT: True when ``fn`` returns, False (and the error kept)
+        when it raises; IPOPT must never see a Python exception."""
 
-    def eval_grad(_n: int, x: int, _new: bool, out: int, _u: Any) -> bool:
-        try:
-            view(out, vec_n)[:] = prob.grad(view(x, vec_n))
-            return True
-        except BaseException as e:
-            errors.append(e)
-            return False
+        def call(*args: Any) -> bool:
+            try:
+                fn(*args)
+                return True
+            except BaseException as e:
+                errors.append(e)
+                return False
 
-    def eval_g(_n: int, x: int, _new: bool, _m: int, out: int, _u: Any) -> bool:
-        try:
-            if m:
-                view(out, vec_m)[:] = prob.g(view(x, vec_n))
-            return True
-        except BaseException as e:
-            errors.append(e)
-            return False
+        return call
+
+    def eval_f(_n: int, x: int, _new: bool, out: int, _u: Any) -> None:
+        _d.from_address(out).value = float(prob.f(view(x, vec_n)))
+
+    def eval_grad(_n: int, x: int, _new: bool, out: int, _u: Any) -> None:
+        view(out, vec_n)[:] = prob.grad(view(x, vec_n))
+
+    def eval_g(_n: int, x: int, _new: bool, _m: int, out: int, _u: Any) -> None:
+        if m:
+            view(out, vec_m)[:] = prob.g(view(x, vec_n))
 
     def eval_jac(
         _n: int, x: int, _new: bool, _m: int, _nj: int, rows: int, cols: int, vals: int, _u: Any
-    ) -> bool:
-        try:
-            if vals is None:
-                ctypes.memmove(rows, jr.ctypes.data, 4 * nj)
-                ctypes.memmove(cols, jc.ctypes.data, 4 * nj)
-            elif nj:
-                view(vals, vec_nj)[:nj] = prob.jac(view(x, vec_n))
-            return True
-        except BaseException as e:
-            errors.append(e)
-            return False
+    ) -> None:
+        if vals is None:  # first call: the structure
+            ctypes.memmove(rows, jr.ctypes.data, 4 * nj)
+            ctypes.memmove(cols, jc.ctypes.data, 4 * nj)
+        elif nj:
+            view(vals, vec_nj)[:nj] = prob.jac(view(x, vec_n))
 
     def eval_h(
         _n: int,
@@ -278,18 +272,13 @@ def solve(
         cols: int,
         vals: int,
         _u: Any,
-    ) -> bool:
-        try:
-            if vals is None:
-                ctypes.memmove(rows, hr.ctypes.data, 4 * nh)
-                ctypes.memmove(cols, hc.ctypes.data, 4 * nh)
-            elif nh:
-                lam_v = view(lam, vec_m) if m else np.zeros(0)
-                view(vals, vec_nh)[:nh] = prob.hess(view(x, vec_n), obj_factor, lam_v)
-            return True
-        except BaseException as e:
-            errors.append(e)
-            return False
+    ) -> None:
+        if vals is None:
+            ctypes.memmove(rows, hr.ctypes.data, 4 * nh)
+            ctypes.memmove(cols, hc.ctypes.data, 4 * nh)
+        elif nh:
+            lam_v = view(lam, vec_m) if m else np.zeros(0)
+            view(vals, vec_nh)[:nh] = prob.hess(view(x, vec_n), obj_factor, lam_v)
 
     def intermediate(
         _mode: int,
@@ -310,11 +299,11 @@ def solve(
 
     # the ctypes wrappers must outlive IpoptSolve
     cbs = (
-        EVAL_F(eval_f),
-        EVAL_G(eval_g),
-        EVAL_GRAD_F(eval_grad),
-        EVAL_JAC_G(eval_jac),
-        EVAL_H(eval_h),
+        EVAL_F(guarded(eval_f)),
+        EVAL_G(guarded(eval_g)),
+        EVAL_GRAD_F(guarded(eval_grad)),
+        EVAL_JAC_G(guarded(eval_jac)),
+        EVAL_H(guarded(eval_h)),
     )
     inter = INTERMEDIATE(intermediate)
     lbx, ubx = _finite(prob.lbx), _finite(prob.ubx)

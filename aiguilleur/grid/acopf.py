@@ -531,6 +531,10 @@ class _Evaluator:
         return self.model.hessian_values(x, sigma, lam, self.terms(x))
 
 
+def _option_error(detail: str) -> ValidationError:
+    return ValidationError(f"ipopt_options: IPOPT rejected an option or its value ({detail})")
+
+
 def _ipopt_options(options: ACOPFOptions, warm: bool) -> dict[str, Any]:
     ipopt: dict[str, Any] = {
         "print_level": 0,
@@ -593,8 +597,7 @@ def _run_c(
     try:
         sol = _ipopt.solve(prob, x0, _ipopt_options(options, warm), lam_g0, lam_x0)
     except _ipopt.OptionError as e:
-        msg = f"ipopt_options: IPOPT rejected an option or its value ({e})"
-        raise ValidationError(msg) from None
+        raise _option_error(str(e)) from None
     if sol.error is not None:
         if isinstance(sol.error, (KeyboardInterrupt, MemoryError)):
             raise sol.error
@@ -621,10 +624,7 @@ def _run_casadi(
     except RuntimeError as e:
         text = " ".join(str(e).split())
         if options.ipopt_options and "option" in text.lower():
-            raise ValidationError(
-                "ipopt_options: IPOPT rejected an option or its value "
-                f"({dict(options.ipopt_options)})"
-            ) from None
+            raise _option_error(str(dict(options.ipopt_options))) from None
         raise SolverError(f"IPOPT could not be set up: {text}") from None
     t1 = time.perf_counter()
     try:
@@ -1219,10 +1219,7 @@ def _solve(
     else:
         ret, iterations, x, lam_g, lam_x, t1 = _run_casadi(model, opts, warm, x0, lam_g0, lam_x0)
     if ret == "Invalid_Option":
-        raise ValidationError(
-            "ipopt_options: IPOPT rejected an option or its value "
-            f"({dict(opts.ipopt_options or {})})"
-        )
+        raise _option_error(str(dict(opts.ipopt_options or {})))
     status: Status = _STATUS.get(ret, "error")
     if ret in _NO_ITERATION:  # before the first iteration IPOPT leaves its counter unset
         iterations = 0
