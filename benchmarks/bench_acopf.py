@@ -305,6 +305,13 @@ def outage_resolve(net: Network, opts: ACOPFOptions, count: int) -> None:
         )
 
 
+def _positive_int(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text}")
+    return n
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", nargs="*", help="case names (default: every shared case)")
@@ -330,7 +337,7 @@ def main() -> None:
     ap.add_argument("--outages", type=int, default=5, help="how many outages to re-solve")
     ap.add_argument(
         "--repeat",
-        type=int,
+        type=_positive_int,
         default=1,
         help="solve each case this many times with each tool and keep the best time",
     )
@@ -386,7 +393,7 @@ def main() -> None:
         net = read_matpower(path)
         cpu = math.inf
         r: ACOPFResult | None = None
-        for _ in range(max(args.repeat, 1)):
+        for _ in range(args.repeat):
             c0 = time.process_time()
             run = ac_opf(net, opts, start=args.start)
             cpu = min(cpu, time.process_time() - c0)
@@ -422,7 +429,7 @@ def main() -> None:
             else:
                 line += f"  {'(not run: size)':<20}"
         if args.casadi:
-            ca_t, ca_it = run_via_casadi(net, opts, args.start, max(args.repeat, 1))
+            ca_t, ca_it = run_via_casadi(net, opts, args.start, args.repeat)
             line += f"  {ca_t:>9.3f}{ca_it:>5}"
         if args.sx:
             sx_st, _, sx_build, sx_solve, sx_it = run_casadi_sx(net)

@@ -98,6 +98,8 @@ class _Work:
     qd_bal: FloatArray
     gs_bal: FloatArray
     bs_bal: FloatArray
+    jac_shunt_p: FloatArray  # d(P balance)/d(vm) of the shunts is jac_shunt_p * vm
+    jac_shunt_q: FloatArray
     jac_buf: FloatArray  # Jacobian triplets; the constant entries are written once
 
     @staticmethod
@@ -129,6 +131,8 @@ class _Work:
             qd_bal=model.qd[bal],
             gs_bal=model.gs[bal],
             bs_bal=model.bs[bal],
+            jac_shunt_p=2.0 * model.gs[bal],
+            jac_shunt_q=-2.0 * model.bs[bal],
             jac_buf=buf,
         )
 
@@ -321,8 +325,8 @@ class ACModel:
         o = 16 * m
         buf[:o] = grad.ravel()
         vm_bal = vm[self.bal_bus]
-        np.multiply(2.0 * w.gs_bal, vm_bal, out=buf[o : o + nbal])
-        np.multiply(-2.0 * w.bs_bal, vm_bal, out=buf[o + nbal : o + 2 * nbal])
+        np.multiply(w.jac_shunt_p, vm_bal, out=buf[o : o + nbal])
+        np.multiply(w.jac_shunt_q, vm_bal, out=buf[o + nbal : o + 2 * nbal])
         o += 2 * nbal + 2 * self.n_gen  # generator entries (-1) are constant
         if nl:
             if nl == m:  # every branch rated: no gathering

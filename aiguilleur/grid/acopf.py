@@ -36,7 +36,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import numpy.typing as npt
@@ -572,8 +572,11 @@ def _run_c(
     x0: FloatArray,
     lam_g0: FloatArray,
     lam_x0: FloatArray,
-) -> tuple[str, int, FloatArray, FloatArray, FloatArray]:
-    """IPOPT through its C interface: return status, iterations, x, lam_g, lam_x."""
+) -> tuple[str, int, FloatArray, FloatArray, FloatArray, float]:
+    """IPOPT through its C interface.
+
+    Returns status, iterations, x, lam_g, lam_x and the time the solve started.
+    """
     ev = _Evaluator(model)
     jac, hess = model.jac, model.hess
     jac_cols = np.repeat(np.arange(jac.n_col), np.diff(jac.indptr))
@@ -594,17 +597,20 @@ def _run_c(
         jac=ev.jac,
         hess=ev.hess,
     )
+    t1 = time.perf_counter()
     try:
         sol = _ipopt.solve(prob, x0, _ipopt_options(options, warm), lam_g0, lam_x0)
     except _ipopt.OptionError as e:
         raise _option_error(str(e)) from None
+    except RuntimeError as e:  # IPOPT refused to create the problem
+        return "IPOPT failed: " + " ".join(str(e).split())[:300], 0, x0, lam_g0, lam_x0, t1
     if sol.error is not None:
         if isinstance(sol.error, (KeyboardInterrupt, MemoryError)):
             raise sol.error
         raise SolverError(
             f"evaluating the AC OPF failed inside IPOPT: {type(sol.error).__name__}: {sol.error}"
         ) from sol.error
-    return sol.status, sol.iterations, sol.x, sol.lam_g, sol.lam_x
+    return sol.status, sol.iterations, sol.x, sol.lam_g, sol.lam_x, t1
 
 
 def _run_casadi(
@@ -1133,29 +1139,34 @@ def ac_opf(
     rate = net.branch.rating_mva(opts.rating)
     screen = opts.screen_angle_limits and opts.enforce_angle_limits
     run = _solve(net, opts, start, c2, c1, c0, rate, screen, t0)
-    model, status, message, x, lam_g, lam_x, iterations, times, start_name = run
-    if screen and model.ang.size < model.ang_all.size and status == "optimal":
+    model = run.model
+    if screen and model.ang.size < model.ang_all.size and run.status == "optimal":
         # the rows left out are implied up to whole turns of an angle: make sure
         dropped = np.ones(model.ang_all.size, dtype=bool)
         dropped[np.searchsorted(model.ang_all, model.ang)] = False
-        if float(np.max(model.angle_excess(x)[dropped], initial=0.0)) > _ANGLE_TOL:
-            run = _solve(net, opts, start, c2, c1, c0, rate, False, time.perf_counter())
-            model, status, message, x, lam_g, lam_x, it2, times2, start_name = run
-            iterations += it2
-            times = (times[0] + times2[0], times[1] + times2[1], times[2] + times2[2])
-            message = f"{message} (solved again with every angle-difference row)"
-    return _result(
-        net,
-        model,
-        status,
-        message,
-        x,
-        lam_g,
-        lam_x,
-        iterations,
-        times,
-        start_name,
-    )
+        if float(np.max(model.angle_excess(run.x)[dropped], initial=0.0)) > _ANGLE_TOL:
+            again = _solve(net, opts, start, c2, c1, c0, rate, False, time.perf_counter())
+            (b0, s0, t0_), (b1, s1, t1_) = run.times, again.times
+            run = again._replace(
+                iterations=run.iterations + again.iterations,
+                times=(b0 + b1, s0 + s1, t0_ + t1_),
+                message=f"{again.message} (solved again with every angle-difference row)",
+            )
+    return _result(net, *run)
+
+
+class _Run(NamedTuple):
+    """One compile-and-solve: what ``_result`` needs."""
+
+    model: ACModel
+    status: Status
+    message: str
+    x: FloatArray
+    lam_g: FloatArray
+    lam_x: FloatArray
+    iterations: int
+    times: tuple[float, float, float]  # build, solve, total seconds
+    start: str
 
 
 def _solve(
@@ -1168,18 +1179,8 @@ def _solve(
     rate: FloatArray,
     screen: bool,
     t0: float,
-) -> tuple[
-    ACModel,
-    Status,
-    str,
-    FloatArray,
-    FloatArray,
-    FloatArray,
-    int,
-    tuple[float, float, float],
-    str,
-]:
-    """Compile and solve once: the model, status, message, primal and dual point, counts."""
+) -> _Run:
+    """Compile and solve once."""
     model = compile_model(
         net,
         c2,
@@ -1207,17 +1208,8 @@ def _solve(
     else:
         x0 = _flat(model)
         start_name = "flat"
-    t1 = t0
-    x, lam_g, lam_x = x0, lam_g0, lam_x0
-    iterations = 0
-    if _ipopt.available():
-        t1 = time.perf_counter()
-        try:
-            ret, iterations, x, lam_g, lam_x = _run_c(model, opts, warm, x0, lam_g0, lam_x0)
-        except RuntimeError as e:
-            ret = "IPOPT failed: " + " ".join(str(e).split())[:300]
-    else:
-        ret, iterations, x, lam_g, lam_x, t1 = _run_casadi(model, opts, warm, x0, lam_g0, lam_x0)
+    run_ipopt = _run_c if _ipopt.available() else _run_casadi
+    ret, iterations, x, lam_g, lam_x, t1 = run_ipopt(model, opts, warm, x0, lam_g0, lam_x0)
     if ret == "Invalid_Option":
         raise _option_error(str(dict(opts.ipopt_options or {})))
     status: Status = _STATUS.get(ret, "error")
@@ -1230,8 +1222,7 @@ def _solve(
     if not np.all(np.isfinite(x)):
         status = "error"
         x = np.where(np.isfinite(x), x, x0)
-    times = (t1 - t0, t2 - t1, t2 - t0)
-    return (
+    return _Run(
         model,
         status,
         message,
@@ -1239,6 +1230,6 @@ def _solve(
         np.nan_to_num(lam_g),
         np.nan_to_num(lam_x),
         iterations,
-        times,
+        (t1 - t0, t2 - t1, t2 - t0),
         start_name,
     )
