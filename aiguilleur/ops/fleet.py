@@ -1,424 +1,636 @@
-"""The logistics half of the demo: fuel tankers and repair crews re-routed after a flood.
+"""The fleets of the operations centre: their world, their problems, their re-plans.
 
-On the bundled road extract (Monaco and the communes around it, OpenStreetMap):
-a crisis scenario places a fuel depot, a repair base and demand points
-(hospitals, substations, shops); the scarce fuel is allocated by priority;
-the tankers and the crews get their routes; then a main road floods while
-they drive, and both fleets are re-planned from where they are, with the
-travel matrices updated for the closure. Everything is drawn on one map.
+* :func:`fleet_world` draws the fleet world of a crisis on a road extract
+  (depots, hospitals, substations and shops with their needs; scarce fuel
+  allocated by priority; fuel tankers and repair crews) and solves the first
+  plans, as one ``fleet_initialised`` event: the log carries the plans, so
+  folding never re-runs the router.
+* :class:`FleetModel` is what the responder needs beside the state: the road
+  graph (checked against the hash the log recorded), travel matrices for a
+  set of closures (cached), snapping of new places.
+* :func:`replan_fleet` answers a logistics event: it rebuilds the problem the
+  plan in force was made for (its basis: closures, depots, vehicles and
+  orders at adoption) and the events since (new matrices, depots down,
+  breakdowns, new or urgent orders, cancellations, supply), re-allocates
+  scarce fuel by priority, and re-plans from where the vehicles are with
+  :func:`aiguilleur.logistics.routing.replan` (frozen prefixes, never worse
+  than repairing the plan). The answer is an ``adopt_routes`` action with
+  what it leaves undelivered and why.
 """
 
 from __future__ import annotations
 
+import hashlib
+import math
+import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from aiguilleur.errors import ValidationError
 from aiguilleur.logistics.roads import (
-    ATTRIBUTION,
+    RoadClosure,
     RoadGraph,
-    TravelMatrices,
-    affected_edges,
+    Slowdown,
     apply_disruption,
     bundled_road_graph,
-    route_geometry,
-    routes_geojson,
+    snap,
     travel_matrices,
-    update_matrices,
 )
 from aiguilleur.logistics.routing import (
+    DepotDown,
     MatrixChange,
     PlannedRoute,
-    ReplanResult,
     RoutingProblem,
-    RoutingSolution,
     SolveSettings,
+    UrgentOrders,
+    VehicleBreakdown,
+    check_plan,
     replan,
+    route_schedule,
     solve,
 )
-from aiguilleur.logistics.scenario import CrisisScenario, crisis_scenario, fuel_orders
+from aiguilleur.ops import events as ev
 
-__all__ = ["FleetDemoResult", "FleetPlan", "run_fleet_demo", "svg_fleet_map"]
+__all__ = [
+    "BUNDLED_ROADS",
+    "FleetModel",
+    "FleetReplan",
+    "fleet_world",
+    "replan_fleet",
+    "roads_sha256",
+]
 
 IntArray = npt.NDArray[np.int64]
+FloatArray = npt.NDArray[np.float64]
 
+BUNDLED_ROADS = "bundled:monaco"
+SHIFT_S = 10 * 3600
 TANKERS = 4
 TANKER_L = 4000
 CREWS = 2
-SHIFT_S = 10 * 3600
-# cut-off pairs after a closure: a travel time no plan will take
-_UNREACHABLE_S = 10**7
+UNREACHABLE_S = 10**7
+PENALTY_BY_PRIORITY = {1: 10**7, 2: 10**6}
+DEFAULT_PENALTY = 50_000
 
 
-@dataclass(frozen=True)
-class FleetPlan:
-    """One fleet's plan before and after the closure, as site sequences and figures.
+def roads_sha256() -> str:
+    """SHA-256 of the bundled road extract's file."""
+    from importlib.resources import files
 
-    ``cost_before`` is the whole first plan's distance cost (metres driven);
-    ``cost_after`` that of what remains to drive from the closure on, and
-    ``repair_cost_after`` the same for the repair baseline (the old plan
-    patched), which the re-plan must never be worse than.
+    from aiguilleur.logistics import roads as _roads
+
+    data = files("aiguilleur.data").joinpath("roads", _roads._BUNDLED).read_bytes()
+    return hashlib.sha256(data).hexdigest()
+
+
+def _int_matrix(m: FloatArray) -> IntArray:
+    return np.where(np.isfinite(m), np.rint(m), UNREACHABLE_S).astype(np.int64)
+
+
+# -- the world -----------------------------------------------------------------------------------
+
+
+def fleet_world(
+    *,
+    seed: int = 1,
+    shift_start: datetime,
+    event_id: str = "world:fleet",
+    time_limit_s: float = 2.0,
+    graph: RoadGraph | None = None,
+) -> ev.FleetInitialised:
+    """The fleet world of a crisis on the bundled road extract, with its first plans.
+
+    Fuel tankers (4 of 4,000 L) carry the scarce fuel, allocated by priority
+    (hospitals, then substations, then shops), from the fuel depot; repair
+    crews (2) visit the substations from their base. Everything is drawn from
+    ``seed`` (:func:`aiguilleur.logistics.scenario.crisis_scenario`).
     """
+    from aiguilleur.logistics.scenario import crisis_scenario, fuel_orders
 
-    fleet: str
-    orders: int
-    vehicles_used: int
-    cost_before: float
-    feasible_before: bool
-    dropped_before: dict[str, str]
-    cost_after: float
-    repair_cost_after: float
-    feasible_after: bool
-    dropped_after: dict[str, str]
-    changed_vehicles: int
-    max_delay_s: int
-    replan_s: float
-    routes_before: tuple[tuple[int, ...], ...]  # site indices, depot first and last
-    routes_after: tuple[tuple[int, ...], ...]
-    notes: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class FleetDemoResult:
-    """What the fleet part of the demo did (see :func:`run_fleet_demo`)."""
-
-    scenario: CrisisScenario
-    graph_nodes: int
-    graph_edges: int
-    fuel_supply_l: float
-    fuel_need_l: float
-    fuel_shortfall_by_priority: dict[int, float]
-    closure_reason: str
-    closure_at_s: float
-    closed_edges: int
-    matrix_update_s: float
-    fleets: tuple[FleetPlan, ...]
-    geojson: dict[str, Any]
-    map_svg: str
-    attribution: str
-    time_s: float
-
-
-def _int_matrix(m: npt.NDArray[np.float64]) -> IntArray:
-    return np.where(np.isfinite(m), np.rint(m), _UNREACHABLE_S).astype(np.int64)
-
-
-def _problem(
-    name: str,
-    tm: TravelMatrices,
-    depot_site: int,
-    order_site: list[int],
-    demand: list[int],
-    service: list[int],
-    windows: list[tuple[float, float]],
-    required: list[bool],
-    penalty: list[int],
-    priority: list[int],
-    ids: list[str],
-    vehicles: int,
-    capacity: int,
-    depot_id: str,
-    lonlat: npt.NDArray[np.float64],
-) -> RoutingProblem:
-    n = len(order_site)
-    late = [min(w[1], SHIFT_S) if np.isfinite(w[1]) else SHIFT_S for w in windows]
-    return RoutingProblem(
-        name=name,
-        duration_s=_int_matrix(tm.duration_s),
-        distance_m=_int_matrix(tm.distance_m),
-        depot_location=np.array([depot_site], dtype=np.int64),
-        order_location=np.array(order_site, dtype=np.int64),
-        order_demand=np.array(demand, dtype=np.int64),
-        vehicle_count=np.array([vehicles], dtype=np.int64),
-        vehicle_capacity=np.array([capacity], dtype=np.int64),
-        order_service_s=np.array(service, dtype=np.int64),
-        order_tw_early_s=np.array([int(w[0]) for w in windows], dtype=np.int64),
-        order_tw_late_s=np.array([int(v) for v in late], dtype=np.int64),
-        order_required=np.array(required, dtype=bool),
-        order_penalty=np.array(penalty, dtype=np.int64),
-        order_priority=np.array(priority, dtype=np.int64),
-        vehicle_tw_early_s=np.array([0], dtype=np.int64),
-        vehicle_tw_late_s=np.array([SHIFT_S], dtype=np.int64),
-        vehicle_unit_distance_cost=np.array([1], dtype=np.int64),
-        vehicle_unit_duration_cost=np.array([0], dtype=np.int64),
-        order_id=tuple(ids) if n else (),
-        depot_id=(depot_id,),
-        vehicle_type_id=(name,),
-        location_lonlat=lonlat,
-        cost_unit=1.0,
-        source="aiguilleur demo",
+    g = bundled_road_graph() if graph is None else graph
+    sc = crisis_scenario(g, seed=seed)
+    sites = [
+        ev.SiteSpec(site=s.site_id, kind=s.kind, name=s.name, lat=s.lat, lon=s.lon, node=s.node)
+        for s in sc.sites
+    ]
+    tm = travel_matrices(g, sc.nodes)
+    _alloc, orders = fuel_orders(sc, cost=tm.duration_s[0, 2:], tanker_l=TANKER_L)
+    tanker_orders = [
+        ev.OrderSpec(
+            order=o.order_id.replace(">", "-"),
+            site=o.point,
+            quantity=float(round(o.quantity)),
+            priority=o.priority,
+            window_open_s=int(o.window_open_s),
+            window_close_s=int(min(o.window_close_s, SHIFT_S))
+            if math.isfinite(o.window_close_s)
+            else SHIFT_S,
+            service_s=round(o.service_s),
+            required=o.priority < 3,
+            penalty=0 if o.priority < 3 else DEFAULT_PENALTY,
+        )
+        for o in orders
+    ]
+    crew_orders = [
+        ev.OrderSpec(
+            order=f"repair-{p.site_id}",
+            site=p.site_id,
+            quantity=1.0,
+            priority=p.priority,
+            window_open_s=int(p.window_s[0]),
+            window_close_s=int(min(p.window_s[1], SHIFT_S)),
+            service_s=round(p.service_s),
+            required=True,
+            penalty=0,
+        )
+        for p in sc.points
+        if p.needs_crew
+    ]
+    specs = {
+        "tankers": ("fuel-depot", "tanker", TANKERS, TANKER_L, "L", tanker_orders),
+        "crews": ("crew-depot", "crew", CREWS, max(len(crew_orders), 1), "visits", crew_orders),
+    }
+    fleets = []
+    site_ids = [s.site for s in sites]
+    depot_site = {"tankers": sc.fuel_depot.site_id, "crews": sc.crew_depot.site_id}
+    for name, (_, vtype, n_veh, cap, unit, ords) in specs.items():
+        spec = ev.FleetSpec(
+            fleet=name,
+            depot=depot_site[name],
+            vehicle_type=vtype,
+            vehicles=n_veh,
+            capacity=cap,
+            unit=unit,
+            orders=ords,
+            routes=[],
+        )
+        problem, _ = _problem_from(
+            spec.model_dump(mode="json"),
+            [o.model_dump(mode="json") for o in ords],
+            site_ids,
+            tm.duration_s,
+            tm.distance_m,
+            SHIFT_S,
+        )
+        routes: list[ev.RoutePlan] = []
+        dropped: dict[str, str] = {}
+        if problem.n_orders:
+            sol = solve(problem, SolveSettings(time_limit_s=time_limit_s, seed=seed, workers=1))
+            routes = _route_plans(problem, sol.routes)
+            dropped = {problem.order_id[i]: why for i, why in sol.dropped.items()}
+        fleets.append(spec.model_copy(update={"routes": routes, "dropped": dropped}))
+    return ev.FleetInitialised(
+        id=event_id,
+        occurred_at=shift_start,
+        source="aiguilleur:world",
+        roads=BUNDLED_ROADS,
+        roads_sha256=roads_sha256(),
+        shift_start=shift_start,
+        shift_s=SHIFT_S,
+        sites=sites,
+        fleets=fleets,
+        supply={sc.fuel_depot.site_id: float(sc.fuel_supply_l)},
     )
 
 
-def _sequences(problem: RoutingProblem, routes: tuple[PlannedRoute, ...]) -> list[tuple[int, ...]]:
-    depot = int(problem.depot_location[0])
+def _route_plans(problem: RoutingProblem, routes: Sequence[PlannedRoute]) -> list[ev.RoutePlan]:
     out = []
     for r in routes:
         if len(r.orders) == 0:
             continue
-        locs = [int(problem.order_location[o]) for o in r.orders]
-        out.append((depot, *locs, depot))
+        s = route_schedule(problem, r)
+        out.append(
+            ev.RoutePlan(
+                vehicle=r.vehicle or f"{problem.vehicle_type_id[r.vehicle_type]}#0",
+                vehicle_type=problem.vehicle_type_id[r.vehicle_type],
+                orders=[problem.order_id[int(i)] for i in r.orders],
+                start_s=int(s.start_s if r.start_s is None else r.start_s),
+            )
+        )
     return out
 
 
-def _fleet(
-    name: str,
-    problem: RoutingProblem,
-    new: TravelMatrices,
-    at_s: float,
-    reason: str,
-    time_limit_s: float,
-    deadline_s: float,
-    seed: int,
-) -> tuple[FleetPlan, RoutingSolution, ReplanResult]:
-    sol = solve(problem, SolveSettings(time_limit_s=time_limit_s, seed=seed, workers=1))
-    change = MatrixChange(_int_matrix(new.duration_s), _int_matrix(new.distance_m), reason)
-    t = time.perf_counter()
-    rp = replan(problem, sol.routes, int(at_s), change, deadline_s=deadline_s, seed=seed, workers=1)
-    replan_s = time.perf_counter() - t
-    ids = problem.order_id
-    summ = rp.summary()
-    plan = FleetPlan(
-        fleet=name,
-        orders=problem.n_orders,
-        vehicles_used=sum(1 for r in sol.routes if len(r.orders)),
-        cost_before=float(sol.cost),
-        feasible_before=bool(sol.feasible),
-        dropped_before={ids[i] if ids else str(i): why for i, why in sol.dropped.items()},
-        cost_after=float(summ["cost"]),
-        repair_cost_after=float(summ["repair_cost"]),
-        feasible_after=bool(rp.feasible),
-        dropped_after=dict(rp.dropped),
-        changed_vehicles=sum(1 for c in rp.changes if tuple(c.before) != tuple(c.after)),
-        max_delay_s=max((int(v) for v in rp.delay_s.values()), default=0),
-        replan_s=replan_s,
-        routes_before=tuple(_sequences(problem, sol.routes)),
-        routes_after=tuple(_sequences(rp.problem, rp.routes)),
-        notes=tuple(rp.notes),
+# -- problems from the state ------------------------------------------------------------------------
+
+
+def _problem_from(
+    fleet: Mapping[str, Any],
+    orders: Sequence[Mapping[str, Any]],
+    site_ids: Sequence[str],
+    duration_s: FloatArray,
+    distance_m: FloatArray,
+    shift_s: int,
+) -> tuple[RoutingProblem, list[str]]:
+    """One fleet's routing problem on the locations ``site_ids`` (matrix rows)."""
+    loc = {s: i for i, s in enumerate(site_ids)}
+    ords = sorted(orders, key=lambda o: o["order"])
+    ids = [str(o["order"]) for o in ords]
+    n = len(ords)
+    cap = int(fleet["capacity"])
+
+    def penalty(o: Mapping[str, Any]) -> int:
+        if o["required"]:
+            return PENALTY_BY_PRIORITY.get(int(o["priority"]), 10**6)
+        return int(o["penalty"]) or DEFAULT_PENALTY
+
+    problem = RoutingProblem(
+        name=str(fleet.get("fleet", fleet.get("vehicle_type", "fleet"))),
+        duration_s=_int_matrix(duration_s),
+        distance_m=_int_matrix(distance_m),
+        depot_location=np.array([loc[fleet["depot"]]], dtype=np.int64),
+        order_location=np.array([loc[o["site"]] for o in ords], dtype=np.int64),
+        order_demand=np.array([min(round(float(o["quantity"])), cap) for o in ords], np.int64),
+        vehicle_count=np.array([int(fleet["vehicles"])], dtype=np.int64),
+        vehicle_capacity=np.array([cap], dtype=np.int64),
+        order_service_s=np.array([int(o["service_s"]) for o in ords], dtype=np.int64),
+        order_tw_early_s=np.array([int(o["window_open_s"]) for o in ords], dtype=np.int64),
+        order_tw_late_s=np.array(
+            [max(int(o["window_close_s"]), int(o["window_open_s"])) for o in ords], np.int64
+        ),
+        order_required=np.array([bool(o["required"]) for o in ords], dtype=bool),
+        order_penalty=np.array([penalty(o) for o in ords], dtype=np.int64),
+        order_priority=np.array([int(o["priority"]) for o in ords], dtype=np.int64),
+        vehicle_tw_early_s=np.array([0], dtype=np.int64),
+        vehicle_tw_late_s=np.array([shift_s], dtype=np.int64),
+        vehicle_unit_distance_cost=np.array([1], dtype=np.int64),
+        vehicle_unit_duration_cost=np.array([0], dtype=np.int64),
+        order_id=tuple(ids) if n else (),
+        depot_id=(str(fleet["depot"]),),
+        vehicle_type_id=(str(fleet["vehicle_type"]),),
+        cost_unit=1.0,
+        source="aiguilleur ops",
     )
-    return plan, sol, rp
+    return problem, ids
 
 
-def run_fleet_demo(
+def _disruption(rec: Mapping[str, Any]) -> RoadClosure | Slowdown:
+    a = rec["area"]
+    kw: dict[str, Any] = {
+        "edges": tuple(a.get("edges") or ()),
+        "polygon_lonlat": tuple(tuple(p) for p in a.get("polygon_lonlat") or ()),
+        "center_latlon": (a["center_lat"], a["center_lon"])
+        if a.get("center_lat") is not None
+        else None,
+        "radius_m": float(a.get("radius_m") or 0.0),
+        "reason": str(rec.get("reason", "")),
+    }
+    if rec["kind"] == "slowdown":
+        return Slowdown(factor=float(rec["factor"]), **kw)
+    return RoadClosure(**kw)
+
+
+@dataclass
+class FleetModel:
+    """The road graph of a fleet world and the matrices of closure sets (cached; thread-safe)."""
+
+    graph: RoadGraph
+    sha256: str
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _graphs: dict[str, RoadGraph] = field(default_factory=dict, repr=False)
+    _mats: dict[tuple[str, tuple[int, ...]], tuple[FloatArray, FloatArray]] = field(
+        default_factory=dict, repr=False
+    )
+    _snaps: dict[tuple[float, float], int] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def load(cls, roads: str, sha256: str) -> FleetModel:
+        if roads != BUNDLED_ROADS:
+            raise ValidationError(f"roads {roads!r}: only {BUNDLED_ROADS!r} is known")
+        got = roads_sha256()
+        if got != sha256:
+            raise ValidationError(
+                f"roads {roads}: content hash {got[:12]}... differs from the log's {sha256[:12]}..."
+            )
+        return cls(bundled_road_graph(), sha256)
+
+    def snap(self, lat: float, lon: float) -> int:
+        """The road node of a place (within 500 m of a road of the extract, else an error)."""
+        key = (round(lat, 7), round(lon, 7))
+        with self._lock:
+            hit = self._snaps.get(key)
+        if hit is not None:
+            return hit
+        node = int(snap(self.graph, [lat], [lon])[0])
+        with self._lock:
+            self._snaps[key] = node
+        return node
+
+    @staticmethod
+    def closure_key(closures: Mapping[str, Mapping[str, Any]]) -> str:
+        items = sorted((k, int(v.get("seq", 0))) for k, v in closures.items())
+        return ";".join(f"{k}@{s}" for k, s in items)
+
+    def disrupted(self, closures: Mapping[str, Mapping[str, Any]]) -> RoadGraph:
+        key = self.closure_key(closures)
+        with self._lock:
+            g = self._graphs.get(key)
+        if g is not None:
+            return g
+        g = self.graph
+        for k in sorted(closures):
+            g = apply_disruption(g, _disruption(closures[k]))
+        with self._lock:
+            self._graphs[key] = g
+        return g
+
+    def closed_edges(self, closures: Mapping[str, Mapping[str, Any]]) -> IntArray:
+        return np.flatnonzero(np.asarray(self.disrupted(closures).closed)).astype(np.int64)
+
+    def matrices(
+        self, closures: Mapping[str, Mapping[str, Any]], nodes: Sequence[int]
+    ) -> tuple[FloatArray, FloatArray]:
+        key = (self.closure_key(closures), tuple(int(n) for n in nodes))
+        with self._lock:
+            hit = self._mats.get(key)
+        if hit is not None:
+            return hit
+        tm = travel_matrices(self.disrupted(closures), np.asarray(nodes, dtype=np.int64))
+        out = (np.asarray(tm.duration_s), np.asarray(tm.distance_m))
+        with self._lock:
+            self._mats[key] = out
+        return out
+
+    def node_of(self, site: Mapping[str, Any]) -> int:
+        n = int(site.get("node", -1))
+        return n if n >= 0 else self.snap(float(site["lat"]), float(site["lon"]))
+
+
+# -- re-planning ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FleetReplan:
+    """One fleet's answer to what changed since its plan was adopted."""
+
+    fleet: str
+    action: ev.AdoptRoutes
+    changed_vehicles: int
+    undelivered: dict[str, str]
+    undelivered_required: tuple[str, ...]
+    cost_before_m: float
+    cost_after_m: float
+    repair_cost_m: float
+    max_delay_s: int
+    feasible: bool
+    notes: tuple[str, ...]
+    reasons: tuple[str, ...]
+    time_s: float
+    explanation: tuple[str, ...]
+
+    @property
+    def ok(self) -> bool:
+        return self.feasible and not self.undelivered_required
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "fleet": self.fleet,
+            "ok": self.ok,
+            "feasible": self.feasible,
+            "changed_vehicles": self.changed_vehicles,
+            "undelivered": dict(self.undelivered),
+            "undelivered_required": list(self.undelivered_required),
+            "cost_before_m": self.cost_before_m,
+            "cost_after_m": self.cost_after_m,
+            "repair_cost_m": self.repair_cost_m,
+            "max_delay_s": self.max_delay_s,
+            "notes": list(self.notes),
+            "reasons": list(self.reasons),
+            "time_s": self.time_s,
+            "explanation": list(self.explanation),
+        }
+
+
+def _fleet_orders(
+    orders: Mapping[str, Mapping[str, Any]], fleet: str
+) -> dict[str, Mapping[str, Any]]:
+    return {k: v for k, v in orders.items() if v["fleet"] == fleet and v.get("status") == "open"}
+
+
+def replan_fleet(
+    fs: Any,
+    fleet: str,
+    at_s: int,
+    model: FleetModel,
     *,
+    deadline_s: float = 2.0,
     seed: int = 1,
-    time_limit_s: float = 3.0,
-    replan_deadline_s: float = 2.0,
-    graph: RoadGraph | None = None,
-) -> FleetDemoResult:
-    """Plan the tankers and the crews of a crisis, flood a road, re-plan both fleets.
+    workers: int = 1,
+) -> FleetReplan | None:
+    """Re-plan ``fleet`` at ``at_s`` for everything that changed since its plan's basis.
 
-    Parameters
-    ----------
-    seed
-        Scenario and search seed (the run is reproducible for a seed).
-    time_limit_s
-        Search time of each fleet's first plan.
-    replan_deadline_s
-        Deadline of each re-plan after the closure.
-    graph
-        The road graph (the bundled extract by default).
+    Returns ``None`` when nothing relevant to this fleet changed.
     """
     t0 = time.perf_counter()
-    g = bundled_road_graph() if graph is None else graph
-    sc = crisis_scenario(g, seed=seed)
-    sites = sc.sites
-    nodes = sc.nodes
-    lonlat = np.array([[s.lon, s.lat] for s in sites], dtype=np.float64)
-    tm = travel_matrices(g, nodes)
-    site_of = {s.site_id: i for i, s in enumerate(sites)}
-
-    # scarce fuel shared by priority, then tanker orders for what was allocated
-    alloc, orders = fuel_orders(sc, cost=tm.duration_s[0, 2:], tanker_l=TANKER_L)
-    fuel = _problem(
-        "tanker",
-        tm,
-        0,
-        [site_of[o.point] for o in orders],
-        [round(o.quantity) for o in orders],
-        [round(o.service_s) for o in orders],
-        [(o.window_open_s, o.window_close_s) for o in orders],
-        [o.priority < 3 for o in orders],
-        [{1: 10**7, 2: 10**6}.get(o.priority, 50_000) for o in orders],
-        [o.priority for o in orders],
-        [o.order_id for o in orders],
-        TANKERS,
-        TANKER_L,
-        sc.fuel_depot.site_id,
-        lonlat,
+    plan = fs.plans[fleet]
+    basis = plan["basis"]
+    spec = fs.fleets[fleet]
+    now_orders = _fleet_orders(fs.orders, fleet)
+    old_orders = _fleet_orders(basis["orders"], fleet)
+    reasons: list[str] = []
+    # the locations: every site known now, in a stable order (depots of the fleets first)
+    site_ids = sorted(
+        fs.sites, key=lambda s: (fs.sites[s]["kind"] not in ("fuel_depot", "crew_depot"), s)
     )
-    crew_pts = [p for p in sc.points if p.needs_crew]
-    crews = _problem(
-        "crew",
-        tm,
-        1,
-        [site_of[p.site_id] for p in crew_pts],
-        [1] * len(crew_pts),
-        [round(p.service_s) for p in crew_pts],
-        [p.window_s for p in crew_pts],
-        [True] * len(crew_pts),
-        [10**6] * len(crew_pts),
-        [p.priority for p in crew_pts],
-        [f"repair-{p.site_id}" for p in crew_pts],
-        CREWS,
-        len(crew_pts) or 1,
-        sc.crew_depot.site_id,
-        lonlat,
+    nodes = [model.node_of(fs.sites[s]) for s in site_ids]
+    if basis["closures"] != dict(fs.closures):
+        reasons.append("road closures changed")
+    dur0, dist0 = model.matrices(basis["closures"], nodes)
+    dur1, dist1 = model.matrices(fs.closures, nodes)
+    # orders: the plan's problem had the basis orders (still open ones only: a cancelled
+    # order is taken out of the plan); new and urgent orders come as urgent events
+    cancelled = sorted(set(old_orders) - set(now_orders))
+    new_ids = sorted(set(now_orders) - set(old_orders))
+    urgent_ids = sorted(
+        o
+        for o in set(now_orders) & set(old_orders)
+        if now_orders[o]["priority"] != old_orders[o]["priority"]
+        or now_orders[o]["window_close_s"] != old_orders[o]["window_close_s"]
+        or now_orders[o]["required"] != old_orders[o]["required"]
     )
-
-    # the flood: matrices updated for what the closure can change
-    t = time.perf_counter()
-    new_tm = update_matrices(g, tm, sc.closure)
-    upd_s = time.perf_counter() - t
-    closed = affected_edges(g, sc.closure)
-    reason = getattr(sc.closure, "reason", "") or "flooded road"
-
-    plans = []
-    for name, prob in (("tankers", fuel), ("repair crews", crews)):
-        if prob.n_orders == 0:
-            continue
-        plan, _, _ = _fleet(
-            name, prob, new_tm, sc.closure_at_s, reason, time_limit_s, replan_deadline_s, seed
-        )
-        plans.append(plan)
-
-    g_after = apply_disruption(g, sc.closure)
-    feats: list[dict[str, Any]] = []
-    for plan in plans:
-        for when, seqs, graph_ in (
-            ("before", plan.routes_before, g),
-            ("after", plan.routes_after, g_after),
-        ):
-            node_seqs = [[int(nodes[s]) for s in seq] for seq in seqs]
-            props = [{"fleet": plan.fleet, "plan": when} for _ in node_seqs]
-            fc = routes_geojson(graph_, node_seqs, properties=props, with_stops=False)
-            feats.extend(fc["features"])
-    geo = {"type": "FeatureCollection", "features": feats, "attribution": ATTRIBUTION}
-    need = float(sum(p.fuel_l for p in sc.points))
-    short = {int(k): float(v) for k, v in _shortfall_by_class(alloc).items()}
-    result = FleetDemoResult(
-        scenario=sc,
-        graph_nodes=int(g.n_nodes),
-        graph_edges=int(g.n_edges),
-        fuel_supply_l=float(sc.fuel_supply_l),
-        fuel_need_l=need,
-        fuel_shortfall_by_priority=short,
-        closure_reason=reason,
-        closure_at_s=float(sc.closure_at_s),
-        closed_edges=int(np.size(closed)),
-        matrix_update_s=upd_s,
-        fleets=tuple(plans),
-        geojson=geo,
-        map_svg="",
-        attribution=ATTRIBUTION,
-        time_s=0.0,
+    if cancelled:
+        reasons.append(f"{len(cancelled)} order(s) cancelled")
+    if new_ids:
+        reasons.append(f"{len(new_ids)} new order(s)")
+    if urgent_ids:
+        reasons.append(f"{len(urgent_ids)} order(s) made urgent")
+    keep_old = {k: v for k, v in old_orders.items() if k in now_orders and k not in urgent_ids}
+    down_now = set(fs.depots_down)
+    down_then = set(basis["depots_down"])
+    broken_now = {v for v, r in fs.vehicles.items() if r.get("broken") and r.get("fleet") == fleet}
+    broken_then = set(basis["broken"]) & broken_now
+    depot = spec["depot"]
+    events: list[Any] = []
+    if not np.array_equal(_int_matrix(dur0), _int_matrix(dur1)):
+        events.append(MatrixChange(_int_matrix(dur1), _int_matrix(dist1), "road closures"))
+    if depot in down_now and depot not in down_then:
+        events.append(DepotDown(0, f"depot {depot} out of service"))
+        reasons.append(f"depot {depot} out of service")
+    for v in sorted(broken_now - broken_then):
+        events.append(VehicleBreakdown(v, f"{v} broke down"))
+        reasons.append(f"{v} broke down")
+    extra = new_ids + urgent_ids
+    # scarce supply: new fuel orders share what is left with the open ones, by priority
+    quantities: dict[str, float] = {}
+    supply_changed = float(fs.supply.get(depot, 0.0)) != float(
+        basis.get("supply", {}).get(depot, fs.supply.get(depot, 0.0))
     )
-    svg = svg_fleet_map(g, g_after, result, nodes)
-    from dataclasses import replace
-
-    return replace(result, map_svg=svg, time_s=time.perf_counter() - t0)
-
-
-def _shortfall_by_class(alloc: Any) -> dict[int, float]:
-    by = getattr(alloc, "shortfall_by_class", None)
-    if by is None:
-        return {}
-    if isinstance(by, dict):
-        return {int(k): float(v) for k, v in by.items()}
-    try:  # a pandas Series or similar
-        return {int(k): float(v) for k, v in dict(by).items()}
-    except (TypeError, ValueError):
-        return {}
-
-
-_FLEET_COLOURS = {"tankers": ("#9cb3cf", "#1f5a9e"), "repair crews": ("#f0c08a", "#c0611a")}
-
-
-def svg_fleet_map(
-    before: RoadGraph,
-    after: RoadGraph,
-    r: FleetDemoResult,
-    nodes: IntArray,
-    width: int = 900,
-    height: int = 560,
-) -> str:
-    """Streets, the flooded edges, routes before (pale) and after (strong) the closure, sites."""
-    lon, lat = np.asarray(before.lon), np.asarray(before.lat)
-    kx = np.cos(np.radians(float(lat.mean())))
-    x0, x1 = float(lon.min()), float(lon.max())
-    y0, y1 = float(lat.min()), float(lat.max())
-    pad = 12.0
-    s = min((width - 2 * pad) / ((x1 - x0) * kx or 1.0), (height - 2 * pad) / ((y1 - y0) or 1.0))
-
-    def px(lo: float, la: float) -> tuple[float, float]:
-        return pad + (lo - x0) * kx * s, height - pad - (la - y0) * s
-
-    tail, head = np.asarray(before.tail), np.asarray(before.head)
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'viewBox="0 0 {width} {height}" role="img" aria-label="fleet map" '
-        'font-family="system-ui, sans-serif">',
-        '<rect width="100%" height="100%" fill="#fbfbf8"/>',
-        '<g stroke="#d5d5d0" stroke-width="0.8">',
+    if supply_changed:
+        reasons.append(f"fuel stock at {depot} changed")
+    if (extra or supply_changed) and depot in fs.supply:
+        quantities = _reallocate(fs, fleet, now_orders, plan, keep_old, site_ids, dur1, at_s)
+        if quantities:
+            reasons.append("fuel re-allocated by priority")
+    if not events and not extra and not cancelled and not quantities:
+        return None
+    # orders whose share of the fuel shrank keep their place in the plan with less on
+    # board; those left with nothing are taken out like cancelled ones
+    planned = [
+        {**o, "quantity": quantities.get(k, float(o["quantity"]))}
+        for k, o in sorted(keep_old.items())
+        if quantities.get(k, 1.0) >= 1.0
     ]
-    for a, b in zip(tail.tolist(), head.tolist(), strict=True):
-        (xa, ya), (xb, yb) = px(lon[a], lat[a]), px(lon[b], lat[b])
-        parts.append(f'<line x1="{xa:.1f}" y1="{ya:.1f}" x2="{xb:.1f}" y2="{yb:.1f}"/>')
-    parts.append("</g>")
-    closed = np.flatnonzero(np.asarray(after.closed))
-    parts.append('<g stroke="#c0262d" stroke-width="5" stroke-linecap="round">')
-    for e in np.asarray(closed).tolist():
-        (xa, ya), (xb, yb) = px(lon[tail[e]], lat[tail[e]]), px(lon[head[e]], lat[head[e]])
-        parts.append(f'<line x1="{xa:.1f}" y1="{ya:.1f}" x2="{xb:.1f}" y2="{yb:.1f}"/>')
-    parts.append("</g>")
-    for plan in r.fleets:
-        pale, strong = _FLEET_COLOURS.get(plan.fleet, ("#bbb", "#333"))
-        for seqs, graph_, colour, w, dash in (
-            (plan.routes_before, before, pale, 4.0, ' stroke-dasharray="6 4"'),
-            (plan.routes_after, after, strong, 2.2, ""),
-        ):
-            for seq in seqs:
-                try:
-                    pts = route_geometry(graph_, [int(nodes[i]) for i in seq])
-                except Exception:  # a leg cut off by the flood: drawn straight, dotted
-                    pts = [(float(lon[nodes[i]]), float(lat[nodes[i]])) for i in seq]
-                d = " ".join(f"{a:.1f},{b:.1f}" for a, b in (px(p[0], p[1]) for p in pts))
-                parts.append(
-                    f'<polyline points="{d}" fill="none" stroke="{colour}" stroke-width="{w}" '
-                    f'stroke-linejoin="round" opacity="0.9"{dash}/>'
+    problem, _ = _problem_from({**spec, "fleet": fleet}, planned, site_ids, dur0, dist0, fs.shift_s)
+    oidx = {o: i for i, o in enumerate(problem.order_id)}
+    routes = []
+    for r in plan["routes"]:
+        ords = [oidx[o] for o in r["orders"] if o in oidx]
+        routes.append(
+            PlannedRoute(
+                vehicle_type=0,
+                orders=np.array(ords, dtype=np.int64),
+                vehicle=r["vehicle"],
+                start_s=r.get("start_s"),
+            )
+        )
+    if extra:
+        loc = {s: i for i, s in enumerate(site_ids)}
+        cap = int(spec["capacity"])
+        xs = [now_orders[o] for o in extra]
+        qty = [quantities.get(o["order"], float(o["quantity"])) for o in xs]
+        keep = [i for i, q in enumerate(qty) if q >= 1.0]
+        xs = [xs[i] for i in keep]
+        qty = [qty[i] for i in keep]
+        if xs:
+            events.append(
+                UrgentOrders(
+                    order_id=tuple(str(o["order"]) for o in xs),
+                    location=np.array([loc[o["site"]] for o in xs], np.int64),
+                    demand=np.array([min(round(q), cap) for q in qty], np.int64),
+                    tw_early_s=np.array([max(int(o["window_open_s"]), at_s) for o in xs], np.int64),
+                    tw_late_s=np.array([max(int(o["window_close_s"]), at_s) for o in xs], np.int64),
+                    service_s=np.array([int(o["service_s"]) for o in xs], np.int64),
+                    priority=np.array([int(o["priority"]) for o in xs], np.int64),
+                    penalty=tuple(
+                        None if o["required"] else int(o["penalty"]) or DEFAULT_PENALTY for o in xs
+                    ),
                 )
-    colours = {"hospital": "#c0262d", "substation": "#7a4fb0", "shop": "#5a8f3c"}
-    for site in r.scenario.points:
-        x, y = px(site.lon, site.lat)
-        parts.append(
-            f'<circle cx="{x:.1f}" cy="{y:.1f}" r="4" fill="{colours.get(site.kind, "#444")}" '
-            f'stroke="#fff"><title>{site.name}</title></circle>'
+            )
+    rp = replan(problem, routes, at_s, events, deadline_s=deadline_s, seed=seed, workers=workers)
+    summ = rp.summary()
+    new_routes = _route_plans(rp.problem, rp.routes)
+    dropped = dict(rp.dropped)
+    unallocated = {o: "no fuel allocated (supply short)" for o, q in quantities.items() if q < 1.0}
+    dropped.update(unallocated)
+    required = tuple(
+        sorted(
+            o
+            for o in dropped
+            if o in now_orders and now_orders[o]["required"] and o not in unallocated
         )
-    for site, label in ((r.scenario.fuel_depot, "F"), (r.scenario.crew_depot, "R")):
-        x, y = px(site.lon, site.lat)
-        parts.append(
-            f'<rect x="{x - 7:.1f}" y="{y - 7:.1f}" width="14" height="14" fill="#222"/>'
-            f'<text x="{x:.1f}" y="{y + 4:.1f}" font-size="10" fill="#fff" '
-            f'text-anchor="middle">{label}</text>'
-        )
-    legend = [
-        ("#1f5a9e", "tankers after the flood (dashed pale: before)"),
-        ("#c0611a", "repair crews after the flood (dashed pale: before)"),
-        ("#c0262d", "flooded road; red dots hospitals"),
-        ("#7a4fb0", "substations (need a crew)"),
-        ("#5a8f3c", "shops"),
-    ]
-    for i, (c, text) in enumerate(legend):
-        y = 18 + 16 * i
-        parts.append(
-            f'<rect x="{width - 300}" y="{y - 9}" width="12" height="10" fill="{c}"/>'
-            f'<text x="{width - 283}" y="{y}" font-size="11" fill="#333">{text}</text>'
-        )
-    parts.append(
-        f'<text x="{pad}" y="{height - 4}" font-size="10" fill="#666">Map data {ATTRIBUTION}'
-        "</text></svg>"
     )
-    return "".join(parts)
+    before = check_plan(problem, routes, {})
+    changed = sum(1 for c in rp.changes if tuple(c.before) != tuple(c.after))
+    expl = [
+        f"{fleet}: re-planned at {at_s // 3600}:{(at_s % 3600) // 60:02d} ({'; '.join(reasons)})"
+    ]
+    for c in rp.changes:
+        if tuple(c.before) != tuple(c.after):
+            expl.append(
+                f"{c.vehicle} ({c.status}): {' > '.join(c.after) or 'no more stops'}"
+                + (f"; takes {', '.join(c.added)}" if c.added else "")
+                + (f"; gives up {', '.join(c.removed)}" if c.removed else "")
+            )
+    for o, why in sorted(dropped.items()):
+        expl.append(f"undelivered {o}: {why}")
+    action = ev.AdoptRoutes(
+        fleet=fleet,
+        at_s=at_s,
+        routes=new_routes,
+        dropped=dropped,
+        quantities={k: float(v) for k, v in quantities.items()},
+    )
+    return FleetReplan(
+        fleet=fleet,
+        action=action,
+        changed_vehicles=changed,
+        undelivered=dropped,
+        undelivered_required=required,
+        cost_before_m=float(before.route_cost * problem.cost_unit),
+        cost_after_m=float(summ["cost"]),
+        repair_cost_m=float(summ["repair_cost"]),
+        max_delay_s=max((int(v) for v in rp.delay_s.values()), default=0),
+        feasible=bool(rp.feasible),
+        notes=tuple(rp.notes),
+        reasons=tuple(reasons),
+        time_s=time.perf_counter() - t0,
+        explanation=tuple(expl),
+    )
+
+
+def _reallocate(
+    fs: Any,
+    fleet: str,
+    now_orders: Mapping[str, Mapping[str, Any]],
+    plan: Mapping[str, Any],
+    keep_old: Mapping[str, Mapping[str, Any]],
+    site_ids: Sequence[str],
+    dur: FloatArray,
+    at_s: int,
+) -> dict[str, float]:
+    """Fuel left at the depot shared among the orders not yet loaded, most urgent first.
+
+    What is on the road (orders a vehicle has already left the depot for) is
+    spent; the rest of the depot's stock is allocated over the other open
+    orders by priority and, within a class, fair shares.
+    """
+    from aiguilleur.logistics.allocation import AllocationOptions, allocate
+
+    spec = fs.fleets[fleet]
+    depot = spec["depot"]
+    supply = float(fs.supply.get(depot, 0.0))
+    loaded: set[str] = set()
+    for r in plan["routes"]:
+        start = r.get("start_s")
+        if start is not None and start <= at_s:
+            loaded.update(o for o in r["orders"])
+    spent = sum(float(keep_old[o]["quantity"]) for o in loaded if o in keep_old)
+    # the initial plan's quantities already consumed the stock: count what is planned too
+    open_ids = sorted(o for o in now_orders if o not in loaded)
+    if not open_ids:
+        return {}
+    left = max(supply - spent, 0.0)
+    loc = {s: i for i, s in enumerate(site_ids)}
+    d = loc[depot]
+    demand = [float(now_orders[o].get("need", now_orders[o]["quantity"])) for o in open_ids]
+    cost = np.array([[dur[d, loc[now_orders[o]["site"]]] for o in open_ids]])
+    cost = np.where(np.isfinite(cost), cost, 1e7)
+    alloc = allocate(
+        [left],
+        demand,
+        cost,
+        priority=np.array([int(now_orders[o]["priority"]) for o in open_ids], np.int64),
+        depot_ids=[depot],
+        point_ids=open_ids,
+        options=AllocationOptions(),
+    )
+    out = {}
+    for o, q, want in zip(open_ids, alloc.delivered, demand, strict=True):
+        if abs(float(q) - want) > 0.5:
+            out[o] = float(round(q))
+    return out

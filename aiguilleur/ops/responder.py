@@ -1,0 +1,795 @@
+"""The responder: each event becomes the analyses it affects, a verified proposal, and alarms.
+
+For a batch of committed events (one event, or what arrived while the last
+analysis ran: the newest state wins) the responder runs only what the
+events affect, each against a deadline:
+
+* **grid** (a trip, a restore, a derate, a demand or renewable change, a
+  rating change, an applied grid plan, a new grid): the corrective plan of
+  :func:`aiguilleur.grid.corrective.corrective_plan`, which begins with an AC
+  power flow of the grid as it stands and returns only a plan that holds in
+  an independent AC power flow (or says exactly what remains); then the N-1
+  screen (DC screening, AC verification) against emergency ratings. A plan
+  becomes a ``grid_corrective`` proposal; shedding is never applied without
+  an operator.
+* **risk** (after a grid analysis, or new asset health): contingencies ranked
+  by probability x impact (:func:`aiguilleur.ops.assets.risk_ranking`).
+* **health** (condition-monitoring readings): failure probability per asset
+  within the horizon; an asset likely to fail raises an alarm naming it.
+* **lookahead** (a load forecast): the grid at the forecast's P50 and P90 for
+  the next hours (demand scaled, dispatch following by headroom), held against
+  rate A in an AC power flow; hours with overloads raise alarms with the time
+  left to act.
+* **fleet** (closures, depots, breakdowns, orders, supply): each affected
+  fleet re-planned from where its vehicles are
+  (:func:`aiguilleur.ops.fleet.replan_fleet`), as a ``fleet_replan`` proposal.
+
+Alarms have a severity (``alarm``, ``action``, ``compliant``, ``information``,
+the vocabulary of control-room alarm standards), a time to act and an id that
+operators acknowledge. An analysis that misses its deadline, or runs on stale
+input, raises its own alarm.
+
+A :class:`Responder` keeps caches between calls (the last N-1 screen per grid
+version, the compiled redispatch model, the fleet's road model, the health
+models); it is used from one thread at a time.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+
+from aiguilleur.errors import AiguilleurError
+from aiguilleur.ops import events as ev
+from aiguilleur.ops._canon import json_safe
+from aiguilleur.ops.state import State
+
+__all__ = ["SEVERITIES", "Reaction", "Responder", "ResponderOptions", "affected"]
+
+SEVERITIES = ("alarm", "action", "compliant", "information")
+_GRID_ACTIONS = ("set_dispatch", "set_voltage", "set_reactive", "shed_load", "trip_gen")
+
+
+@dataclass(frozen=True)
+class ResponderOptions:
+    """Deadlines, horizons and the approval policy of the responder.
+
+    Parameters
+    ----------
+    grid_deadline_s, fleet_deadline_s, health_deadline_s, lookahead_deadline_s
+        Wall time each analysis may take; beyond it the analysis raises a
+        ``deadline`` alarm (and the fleet re-plan returns what it has).
+    minutes
+        Time units have to move in a corrective plan (ramp limits).
+    voll_eur_per_mwh
+        Value of lost load.
+    n1
+        Run the N-1 screen after each grid change.
+    horizon_h
+        Horizon of failure probabilities and risk.
+    lookahead_hours
+        Hours of a load forecast the look-ahead checks.
+    forecast_stale_h
+        A forecast older than this (by the state's clock) is stale.
+    risk_top
+        Contingencies of the screen ranked by risk (beside every monitored asset).
+    auto_apply
+        Proposal kinds applied without an operator: ``"grid_corrective"``
+        (only plans that hold in AC and shed nothing: shedding is never
+        automatic) and ``"fleet_replan"``.
+    n1_time_to_act_s
+        Time to act on an N-1 insecurity (return to a secure state).
+    seed, fleet_workers
+        Search seed and parallel searches of fleet re-plans.
+    """
+
+    grid_deadline_s: float = 2.0
+    fleet_deadline_s: float = 3.0
+    health_deadline_s: float = 2.0
+    lookahead_deadline_s: float = 5.0
+    minutes: float = 15.0
+    voll_eur_per_mwh: float = 10_000.0
+    n1: bool = True
+    horizon_h: float = 24.0
+    lookahead_hours: int = 6
+    forecast_stale_h: float = 24.0
+    risk_top: int = 15
+    auto_apply: tuple[str, ...] = ()
+    n1_time_to_act_s: float = 1800.0
+    seed: int = 1
+    fleet_workers: int = 1
+
+    def __post_init__(self) -> None:
+        from aiguilleur.errors import ValidationError
+
+        for name in (
+            "grid_deadline_s",
+            "fleet_deadline_s",
+            "health_deadline_s",
+            "lookahead_deadline_s",
+            "minutes",
+            "voll_eur_per_mwh",
+            "horizon_h",
+            "forecast_stale_h",
+            "n1_time_to_act_s",
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
+                raise ValidationError(f"{name}: expected a positive finite number, got {v!r}")
+        for name in ("lookahead_hours", "risk_top", "fleet_workers"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
+                raise ValidationError(f"{name}: expected a non-negative integer, got {v!r}")
+        bad = [k for k in self.auto_apply if k not in ("grid_corrective", "fleet_replan")]
+        if bad:
+            raise ValidationError(
+                f"auto_apply: unknown proposal kind {bad[0]!r} "
+                "(expected grid_corrective or fleet_replan)"
+            )
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """What the responder produced for a batch of events."""
+
+    seq: int
+    answered: tuple[int, ...]
+    analyses: tuple[dict[str, Any], ...]
+    proposals: tuple[dict[str, Any], ...]
+    alarms: tuple[dict[str, Any], ...]
+    time_s: float
+    proposal_at_s: dict[str, float] = field(default_factory=dict)
+
+
+def affected(events: Sequence[Any]) -> dict[str, set[str]]:
+    """The analyses a batch of events calls for: ``{"grid": ..., "fleet": {fleets}, ...}``."""
+    out: dict[str, set[str]] = {}
+    for e in events:
+        t = e.type
+        if t in ev.GRID_EVENT_TYPES or t == "grid_initialised":
+            out.setdefault("grid", set())
+        elif t in ("proposal_approved", "proposal_amended"):
+            kinds = {a.kind for a in e.actions}
+            if kinds & set(_GRID_ACTIONS):
+                out.setdefault("grid", set())
+        elif t == "health_reading" or t == "asset_registered":
+            out.setdefault("health", set()).add(e.asset)
+        elif t == "forecast_issued" and e.quantity == "load":
+            out.setdefault("lookahead", set())
+        elif t == "fleet_initialised":
+            out.setdefault("fleet_init", set())
+        elif t in ev.LOGISTICS_EVENT_TYPES and t != "vehicle_position":
+            out.setdefault("fleet", set()).add(getattr(e, "fleet", "*"))
+    if "fleet" in out:
+        out["fleet"] = {"*"} if "*" in out["fleet"] else out["fleet"]
+    return out
+
+
+def _iso(state: State) -> str:
+    return state.clock or "1970-01-01T00:00:00+00:00"
+
+
+class Responder:
+    """Turns committed events into analyses, proposals and alarms (see the module docstring)."""
+
+    def __init__(self, options: ResponderOptions | None = None) -> None:
+        self.options = ResponderOptions() if options is None else options
+        self._n1: tuple[int, Any] | None = None  # (grid version, ContingencyResult)
+        self._redispatcher: tuple[int, Any] | None = None
+        self._asset_risk: dict[str, dict[str, Any]] = {}
+        self._fleet_model: Any = None
+        self._health: Any = None
+        self.last_risk: list[dict[str, Any]] = []
+        self.last_grid: dict[str, Any] | None = None
+
+    # -- entry point --------------------------------------------------------------------
+    def react(self, state: State, batch: Sequence[tuple[int, Any]]) -> Reaction:
+        t0 = time.perf_counter()
+        seq = state.last_seq
+        todo = affected([e for _, e in batch])
+        analyses: list[dict[str, Any]] = []
+        proposals: list[dict[str, Any]] = []
+        alarms: list[dict[str, Any]] = []
+        at: dict[str, float] = {}
+        out = _Out(seq, state, analyses, proposals, alarms, at, t0)
+        answered = tuple(s for s, _ in batch)
+        if "grid" in todo and state.grid is not None:
+            self._grid(state, out)
+        if ("health" in todo or "grid" in todo) and state.grid is not None:
+            if "health" in todo:
+                self._health_analysis(state, out, todo["health"])
+            if self.options.n1:
+                self._risk(state, out)
+        if "lookahead" in todo and state.grid is not None:
+            self._lookahead(state, out)
+        if ("fleet" in todo or "fleet_init" in todo) and state.fleet is not None:
+            self._fleet(state, out, todo.get("fleet", {"*"}))
+        return Reaction(
+            seq,
+            answered,
+            tuple(analyses),
+            tuple(proposals),
+            tuple(alarms),
+            time.perf_counter() - t0,
+            at,
+        )
+
+    # -- grid ---------------------------------------------------------------------------
+    def _grid(self, state: State, out: _Out) -> None:
+        from aiguilleur.grid import ContingencyOptions, screen_n1
+        from aiguilleur.grid.corrective import CorrectiveOptions, corrective_plan
+        from aiguilleur.ops.world import emergency_network
+
+        o = self.options
+        g = state.grid
+        assert g is not None
+        net = g.net
+        t = time.perf_counter()
+        try:
+            plan = corrective_plan(
+                net,
+                CorrectiveOptions(
+                    minutes=o.minutes,
+                    voll_eur_per_mwh=o.voll_eur_per_mwh,
+                    time_limit_s=o.grid_deadline_s,
+                ),
+            )
+        except AiguilleurError as e:
+            out.analysis(
+                "corrective",
+                "aiguilleur.grid.corrective",
+                "error",
+                time.perf_counter() - t,
+                {"message": str(e)[:300]},
+            )
+            out.alarm("analysis_error", "alarm", f"corrective plan failed: {str(e)[:200]}", 0.0)
+            return
+        dt_plan = time.perf_counter() - t
+        before = plan.before
+        body = plan.to_dict(net)
+        out.analysis(
+            "corrective",
+            "aiguilleur.grid.corrective (redispatch, AC-OPF, AC power flow)",
+            plan.status,
+            dt_plan,
+            body,
+            grid_version=g.version,
+        )
+        n1_body: dict[str, Any] | None = None
+        n1 = None
+        if o.n1:
+            t = time.perf_counter()
+            try:
+                n1 = screen_n1(
+                    emergency_network(net),
+                    ContingencyOptions(rating="c", generators=True, ac_verify=True),
+                )
+                self._n1 = (g.version, n1)
+                counts = {k: n1.count(k) for k in ("secure", "overload", "islanding", "diverged")}
+                top = [
+                    {
+                        "contingency": ev.outage_ref(str(n1.kind[p]), int(n1.element[p])),
+                        "status": str(n1.status[p]),
+                        "max_loading_pct": _f(n1.max_loading_pct[p]),
+                        "worst_branch": f"branch:{int(n1.worst_branch[p]) + 1}"
+                        if int(n1.worst_branch[p]) >= 0
+                        else None,
+                        "lost_load_mw": float(n1.lost_load_mw[p]),
+                    }
+                    for p in n1.ranked()[:20]
+                    if str(n1.status[p]) != "secure"
+                ]
+                n1_body = {"contingencies": len(n1), **counts, "ranked": top, "rating": "emergency"}
+                out.analysis(
+                    "n1",
+                    "aiguilleur.grid.contingency (DC screen, AC verification)",
+                    "optimal",
+                    time.perf_counter() - t,
+                    n1_body,
+                    grid_version=g.version,
+                )
+            except AiguilleurError as e:
+                out.analysis(
+                    "n1",
+                    "aiguilleur.grid.contingency",
+                    "error",
+                    time.perf_counter() - t,
+                    {"message": str(e)[:300]},
+                )
+        elapsed = time.perf_counter() - out.t0
+        if elapsed > o.grid_deadline_s:
+            out.alarm(
+                "deadline",
+                "alarm",
+                f"grid analysis took {elapsed:.2f} s, past its {o.grid_deadline_s:g} s deadline",
+                0.0,
+            )
+        # alarms on the state of the grid
+        if not before.converged:
+            out.alarm(
+                "ac_not_converged", "alarm", "the AC power flow of the grid does not converge", 0.0
+            )
+        for line in before.describe(net)[:20] if not before.ok else []:
+            out.alarm("limit", "alarm", line, o.minutes * 60.0)
+        if before.ok and self.last_grid is not None and not self.last_grid.get("ok", True):
+            out.alarm("limit", "compliant", "every branch and voltage back within limits", 0.0)
+        self.last_grid = {"ok": before.ok, "version": g.version}
+        if n1_body is not None and (n1_body["overload"] or n1_body["diverged"]):
+            worst = next((r for r in n1_body["ranked"] if r["status"] != "islanding"), None)
+            if worst is not None:
+                out.alarm(
+                    "n1_insecure",
+                    "action",
+                    f"N-1: {n1_body['overload'] + n1_body['diverged']} outage(s) would overload "
+                    f"the grid beyond emergency ratings; worst {worst['contingency']} "
+                    f"({_txt(worst['max_loading_pct'])} % on {worst['worst_branch']})",
+                    o.n1_time_to_act_s,
+                )
+        if not plan.needed:
+            return
+        # the proposal
+        actions = [_grid_action(a) for a in plan.actions]
+        shed = plan.shed_total_mw
+        ok = plan.ok
+        expl = [a.explanation for a in plan.actions[:30]]
+        if not ok:
+            expl.insert(0, "this plan does NOT hold in AC: " + "; ".join(plan.remaining[:10]))
+            out.alarm(
+                "plan_fails",
+                "alarm",
+                "no corrective plan holds in AC within the ramp limits; remaining: "
+                + "; ".join(plan.remaining[:5]),
+                o.minutes * 60.0,
+            )
+        summary = {
+            "holds_in_ac": ok,
+            "status": plan.status,
+            "method": plan.method,
+            "cost_eur_per_h": plan.cost_eur_per_h,
+            "shed_mw": shed,
+            "overloads_before": len(before.overloads),
+            "overloads_after": len(plan.after.overloads),
+            "voltage_violations_before": len(before.low_voltage) + len(before.high_voltage),
+            "voltage_violations_after": len(plan.after.low_voltage) + len(plan.after.high_voltage),
+            "max_loading_before_pct": _f(before.max_loading_pct),
+            "max_loading_after_pct": _f(plan.after.max_loading_pct),
+            "remaining": list(plan.remaining),
+            "moved_units": sum(1 for a in plan.actions if a.kind == "set_dispatch"),
+        }
+        out.proposal(
+            "grid_corrective",
+            "grid",
+            actions,
+            summary,
+            expl,
+            ok=ok,
+            sheds=shed > 1e-6,
+            grid_version=g.version,
+            provenance=[
+                {
+                    "analysis": "corrective",
+                    "solver": plan.method,
+                    "status": plan.status,
+                    "time_s": dt_plan,
+                }
+            ],
+        )
+
+    def _risk(self, state: State, out: _Out) -> None:
+        from aiguilleur.grid.redispatch import Redispatcher, RedispatchOptions
+        from aiguilleur.ops.assets import risk_ranking
+        from aiguilleur.ops.world import emergency_network
+
+        g = state.grid
+        assert g is not None
+        if self._n1 is None or self._n1[0] != g.version:
+            return
+        t = time.perf_counter()
+        try:
+            if self._redispatcher is None or self._redispatcher[0] != g.version:
+                rd = Redispatcher(
+                    emergency_network(g.net),
+                    None,
+                    RedispatchOptions(
+                        minutes=self.options.minutes, rating="c", credit_savings=False
+                    ),
+                )
+                self._redispatcher = (g.version, rd)
+            ranking = risk_ranking(
+                g.net,
+                self._n1[1],
+                self._asset_risk,
+                g.assets,
+                self.options.horizon_h,
+                top=self.options.risk_top,
+                redispatcher=self._redispatcher[1],
+            )
+        except AiguilleurError as e:
+            out.analysis(
+                "risk",
+                "aiguilleur.ops.assets",
+                "error",
+                time.perf_counter() - t,
+                {"message": str(e)[:300]},
+            )
+            return
+        self.last_risk = ranking
+        out.analysis(
+            "risk",
+            "aiguilleur.ops.assets (N-1 screen, DC corrective redispatch, health)",
+            "optimal",
+            time.perf_counter() - t,
+            {"horizon_h": self.options.horizon_h, "ranking": ranking},
+            grid_version=g.version,
+        )
+
+    # -- health -------------------------------------------------------------------------
+    def _health_analysis(self, state: State, out: _Out, assets: set[str]) -> None:
+        from aiguilleur.ops.assets import HealthModels, asset_failure
+
+        t = time.perf_counter()
+        if self._health is None:
+            self._health = HealthModels.bundled()
+        g = state.grid
+        results = {}
+        for a in sorted(assets):
+            hist = state.health.get(a)
+            if not hist:
+                continue
+            r = asset_failure(hist, self._health, self.options.horizon_h)
+            r["element"] = None if g is None else g.assets.get(a)
+            prev = self._asset_risk.get(a, {})
+            self._asset_risk[a] = r
+            results[a] = r
+            p = r.get("probability")
+            if p is None:
+                continue
+            was = prev.get("probability") or 0.0
+            where = f" ({r['element']})" if r["element"] else ""
+            if p >= 0.5 and was < 0.5:
+                out.alarm(
+                    "asset_failure_risk",
+                    "action",
+                    f"asset {a}{where}: {100 * p:.0f} % probability of failure within "
+                    f"{self.options.horizon_h:g} h (RUL median {r['rul_p50_cycles']:.0f} cycles"
+                    + (", anomaly alarm" if r["anomaly_alarm"] else "")
+                    + ")",
+                    self.options.horizon_h * 3600.0 / 2,
+                    element=r["element"],
+                )
+            elif p >= 0.1 and was < 0.1:
+                out.alarm(
+                    "asset_failure_risk",
+                    "information",
+                    f"asset {a}{where}: {100 * p:.0f} % probability of failure within "
+                    f"{self.options.horizon_h:g} h",
+                    self.options.horizon_h * 3600.0,
+                    element=r["element"],
+                )
+        dt = time.perf_counter() - t
+        out.analysis(
+            "health",
+            "aiguilleur.health (LightGBM RUL, anomaly detector)",
+            "optimal",
+            dt,
+            {"assets": results},
+        )
+        if dt > self.options.health_deadline_s:
+            out.alarm(
+                "deadline",
+                "alarm",
+                f"health analysis took {dt:.2f} s, past its {self.options.health_deadline_s:g} s deadline",
+                0.0,
+            )
+
+    # -- look-ahead ---------------------------------------------------------------------
+    def _lookahead(self, state: State, out: _Out) -> None:
+        from aiguilleur.grid.corrective import ac_check
+
+        g = state.grid
+        f = state.forecasts.get("load")
+        if g is None or f is None:
+            return
+        t = time.perf_counter()
+        o = self.options
+        now = state.clock_dt
+        start = datetime.fromisoformat(f["start"])
+        issued_seq = int(f["seq"])
+        step = timedelta(minutes=int(f["step_minutes"]))
+        p50, p90 = np.asarray(f["p50_mw"]), np.asarray(f["p90_mw"])
+        if now is not None and now - start > timedelta(hours=o.forecast_stale_h):
+            out.alarm(
+                "stale_input",
+                "alarm",
+                f"the load forecast starts {start.isoformat()}, older than {o.forecast_stale_h:g} h: look-ahead not run",
+                0.0,
+            )
+            out.analysis(
+                "lookahead",
+                "aiguilleur.grid.powerflow",
+                "error",
+                time.perf_counter() - t,
+                {"message": "stale forecast"},
+            )
+            return
+        demand_now = float(np.sum(g.demand_p_mw))
+        hours = []
+        for k in range(min(o.lookahead_hours, p50.size)):
+            when = start + k * step
+            if now is not None and when + step <= now:
+                continue
+            row: dict[str, Any] = {"time": when.isoformat()}
+            for name, level in (("p50", p50[k]), ("p90", p90[k])):
+                factor = float(level) / demand_now if demand_now > 0 else 1.0
+                net = _scaled(g, factor)
+                chk = ac_check(net, "a")
+                row[name] = {
+                    "load_mw": float(level),
+                    "factor": factor,
+                    "converged": chk.converged,
+                    "overloads": len(chk.overloads),
+                    "max_loading_pct": _f(chk.max_loading_pct),
+                    "voltage_violations": len(chk.low_voltage) + len(chk.high_voltage),
+                    "worst": chk.describe(net)[:3],
+                }
+            hours.append(row)
+            if time.perf_counter() - t > o.lookahead_deadline_s:
+                out.alarm(
+                    "deadline",
+                    "alarm",
+                    f"look-ahead stopped after {len(hours)} hour(s): past its {o.lookahead_deadline_s:g} s deadline",
+                    0.0,
+                )
+                break
+        for row in hours:
+            when = datetime.fromisoformat(row["time"])
+            ahead = max(0.0, (when - now).total_seconds()) if now is not None else 0.0
+            for name, sev in (("p50", "action"), ("p90", "information")):
+                r = row[name]
+                if r["overloads"] or r["voltage_violations"] or not r["converged"]:
+                    out.alarm(
+                        "lookahead",
+                        sev,
+                        f"at {row['time']} ({name.upper()} load {r['load_mw']:,.0f} MW): "
+                        + ("; ".join(r["worst"]) or "AC power flow does not converge"),
+                        ahead,
+                    )
+                    break
+        out.analysis(
+            "lookahead",
+            "aiguilleur.grid.powerflow (AC, at forecast P50 and P90)",
+            "optimal",
+            time.perf_counter() - t,
+            {"forecast_seq": issued_seq, "hours": hours},
+            grid_version=g.version,
+        )
+
+    # -- fleets -------------------------------------------------------------------------
+    def _fleet(self, state: State, out: _Out, fleets: set[str]) -> None:
+        from aiguilleur.ops.fleet import FleetModel, replan_fleet
+
+        fs = state.fleet
+        assert fs is not None
+        t = time.perf_counter()
+        if self._fleet_model is None or self._fleet_model.sha256 != fs.roads_sha256:
+            self._fleet_model = FleetModel.load(fs.roads, fs.roads_sha256)
+        now = state.clock_dt
+        at_s = fs.at_s(now) if now is not None else 0
+        names = sorted(fs.fleets) if "*" in fleets else sorted(fleets & set(fs.fleets))
+        for name in names:
+            t1 = time.perf_counter()
+            try:
+                rp = replan_fleet(
+                    fs,
+                    name,
+                    at_s,
+                    self._fleet_model,
+                    deadline_s=self.options.fleet_deadline_s,
+                    seed=self.options.seed,
+                    workers=self.options.fleet_workers,
+                )
+            except AiguilleurError as e:
+                out.analysis(
+                    "fleet",
+                    "aiguilleur.logistics.routing.replan",
+                    "error",
+                    time.perf_counter() - t1,
+                    {"fleet": name, "message": str(e)[:300]},
+                )
+                out.alarm("analysis_error", "alarm", f"{name}: re-plan failed: {str(e)[:200]}", 0.0)
+                continue
+            if rp is None:
+                continue
+            status = "optimal" if rp.ok else "partial"
+            out.analysis(
+                "fleet",
+                "aiguilleur.logistics.routing.replan (PyVRP, repair baseline)",
+                status,
+                rp.time_s,
+                rp.to_dict(),
+            )
+            summary = {
+                "holds": rp.ok,
+                "fleet": name,
+                "changed_vehicles": rp.changed_vehicles,
+                "undelivered": rp.undelivered,
+                "undelivered_required": list(rp.undelivered_required),
+                "km_left_before": rp.cost_before_m / 1000.0,
+                "km_left_after": rp.cost_after_m / 1000.0,
+                "km_left_repair": rp.repair_cost_m / 1000.0,
+                "max_delay_s": rp.max_delay_s,
+                "reasons": list(rp.reasons),
+            }
+            if rp.undelivered_required:
+                out.alarm(
+                    "undelivered",
+                    "action",
+                    f"{name}: required order(s) cannot be delivered: "
+                    + ", ".join(f"{o} ({rp.undelivered[o]})" for o in rp.undelivered_required[:5]),
+                    1800.0,
+                )
+            out.proposal(
+                "fleet_replan",
+                name,
+                [rp.action],
+                summary,
+                list(rp.explanation),
+                ok=rp.ok,
+                sheds=False,
+                provenance=[
+                    {
+                        "analysis": "fleet",
+                        "solver": "pyvrp+repair",
+                        "status": status,
+                        "time_s": rp.time_s,
+                    }
+                ],
+            )
+        dt = time.perf_counter() - t
+        if dt > self.options.fleet_deadline_s + 1.0:
+            out.alarm(
+                "deadline",
+                "alarm",
+                f"fleet re-planning took {dt:.2f} s, past its {self.options.fleet_deadline_s:g} s deadline",
+                0.0,
+            )
+
+
+# -- output collector ----------------------------------------------------------------------
+
+
+@dataclass
+class _Out:
+    seq: int
+    state: State
+    analyses: list[dict[str, Any]]
+    proposals: list[dict[str, Any]]
+    alarms: list[dict[str, Any]]
+    at: dict[str, float]
+    t0: float
+
+    def analysis(
+        self,
+        kind: str,
+        solver: str,
+        status: str,
+        time_s: float,
+        body: dict[str, Any],
+        grid_version: int | None = None,
+    ) -> None:
+        self.analyses.append(
+            {
+                "id": f"{kind}:{self.seq}:{len(self.analyses)}",
+                "seq": self.seq,
+                "kind": kind,
+                "solver": solver,
+                "status": status,
+                "time_s": float(time_s),
+                "state_hash": self.state.state_hash,
+                "grid_version": grid_version,
+                "body": json_safe(body),
+            }
+        )
+
+    def alarm(
+        self,
+        kind: str,
+        severity: str,
+        text: str,
+        time_to_act_s: float,
+        element: str | None = None,
+    ) -> None:
+        self.alarms.append(
+            {
+                "id": f"A{self.seq}-{len(self.alarms) + 1}",
+                "seq": self.seq,
+                "kind": kind,
+                "severity": severity,
+                "text": text,
+                "element": element,
+                "time_to_act_s": float(time_to_act_s),
+                "raised_at": _iso(self.state),
+                "raised_after_s": time.perf_counter() - self.t0,
+            }
+        )
+
+    def proposal(
+        self,
+        kind: str,
+        scope: str,
+        actions: list[Any],
+        summary: dict[str, Any],
+        explanation: list[str],
+        *,
+        ok: bool,
+        sheds: bool,
+        provenance: list[dict[str, Any]],
+        grid_version: int | None = None,
+    ) -> None:
+        pid = f"P{self.seq}-{scope}"
+        self.at[pid] = time.perf_counter() - self.t0
+        self.proposals.append(
+            {
+                "id": pid,
+                "seq": self.seq,
+                "kind": kind,
+                "scope": scope,
+                "state_seq": self.state.last_seq,
+                "state_hash": self.state.state_hash,
+                "grid_version": grid_version,
+                "created_at": _iso(self.state),
+                "ok": ok,
+                "sheds_load": sheds,
+                "actions": [a.model_dump(mode="json") for a in actions],
+                "summary": json_safe(summary),
+                "explanation": explanation,
+                "provenance": json_safe(provenance),
+                "reaction_s": self.at[pid],
+            }
+        )
+
+
+def _grid_action(a: Any) -> Any:
+    if a.kind == "set_dispatch":
+        return ev.SetDispatch(gen=a.element, pg_mw=a.value)
+    if a.kind == "set_voltage":
+        return ev.SetVoltage(gen=a.element, vg_pu=a.value)
+    if a.kind == "set_reactive":
+        return ev.SetReactive(gen=a.element, qg_mvar=a.value)
+    return ev.ShedLoad(bus=a.element, shed_mw=a.value)
+
+
+def _scaled(g: Any, factor: float) -> Any:
+    """The grid with demand scaled by ``factor``, units following by headroom (as the fold does)."""
+    import dataclasses
+
+    net = g.net
+    bus = dataclasses.replace(
+        net.bus,
+        pd_mw=np.asarray(net.bus.pd_mw) * factor,
+        qd_mvar=np.asarray(net.bus.qd_mvar) * factor,
+    )
+    delta = float(np.sum(net.bus.pd_mw)) * (factor - 1.0)
+    gen = net.gen
+    on = (gen.in_service == 1) & ~np.asarray(g.must_take)
+    pg = np.asarray(gen.pg_mw, dtype=np.float64)
+    room = (gen.pmax_mw - pg) if delta > 0 else (pg - gen.pmin_mw)
+    room = np.where(on, np.maximum(room, 0.0), 0.0)
+    if room.sum() > 0:
+        pg = pg + np.sign(delta) * room * min(1.0, abs(delta) / float(room.sum()))
+    return net.replace(bus=bus, gen=dataclasses.replace(gen, pg_mw=pg))
+
+
+def _f(x: Any) -> float | None:
+    v = float(x)
+    return v if math.isfinite(v) else None
+
+
+def _txt(x: float | None) -> str:
+    return "n/a" if x is None else f"{x:.1f}"
