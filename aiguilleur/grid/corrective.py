@@ -100,7 +100,7 @@ class CorrectiveOptions:
     allow_shedding: bool = True
     loading_tolerance_pct: float = 0.5
     voltage_tolerance_pu: float = 1e-3
-    ac_rounds: int = 2
+    ac_rounds: int = 3
     use_ac_opf: bool = True
     time_limit_s: float | None = None
     up_premium_eur_per_mwh: float = 5.0
@@ -382,8 +382,13 @@ def _left(deadline: float | None) -> float | None:
 
 
 def _dc_rounds(
-    net: Network, opts: CorrectiveOptions, deadline: float | None, stages: list[dict[str, Any]]
-) -> list[_Candidate]:
+    net: Network,
+    opts: CorrectiveOptions,
+    deadline: float | None,
+    stages: list[dict[str, Any]],
+    rounds: range,
+    limit: FloatArray | None = None,
+) -> tuple[list[_Candidate], FloatArray | None]:
     from aiguilleur.grid.redispatch import Redispatcher, RedispatchOptions
 
     out: list[_Candidate] = []
@@ -396,8 +401,7 @@ def _dc_rounds(
         down_premium_eur_per_mwh=opts.down_premium_eur_per_mwh,
     )
     rate = net.branch.rating_mva(opts.rating)
-    limit: FloatArray | None = None
-    for r in range(opts.ac_rounds):
+    for r in rounds:
         left = _left(deadline)
         if left is not None and left <= 0:
             break
@@ -444,6 +448,7 @@ def _dc_rounds(
             }
         )
         if chk.ok or not chk.converged:
+            limit = None
             break
         pf = chk.pf
         assert pf is not None
@@ -454,7 +459,7 @@ def _dc_rounds(
         lim = np.clip(lim, 0.1 * rate, None)
         prev = np.where(rate > 0, rate, np.inf) if limit is None else limit
         limit = np.where(rate > 0, np.minimum(prev, lim), np.inf)
-    return out
+    return out, limit
 
 
 def _ac_opf_stage(
@@ -733,11 +738,23 @@ def corrective_plan(net: Network, options: CorrectiveOptions | None = None) -> C
     if base.ok:
         return _finish(net, none, none, opts, stages, t0, "optimal", "no violation: nothing to do")
     cands: list[_Candidate] = [none]
-    cands += _dc_rounds(net, opts, deadline, stages)
-    if not cands[-1].check.ok and opts.use_ac_opf:
+    # A DC plan cannot see voltages: with voltage violations (or no AC solution) the
+    # AC-OPF comes first; otherwise one DC plan, then the AC-OPF, then the DC plans
+    # with AC-corrected limits as the fallback.
+    limit: FloatArray | None = None
+    volt = bool(base.low_voltage or base.high_voltage) or not base.converged
+    if not volt:
+        got, limit = _dc_rounds(net, opts, deadline, stages, range(1))
+        cands += got
+    if not any(c.check.ok for c in cands[1:]) and opts.use_ac_opf:
         c = _ac_opf_stage(net, opts, base, deadline, stages)
         if c is not None:
             cands.append(c)
+    if not any(c.check.ok for c in cands[1:]):
+        first = 0 if volt else 1
+        if volt or limit is not None:
+            got, limit = _dc_rounds(net, opts, deadline, stages, range(first, opts.ac_rounds), limit)
+            cands += got
     good = [c for c in cands[1:] if c.check.ok]
     if good:
         best = min(good, key=lambda c: c.cost)

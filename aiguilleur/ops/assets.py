@@ -46,9 +46,10 @@ _HOURS_PER_YEAR = 8766.0
 class HealthModels:
     """The RUL model and anomaly detector, fitted once on the bundled C-MAPSS sample.
 
-    The sample (FD001 training units 1-10, NASA's C-MAPSS data, public domain)
-    stands for the fleet history an operator would train on; ``cycle_duration_h``
-    converts the model's cycles into hours of operation.
+    The sample (FD001 training units 1-9 of NASA's C-MAPSS data, public
+    domain; unit 10 is held out, so a scenario can stream it as an asset the
+    models have never seen) stands for the fleet history an operator would
+    train on; ``cycle_duration_h`` converts the model's cycles into hours.
     """
 
     rul: Any
@@ -60,7 +61,9 @@ class HealthModels:
     _cached: HealthModels | None = None
 
     @classmethod
-    def bundled(cls) -> HealthModels:
+    def bundled(cls, cycle_duration_h: float = 1.0) -> HealthModels:
+        import dataclasses
+
         with cls._lock:
             if cls._cached is None:
                 from importlib.resources import as_file, files
@@ -70,9 +73,9 @@ class HealthModels:
 
                 ref = files("aiguilleur.data").joinpath("cmapss", "train_FD001_units1-10.txt")
                 with as_file(ref) as p:
-                    train = read_cmapss(p)
+                    train = read_cmapss(p).select_units(np.arange(1, 10))
                 cls._cached = cls(rul.fit(train), anomaly.fit_detector(train))
-            return cls._cached
+            return dataclasses.replace(cls._cached, cycle_duration_h=cycle_duration_h)
 
 
 def _telemetry(

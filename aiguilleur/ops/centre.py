@@ -320,15 +320,19 @@ class OpsCentre:
 
         Items are JSON text (one event), parsed objects, or event models. A
         refused item is reported with its reason and not stored; the others
-        are stored. With ``respond``, the responder runs before returning.
+        are stored. A world event (``grid_initialised``, ``fleet_initialised``)
+        is committed before the items after it are checked against the world
+        it makes. With ``respond``, the responder runs before returning.
         """
         with self._lock:
             if self.store.last_seq() > self._folder.last_seq:
                 self._catch_up()
-            results: list[IngestResult | None] = []
+            results: dict[int, IngestResult] = {}
             todo: list[tuple[int, Any, NewEvent]] = []
             pending: dict[str, set[str]] = {}
+            n = 0
             for i, item in enumerate(items):
+                n = i + 1
                 try:
                     if isinstance(item, str | bytes):
                         e = ev.parse_event_json(item)
@@ -336,43 +340,48 @@ class OpsCentre:
                         e = ev.parse_event(item)
                     else:
                         e = ev.parse_event(item.model_dump(mode="json"))
+                    if e.type in ev.WORLD_EVENT_TYPES and todo:
+                        self._commit(todo, results)
+                        todo, pending = [], {}
                     self.check(e, pending)
                     body = ev.event_to_json(e)
                 except AiguilleurError as err:
-                    results.append(
-                        IngestResult(i, _id_of(item), None, error=" ".join(str(err).split()))
-                    )
+                    results[i] = IngestResult(i, _id_of(item), None, error=" ".join(str(err).split()))
                     continue
-                results.append(None)
                 todo.append((i, e, NewEvent(e.id, e.type, _occurred(e), e.source, body)))
+                if e.type in ev.WORLD_EVENT_TYPES:
+                    self._commit(todo, results)
+                    todo, pending = [], {}
             if todo:
-                try:
-                    acks = self.store.append([n for _, _, n in todo])
-                except ValidationError as err:
-                    # a conflicting duplicate inside the batch: fall back to one by one
-                    acks = []
-                    for i, e, n in todo:
-                        try:
-                            acks.extend(self.store.append([n]))
-                        except ValidationError as err1:
-                            results[i] = IngestResult(i, e.id, None, error=str(err1))
-                            acks.append(None)  # type: ignore[arg-type]
-                    if all(a is None for a in acks):
-                        _ = err
-                now = time.perf_counter()
-                fresh: list[tuple[int, Any]] = []
-                for (i, e, _n), a in zip(todo, acks, strict=True):
-                    if a is None:
-                        continue
-                    results[i] = IngestResult(i, e.id, a.seq, duplicate=a.duplicate)
-                    if not a.duplicate:
-                        fresh.append((a.seq, e))
-                        self._committed_at[a.seq] = now
-                self._fold(fresh)
-            out = [r for r in results if r is not None]
+                self._commit(todo, results)
+            out = [results[i] for i in range(n) if i in results]
         if respond:
             self.respond()
         return out
+
+    def _commit(self, todo: list[tuple[int, Any, NewEvent]], results: dict[int, IngestResult]) -> None:
+        """Append ``todo`` in one transaction, acknowledge each, fold the new ones."""
+        try:
+            acks: list[Any] = self.store.append([n for _, _, n in todo])
+        except ValidationError:
+            # a conflicting re-send inside the batch: append one by one to name it
+            acks = []
+            for i, e, n in todo:
+                try:
+                    acks.extend(self.store.append([n]))
+                except ValidationError as err:
+                    results[i] = IngestResult(i, e.id, None, error=str(err))
+                    acks.append(None)
+        now = time.perf_counter()
+        fresh: list[tuple[int, Any]] = []
+        for (i, e, _n), a in zip(todo, acks, strict=True):
+            if a is None:
+                continue
+            results[i] = IngestResult(i, e.id, a.seq, duplicate=a.duplicate)
+            if not a.duplicate:
+                fresh.append((a.seq, e))
+                self._committed_at[a.seq] = now
+        self._fold(fresh)
 
     def _fold(self, fresh: list[tuple[int, Any]]) -> None:
         fresh.sort(key=lambda x: x[0])

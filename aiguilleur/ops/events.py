@@ -149,8 +149,8 @@ Id = Annotated[
         "letter or digit)",
     ),
 ]
-Name = Annotated[str, Field(min_length=1, max_length=128)]
-Text = Annotated[str, Field(max_length=2000)]
+Name = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[^\x00-\x1f\x7f]+$")]
+Text = Annotated[str, Field(max_length=2000, pattern=r"^[^\x00]*$")]
 NonNeg = Annotated[float, Field(ge=0.0, allow_inf_nan=False)]
 Finite = Annotated[float, Field(allow_inf_nan=False)]
 Lat = Annotated[float, Field(ge=-90.0, le=90.0, allow_inf_nan=False)]

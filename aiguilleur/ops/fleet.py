@@ -323,7 +323,7 @@ class FleetModel:
 
     @staticmethod
     def closure_key(closures: Mapping[str, Mapping[str, Any]]) -> str:
-        items = sorted((k, int(v.get("seq", 0))) for k, v in closures.items())
+        items = sorted((k, str(v.get("since", ""))) for k, v in closures.items())
         return ";".join(f"{k}@{s}" for k, s in items)
 
     def disrupted(self, closures: Mapping[str, Mapping[str, Any]]) -> RoadGraph:
@@ -395,7 +395,7 @@ class FleetReplan:
             "changed_vehicles": self.changed_vehicles,
             "undelivered": dict(self.undelivered),
             "undelivered_required": list(self.undelivered_required),
-            "cost_before_m": self.cost_before_m,
+            "plan_cost_m": self.cost_before_m,
             "cost_after_m": self.cost_after_m,
             "repair_cost_m": self.repair_cost_m,
             "max_delay_s": self.max_delay_s,
@@ -482,7 +482,9 @@ def replan_fleet(
     )
     if supply_changed:
         reasons.append(f"fuel stock at {depot} changed")
-    if (extra or supply_changed) and depot in fs.supply:
+    # with the depot down nothing more can be loaded: the re-plan shares what is on board
+    # (orders by priority); with it up, what is left in stock is re-allocated
+    if (extra or supply_changed) and depot in fs.supply and depot not in down_now:
         quantities = _reallocate(fs, fleet, now_orders, plan, keep_old, site_ids, dur1, at_s)
         if quantities:
             reasons.append("fuel re-allocated by priority")
@@ -632,5 +634,9 @@ def _reallocate(
     out = {}
     for o, q, want in zip(open_ids, alloc.delivered, demand, strict=True):
         if abs(float(q) - want) > 0.5:
+            # a required order keeps at least what the router can carry to it (it may be
+            # served from a tanker's spare load); the others get their share
+            if now_orders[o]["required"] and q < 1.0:
+                continue
             out[o] = float(round(q))
     return out

@@ -73,6 +73,8 @@ class ResponderOptions:
         Run the N-1 screen after each grid change.
     horizon_h
         Horizon of failure probabilities and risk.
+    health_cycle_h
+        Hours of operation per cycle of condition-monitoring readings.
     lookahead_hours
         Hours of a load forecast the look-ahead checks.
     forecast_stale_h
@@ -89,7 +91,7 @@ class ResponderOptions:
         Search seed and parallel searches of fleet re-plans.
     """
 
-    grid_deadline_s: float = 2.0
+    grid_deadline_s: float = 10.0
     fleet_deadline_s: float = 3.0
     health_deadline_s: float = 2.0
     lookahead_deadline_s: float = 5.0
@@ -97,6 +99,7 @@ class ResponderOptions:
     voll_eur_per_mwh: float = 10_000.0
     n1: bool = True
     horizon_h: float = 24.0
+    health_cycle_h: float = 1.0
     lookahead_hours: int = 6
     forecast_stale_h: float = 24.0
     risk_top: int = 15
@@ -116,6 +119,7 @@ class ResponderOptions:
             "minutes",
             "voll_eur_per_mwh",
             "horizon_h",
+            "health_cycle_h",
             "forecast_stale_h",
             "n1_time_to_act_s",
         ):
@@ -187,6 +191,7 @@ class Responder:
         self._health: Any = None
         self.last_risk: list[dict[str, Any]] = []
         self.last_grid: dict[str, Any] | None = None
+        self._n1_alarm: tuple[int, str | None] | None = None
 
     # -- entry point --------------------------------------------------------------------
     def react(self, state: State, batch: Sequence[tuple[int, Any]]) -> Reaction:
@@ -230,16 +235,20 @@ class Responder:
         g = state.grid
         assert g is not None
         net = g.net
+        copts = CorrectiveOptions(
+            minutes=o.minutes, voll_eur_per_mwh=o.voll_eur_per_mwh, time_limit_s=o.grid_deadline_s
+        )
         t = time.perf_counter()
+        restoring = False
         try:
-            plan = corrective_plan(
-                net,
-                CorrectiveOptions(
-                    minutes=o.minutes,
-                    voll_eur_per_mwh=o.voll_eur_per_mwh,
-                    time_limit_s=o.grid_deadline_s,
-                ),
-            )
+            plan = None
+            if g.total_shed_mw > 1e-6:
+                # load is shed: plan from the grid with every load restored, so that the
+                # proposal sheds only what the grid still needs (possibly nothing)
+                plan = corrective_plan(_restored(g), copts)
+                restoring = plan.ok and plan.shed_total_mw < g.total_shed_mw - 1e-3
+            if not restoring:
+                plan = corrective_plan(net, copts)
         except AiguilleurError as e:
             out.analysis(
                 "corrective",
@@ -250,9 +259,15 @@ class Responder:
             )
             out.alarm("analysis_error", "alarm", f"corrective plan failed: {str(e)[:200]}", 0.0)
             return
+        assert plan is not None
         dt_plan = time.perf_counter() - t
-        before = plan.before
-        body = plan.to_dict(net)
+        if restoring:
+            from aiguilleur.grid.corrective import ac_check
+
+            before = ac_check(net, "a")
+        else:
+            before = plan.before
+        body = {**plan.to_dict(net), "restoring_load": restoring}
         out.analysis(
             "corrective",
             "aiguilleur.grid.corrective (redispatch, AC-OPF, AC power flow)",
@@ -262,15 +277,33 @@ class Responder:
             grid_version=g.version,
         )
         n1_body: dict[str, Any] | None = None
-        n1 = None
         if o.n1:
+            # The N-1 screen of the grid the operator will be in: after the plan when it
+            # holds in AC; otherwise the grid as it is, DC screen only (every outage would
+            # inherit the base-case violations, and verifying each in AC says nothing new).
+            from aiguilleur.grid.corrective import apply_plan
+
+            after_plan = (plan.needed or restoring) and plan.ok
+            screened = (
+                apply_plan(
+                    _restored(g) if restoring else net,
+                    plan.pg_mw,
+                    plan.vg_pu,
+                    plan.qg_mvar,
+                    plan.shed_mw,
+                )
+                if after_plan
+                else net
+            )
+            ac = before.ok or after_plan
             t = time.perf_counter()
             try:
                 n1 = screen_n1(
-                    emergency_network(net),
-                    ContingencyOptions(rating="c", generators=True, ac_verify=True),
+                    emergency_network(screened),
+                    ContingencyOptions(rating="c", generators=True, ac_verify=ac),
                 )
-                self._n1 = (g.version, n1)
+                if not plan.needed and not restoring:
+                    self._n1 = (g.version, n1)
                 counts = {k: n1.count(k) for k in ("secure", "overload", "islanding", "diverged")}
                 top = [
                     {
@@ -285,10 +318,17 @@ class Responder:
                     for p in n1.ranked()[:20]
                     if str(n1.status[p]) != "secure"
                 ]
-                n1_body = {"contingencies": len(n1), **counts, "ranked": top, "rating": "emergency"}
+                n1_body = {
+                    "contingencies": len(n1),
+                    **counts,
+                    "ranked": top,
+                    "rating": "emergency (rate C, or 1.2 x rate A)",
+                    "grid": "after the proposed plan" if after_plan else "as it is",
+                    "method": "DC screen, AC verification" if ac else "DC screen only",
+                }
                 out.analysis(
                     "n1",
-                    "aiguilleur.grid.contingency (DC screen, AC verification)",
+                    "aiguilleur.grid.contingency",
                     "optimal",
                     time.perf_counter() - t,
                     n1_body,
@@ -322,7 +362,9 @@ class Responder:
         self.last_grid = {"ok": before.ok, "version": g.version}
         if n1_body is not None and (n1_body["overload"] or n1_body["diverged"]):
             worst = next((r for r in n1_body["ranked"] if r["status"] != "islanding"), None)
-            if worst is not None:
+            key = (n1_body["overload"] + n1_body["diverged"], worst and worst["contingency"])
+            if worst is not None and key != self._n1_alarm:
+                self._n1_alarm = key
                 out.alarm(
                     "n1_insecure",
                     "action",
@@ -331,13 +373,26 @@ class Responder:
                     f"({_txt(worst['max_loading_pct'])} % on {worst['worst_branch']})",
                     o.n1_time_to_act_s,
                 )
-        if not plan.needed:
+        if not plan.needed and not restoring:
             return
-        # the proposal
-        actions = [_grid_action(a) for a in plan.actions]
-        shed = plan.shed_total_mw
+        # the proposal: shedding is stated as the total shed at each bus from now on
+        actions = [_grid_action(a) for a in plan.actions if a.kind != "shed_load"]
+        shed_now = np.asarray(g.shed_mw)
+        if restoring:
+            total = np.asarray(plan.shed_mw)
+        else:
+            total = shed_now + np.asarray(plan.shed_mw)
+        bus_ids = net.bus.bus_id
+        for i in np.flatnonzero((np.abs(total - shed_now) > 1e-3)).tolist():
+            actions.append(ev.ShedLoad(bus=f"bus:{int(bus_ids[i])}", shed_mw=float(total[i])))
+        shed = float(np.sum(total))
         ok = plan.ok
         expl = [a.explanation for a in plan.actions[:30]]
+        if restoring:
+            expl.insert(
+                0,
+                f"restore load: {g.total_shed_mw:,.1f} MW shed now, {shed:,.1f} MW after this plan",
+            )
         if not ok:
             expl.insert(0, "this plan does NOT hold in AC: " + "; ".join(plan.remaining[:10]))
             out.alarm(
@@ -349,6 +404,7 @@ class Responder:
             )
         summary = {
             "holds_in_ac": ok,
+            "restores_mw": max(g.total_shed_mw - shed, 0.0),
             "status": plan.status,
             "method": plan.method,
             "cost_eur_per_h": plan.cost_eur_per_h,
@@ -369,7 +425,7 @@ class Responder:
             summary,
             expl,
             ok=ok,
-            sheds=shed > 1e-6,
+            sheds=shed > g.total_shed_mw + 1e-6,
             grid_version=g.version,
             provenance=[
                 {
@@ -435,7 +491,7 @@ class Responder:
 
         t = time.perf_counter()
         if self._health is None:
-            self._health = HealthModels.bundled()
+            self._health = HealthModels.bundled(self.options.health_cycle_h)
         g = state.grid
         results = {}
         for a in sorted(assets):
@@ -620,7 +676,7 @@ class Responder:
                 "changed_vehicles": rp.changed_vehicles,
                 "undelivered": rp.undelivered,
                 "undelivered_required": list(rp.undelivered_required),
-                "km_left_before": rp.cost_before_m / 1000.0,
+                "km_plan_in_force": rp.cost_before_m / 1000.0,
                 "km_left_after": rp.cost_after_m / 1000.0,
                 "km_left_repair": rp.repair_cost_m / 1000.0,
                 "max_delay_s": rp.max_delay_s,
@@ -763,6 +819,15 @@ def _grid_action(a: Any) -> Any:
     if a.kind == "set_reactive":
         return ev.SetReactive(gen=a.element, qg_mvar=a.value)
     return ev.ShedLoad(bus=a.element, shed_mw=a.value)
+
+
+def _restored(g: Any) -> Any:
+    """The grid with every load back (demand, no shedding)."""
+    import dataclasses
+
+    net = g.net
+    bus = dataclasses.replace(net.bus, pd_mw=g.demand_p_mw, qd_mvar=g.demand_q_mvar)
+    return net.replace(bus=bus)
 
 
 def _scaled(g: Any, factor: float) -> Any:

@@ -794,7 +794,7 @@ class Folder:
             "area": e.area.model_dump(mode="json"),
             "factor": factor,
             "reason": e.reason,
-            "seq": self.last_seq,
+            "since": e.occurred_at.isoformat(),
         }
         return True
 

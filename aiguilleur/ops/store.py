@@ -116,7 +116,7 @@ class Store(Protocol):
 
     def record(self, table: str, key: str) -> dict[str, Any] | None: ...
 
-    def dead_letter(self, source: str, reason: str, payload: str) -> None: ...
+    def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None: ...
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]: ...
 
@@ -226,15 +226,15 @@ class MemoryStore:
             r = self._records[table].get(key)
         return None if r is None else r[2]
 
-    def dead_letter(self, source: str, reason: str, payload: str) -> None:
+    def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None:
         with self._lock:
             self._dead.append(
                 {
                     "id": len(self._dead) + 1,
                     "received_at": time.time(),
-                    "source": source[:200],
-                    "reason": reason[:1000],
-                    "payload": payload[:MAX_DEAD_LETTER_PAYLOAD],
+                    "source": _text(source)[:200],
+                    "reason": _text(reason)[:1000],
+                    "payload": _text(_raw(payload)),
                 }
             )
 
@@ -244,6 +244,17 @@ class MemoryStore:
 
     def close(self) -> None:
         pass
+
+
+def _raw(payload: str | bytes) -> bytes:
+    b = payload.encode("utf-8", errors="replace") if isinstance(payload, str) else bytes(payload)
+    return b[:MAX_DEAD_LETTER_PAYLOAD]
+
+
+def _text(x: str | bytes) -> str:
+    """Printable text for a column: NUL and other control bytes escaped (PostgreSQL refuses NUL)."""
+    s = x.decode("utf-8", errors="replace") if isinstance(x, bytes) else x
+    return "".join(c if c.isprintable() or c in "\n\t" else f"\\x{ord(c):02x}" for c in s)
 
 
 def _table(name: str) -> None:
@@ -313,7 +324,7 @@ def _tables(md: Any) -> dict[str, Any]:
             Column("received_at", Float, nullable=False),
             Column("source", String(200), nullable=False),
             Column("reason", Text, nullable=False),
-            Column("payload", Text, nullable=False),
+            Column("payload", LargeBinary, nullable=False),
         ),
     }
     for name in RECORD_TABLES:
@@ -641,15 +652,15 @@ class SqlStore:
         return None if r is None else dict(json.loads(r[0]))
 
     # -- dead letters ---------------------------------------------------------------
-    def dead_letter(self, source: str, reason: str, payload: str) -> None:
+    def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None:
         t = self._t["dead_letters"]
         with self._engine.begin() as conn:
             conn.execute(
                 t.insert().values(
                     received_at=time.time(),
-                    source=source[:200],
-                    reason=reason[:1000],
-                    payload=payload[:MAX_DEAD_LETTER_PAYLOAD],
+                    source=_text(source)[:200],
+                    reason=_text(reason)[:1000],
+                    payload=_raw(payload),
                 )
             )
 
@@ -663,7 +674,13 @@ class SqlStore:
                 .limit(limit)
             ).all()
         return [
-            {"id": r[0], "received_at": r[1], "source": r[2], "reason": r[3], "payload": r[4]}
+            {
+                "id": r[0],
+                "received_at": r[1],
+                "source": r[2],
+                "reason": r[3],
+                "payload": _text(bytes(r[4])),
+            }
             for r in reversed(rows)
         ]
 
@@ -704,10 +721,20 @@ def _db_reason(e: Exception) -> str:
     return text[0][:300] if text else type(e).__name__
 
 
-def open_store(url: str | None, *, default_path: str | Path = "aiguilleur-ops.db") -> Store:
-    """A store by URL: ``memory://``, a SQLite URL or bare path, or a PostgreSQL URL."""
+def open_store(
+    url: str | None, *, default_path: str | Path = "aiguilleur-ops.db", create: bool = True
+) -> Store:
+    """A store by URL: ``memory://``, a SQLite URL or bare path, or a PostgreSQL URL.
+
+    With ``create`` false, a SQLite file that does not exist (or a database
+    without aiguilleur's schema) is an error instead of a new, empty store.
+    """
     if url is None:
         url = str(default_path)
     if url.startswith("memory:"):
         return MemoryStore()
-    return SqlStore(url)
+    if not create:
+        path = _sqlite_path(_normalise_url(url))
+        if path is not None and not path.exists():
+            raise StoreError(f"{path}: no such store (ingest or replay into it first)")
+    return SqlStore(url, create=create)

@@ -1,0 +1,178 @@
+"""Ingesting a stream of events (JSON lines) with group commit and a background responder.
+
+:func:`ingest_lines` reads lines from a file or a pipe on a reader thread;
+the ingesting loop takes what has arrived (up to ``batch_max`` lines),
+validates each, appends the valid ones in one transaction and only then
+acknowledges them, in order (``on_ack``). A line that is not a valid event
+is reported with its line number (``on_error``) and not stored; ingestion
+goes on. Grouping what arrives while the previous commit runs is what keeps
+the time to acknowledgement short under load (group commit), without ever
+acknowledging before the commit.
+
+With ``respond``, a :class:`Responder` thread analyses what was committed,
+newest state first (events that arrive while an analysis runs are analysed
+together next); the stream ends after the responder has caught up.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import IO, Any
+
+from aiguilleur.ops.centre import OpsCentre
+
+__all__ = ["IngestStats", "ResponderThread", "ingest_lines"]
+
+MAX_LINE_BYTES = 16 * 1024 * 1024
+
+
+@dataclass
+class IngestStats:
+    """Counts of one stream: lines read, events stored, duplicates, refused lines."""
+
+    lines: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    refused: int = 0
+    batches: int = 0
+    wall_s: float = 0.0
+
+
+class ResponderThread:
+    """Runs :meth:`OpsCentre.respond` whenever events are pending, until stopped."""
+
+    def __init__(self, centre: OpsCentre, idle_s: float = 0.02) -> None:
+        self.centre = centre
+        self.idle_s = idle_s
+        self._stop = threading.Event()
+        self._busy = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="aiguilleur-responder", daemon=True)
+
+    def start(self) -> ResponderThread:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            if self.centre.pending():
+                self._busy.set()
+                try:
+                    self.centre.respond()
+                except BaseException as e:  # reported by stop(): a responder never dies silently
+                    self.error = e
+                    return
+                finally:
+                    self._busy.clear()
+            else:
+                time.sleep(self.idle_s)
+
+    def drain(self, timeout_s: float | None = None) -> bool:
+        """Wait until nothing is pending and no analysis runs; False on timeout."""
+        end = None if timeout_s is None else time.monotonic() + timeout_s
+        while self.centre.pending() or self._busy.is_set():
+            if self.error is not None or not self._thread.is_alive():
+                return False
+            if end is not None and time.monotonic() > end:
+                return False
+            time.sleep(self.idle_s)
+        return True
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+def _reader(source: IO[bytes], out: queue.Queue[tuple[int, bytes] | None]) -> None:
+    n = 0
+    try:
+        while True:
+            line = source.readline(MAX_LINE_BYTES + 1)
+            if not line:
+                break
+            n += 1
+            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
+                # skip the rest of an over-long line without holding it in memory
+                while True:
+                    more = source.readline(MAX_LINE_BYTES)
+                    if not more or more.endswith(b"\n"):
+                        break
+                out.put((n, b"\x00too-long"))
+                continue
+            out.put((n, line))
+    finally:
+        out.put(None)
+
+
+def ingest_lines(
+    centre: OpsCentre,
+    source: IO[bytes],
+    *,
+    on_ack: Callable[[dict[str, Any]], None],
+    on_error: Callable[[int, str], None],
+    respond: bool = True,
+    batch_max: int = 1000,
+) -> IngestStats:
+    """Ingest JSON lines from ``source`` until its end (see the module docstring)."""
+    stats = IngestStats()
+    t0 = time.perf_counter()
+    q: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=100_000)
+    reader = threading.Thread(target=_reader, args=(source, q), daemon=True)
+    reader.start()
+    responder = ResponderThread(centre).start() if respond else None
+    done = False
+    try:
+        while not done:
+            first = q.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < batch_max:
+                try:
+                    nxt = q.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    done = True
+                    break
+                batch.append(nxt)
+            stats.lines += len(batch)
+            items: list[tuple[int, bytes]] = []
+            for n, line in batch:
+                if line == b"\x00too-long":
+                    on_error(n, f"longer than {MAX_LINE_BYTES} bytes")
+                    stats.refused += 1
+                elif line.strip():
+                    items.append((n, line))
+            if not items:
+                continue
+            results = centre.ingest([line for _, line in items])
+            stats.batches += 1
+            for (n, _), r in zip(items, results, strict=True):
+                if r.ok:
+                    on_ack(r.to_dict())
+                    if r.duplicate:
+                        stats.duplicates += 1
+                    else:
+                        stats.stored += 1
+                else:
+                    stats.refused += 1
+                    on_error(n, r.error or "refused")
+        if responder is not None:
+            responder.drain()
+    finally:
+        if responder is not None:
+            responder.stop()
+    stats.wall_s = time.perf_counter() - t0
+    return stats
+
+
+def iter_json_lines(lines: Iterable[str]) -> Iterable[str]:
+    """Non-empty lines (a helper for callers that already hold text)."""
+    return (line for line in lines if line.strip())
