@@ -250,21 +250,42 @@ def test_interrupt_exits_130(monkeypatch: pytest.MonkeyPatch) -> None:
 # -- demo ---------------------------------------------------------------------------------
 
 
-def test_demo_command_on_a_small_grid(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import aiguilleur.ops
+SMALL_SCENARIO = """
+name: small
+start: 2026-01-15T05:00:00+01:00
+world: {grid: {case: case118}}
+policy: {auto_apply: [grid_corrective], operator_delay: 2m}
+timeline:
+  - {at: 10m, type: branch_trip, branch: "branch:32"}
+  - {at: 1h, type: load_scale, factor: 1.02}
+  - {at: 2h, type: branch_restore, branch: "branch:32"}
+"""
 
-    real = aiguilleur.ops.run_demo
 
-    def small(out_dir: Path | None = None, progress: Any = None) -> Any:
-        return real(out_dir, progress, case="case118")
+def test_demo_command_on_a_small_scenario(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import aiguilleur.ops.demo
 
-    monkeypatch.setattr(aiguilleur.ops, "run_demo", small)
-    res = invoke("demo", "--out", str(tmp_path))
+    sc = tmp_path / "small.yaml"
+    sc.write_text(SMALL_SCENARIO)
+    real = aiguilleur.ops.demo.run_demo
+
+    def small(out_dir: Path | None = None, progress: Any = None, force: bool = False) -> Any:
+        return real(out_dir, progress, force=force, scenario=str(sc))
+
+    monkeypatch.setattr(aiguilleur.ops.demo, "run_demo", small)
+    out = tmp_path / "rep"
+    res = invoke("demo", "--out", str(out))
     assert res.exit_code == 0, (res.stdout, res.stderr)
-    assert "Worst credible outage:" in res.stdout
-    assert "operating point: stored set-points scaled to the load" in res.stdout
-    assert "Grid: PGLib-OPF v23.07 pglib_opf_case118_ieee, CC BY 4.0" in res.stdout
-    assert (tmp_path / "index.html").is_file()
+    assert "Replay of small" in res.stdout
+    assert "branches above rating" in res.stdout
+    assert (out / "index.html").is_file() and (out / "events.jsonl").is_file()
+    # a second run into the same folder is refused, not silently replaced
+    res = invoke("demo", "--out", str(out))
+    assert res.exit_code == 2
+    assert_one_line_error(res, "--force")
+    res = invoke("demo", "--out", str(out), "--force", "--json")
+    assert res.exit_code == 0
+    assert json.loads(res.stdout)["scenario"] == "small"
 
 
 def test_entry_point_error_in_a_real_process(tmp_path: Path) -> None:
@@ -288,7 +309,7 @@ def test_demo_writes_the_report(tmp_path: Path) -> None:
         [sys.executable, "-m", "aiguilleur.cli", "demo", "--out", str(out)],
         capture_output=True,
         text=True,
-        timeout=600,
+        timeout=900,
         check=False,
     )
     assert proc.returncode == 0, (proc.stdout, proc.stderr)
@@ -296,13 +317,12 @@ def test_demo_writes_the_report(tmp_path: Path) -> None:
     page = out / "index.html"
     assert page.is_file()
     text = page.read_text(encoding="utf-8")
-    assert "<svg" in text
-    assert "pglib_opf_case1888_rte" in text
-    assert "Grid: PGLib-OPF v23.07 pglib_opf_case1888_rte, CC BY 4.0" in text
-    assert "Worst credible outage" in proc.stdout
+    assert "<svg" in text and "case1888_rte" in text
+    assert "PGLib-OPF v23.07, CC BY 4.0" in text
+    assert "Replay of crisis" in proc.stdout
     assert str(page) in proc.stdout.replace("\n", "")
-    assert "operating point: stored set-points scaled to the load" in proc.stdout
-    assert (out / "contingencies.csv").is_file()
+    for f in ("events.jsonl", "routes.geojson", "summary.json"):
+        assert (out / f).is_file()
     assert not list(out.glob(".*.tmp"))
 
 

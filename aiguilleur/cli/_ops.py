@@ -91,6 +91,9 @@ def ops_ingest(
     respond: Annotated[
         bool, typer.Option("--respond/--no-respond", help="Run the responder on what arrives.")
     ] = True,
+    snapshot_every: Annotated[
+        int, typer.Option("--snapshot-every", help="Snapshot the state every N events.", min=0)
+    ] = 5000,
 ) -> None:
     """Ingest events (JSON lines); print {"id", "seq"} after each commit.
 
@@ -111,7 +114,7 @@ def ops_ingest(
 
     if source == "-":
         stream = sys.stdin.buffer
-        with _centre(store, create=True) as c:
+        with _centre(store, create=True, snapshot_every=snapshot_every) as c:
             stats = ingest_lines(c, stream, on_ack=ack, on_error=bad, respond=respond)
     else:
         from aiguilleur.errors import CaseFormatError
@@ -121,7 +124,7 @@ def ops_ingest(
             raise CaseFormatError("no such file", source)
         if not p.is_file():
             raise CaseFormatError("not a regular file", source)
-        with p.open("rb") as f, _centre(store, create=True) as c:
+        with p.open("rb") as f, _centre(store, create=True, snapshot_every=snapshot_every) as c:
             stats = ingest_lines(c, f, on_ack=ack, on_error=bad, respond=respond)
     if stats.refused:
         raise typer.Exit(2)

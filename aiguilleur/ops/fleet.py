@@ -103,12 +103,14 @@ def fleet_world(
     event_id: str = "world:fleet",
     time_limit_s: float = 2.0,
     graph: RoadGraph | None = None,
+    tankers: int = TANKERS,
+    crews: int = CREWS,
 ) -> ev.FleetInitialised:
     """The fleet world of a crisis on the bundled road extract, with its first plans.
 
-    Fuel tankers (4 of 4,000 L) carry the scarce fuel, allocated by priority
-    (hospitals, then substations, then shops), from the fuel depot; repair
-    crews (2) visit the substations from their base. Everything is drawn from
+    Fuel tankers (``tankers`` of 4,000 L) carry the scarce fuel, allocated by
+    priority (hospitals, then substations, then shops), from the fuel depot;
+    repair crews (``crews``) visit the substations from their base. Everything is drawn from
     ``seed`` (:func:`aiguilleur.logistics.scenario.crisis_scenario`).
     """
     from aiguilleur.logistics.scenario import crisis_scenario, fuel_orders
@@ -153,8 +155,8 @@ def fleet_world(
         if p.needs_crew
     ]
     specs = {
-        "tankers": ("fuel-depot", "tanker", TANKERS, TANKER_L, "L", tanker_orders),
-        "crews": ("crew-depot", "crew", CREWS, max(len(crew_orders), 1), "visits", crew_orders),
+        "tankers": ("fuel-depot", "tanker", tankers, TANKER_L, "L", tanker_orders),
+        "crews": ("crew-depot", "crew", crews, max(len(crew_orders), 1), "visits", crew_orders),
     }
     fleets = []
     site_ids = [s.site for s in sites]

@@ -464,7 +464,7 @@ def replay(
         if "fleet" in w:
             step("fleets and their first plans", 0, 1)
             fw = dict(w["fleet"])
-            unknown = set(fw) - {"seed", "time_limit_s"}
+            unknown = set(fw) - {"seed", "time_limit_s", "tankers", "crews"}
             if unknown:
                 raise ValidationError(f"world.fleet: unknown key {sorted(unknown)[0]!r}")
             world.append(
@@ -473,6 +473,8 @@ def replay(
                     shift_start=scenario.start,
                     event_id=f"{scenario.name}:world:fleet",
                     time_limit_s=float(fw.get("time_limit_s", 2.0)),
+                    tankers=int(fw.get("tankers", 4)),
+                    crews=int(fw.get("crews", 2)),
                 )
             )
         res = centre.ingest(world)

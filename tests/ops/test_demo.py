@@ -1,118 +1,118 @@
-"""The demo job, on a small bundled grid (the full French grid runs in tests/test_cli.py)."""
+"""Scenario replays: the bundled crisis parses; a 24-hour crisis on case118 replays end to end."""
 
 from __future__ import annotations
 
-import csv
+import json
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pytest
 
-from aiguilleur.data import bundled_case_path
-from aiguilleur.grid import ContingencyOptions, read_matpower, scaled_dispatch, screen_n1
-from aiguilleur.ops import DemoResult, run_demo
+from aiguilleur.errors import AiguilleurError, CaseFormatError, ValidationError
+from aiguilleur.ops import MemoryStore, OpsCentre
+from aiguilleur.ops.replay_report import check_report_dir, write_replay_report
+from aiguilleur.ops.scenario import bundled_scenarios, load_scenario, parse_offset, replay
+
+CRISIS118 = Path(__file__).with_name("crisis118.yaml")
+
+
+def test_bundled_crisis_parses() -> None:
+    assert "crisis" in bundled_scenarios()
+    sc = load_scenario("crisis")
+    assert sc.world["grid"]["case"] == "case1888"
+    assert sc.auto_apply == ("grid_corrective", "fleet_replan")
+    assert sc.duration_s > 20 * 3600
+    types = {d.get("type") for _, d in sc.timeline}
+    for t in ("load_scale", "branch_trip", "gen_trip", "health_reading", "road_closure",
+              "depot_outage", "order_created", "forecast_issued"):
+        assert t in types
+    offsets = [t for t, _ in sc.timeline]
+    assert offsets == sorted(offsets)
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("2h15m", 8100.0), ("1d", 86400.0), ("01:30", 5400.0), ("00:00:05", 5.0)],
+)
+def test_offsets(text: str, seconds: float) -> None:
+    assert parse_offset(text) == seconds
+
+
+@pytest.mark.parametrize("bad", ["-5m", "soon", "", "400d", True, "1:99"])
+def test_bad_offsets(bad: Any) -> None:
+    with pytest.raises(ValidationError):
+        parse_offset(bad)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "match"),
+    [
+        ("name: x\nstart: 2026-01-01T00:00:00\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: 1.1}]", "time zone"),
+        ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: -1}]", "factor"),
+        ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: later, type: load_scale, factor: 1}]", "offset"),
+        ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {}\ntimeline: []", "world"),
+        ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {}}\npolicy: {auto_apply: [shed]}\ntimeline: [{at: 1m, operator: approve_pending}]", "auto_apply"),
+        ("timeline: [\n", "YAML"),
+        ("- just a list", "mapping"),
+    ],
+)
+def test_bad_scenarios_name_the_problem(tmp_path: Path, yaml_text: str, match: str) -> None:
+    p = tmp_path / "s.yaml"
+    p.write_text(yaml_text)
+    with pytest.raises(CaseFormatError, match=match):
+        load_scenario(p)
+
+
+def test_unknown_scenario_lists_the_bundled_ones() -> None:
+    with pytest.raises(ValidationError, match="bundled: .*crisis"):
+        load_scenario("nothing-like-it")
+
+
+def test_report_folder_is_never_replaced_silently(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text("old")
+    with pytest.raises(AiguilleurError, match="--force"):
+        check_report_dir(tmp_path)
+    check_report_dir(tmp_path, force=True)
+    f = tmp_path / "afile"
+    f.write_text("x")
+    with pytest.raises(AiguilleurError, match="not a folder"):
+        check_report_dir(f)
 
 
 @pytest.fixture(scope="module")
-def demo118(tmp_path_factory: pytest.TempPathFactory) -> DemoResult:
-    stages: list[tuple[str, int, int]] = []
-    out = tmp_path_factory.mktemp("demo")
-    res = run_demo(
-        out, progress=lambda s, d, t: stages.append((s, d, t)), case="case118", with_fleet=False
-    )
-    assert stages[0][0] == "loading the grid"
-    assert any(s == "N-1 screening" and d == t for s, d, t in stages)
-    assert stages[-1][0] == "done"
-    return res
+def crisis118() -> Any:
+    return replay(load_scenario(CRISIS118))
 
 
-def test_counts_and_files(demo118: DemoResult) -> None:
-    r = demo118
-    assert r.case == "pglib_opf_case118_ieee"
-    assert r.operating_point == "stored set-points scaled to the load"
-    assert r.attribution == "Grid: PGLib-OPF v23.07 pglib_opf_case118_ieee, CC BY 4.0"
-    assert r.contingencies == r.branch_contingencies + r.generator_contingencies
-    assert r.contingencies == r.secure + r.overload + r.islanding + r.diverged
-    assert r.branch_contingencies == 186
-    assert r.generator_contingencies == r.generators
-    assert r.report_path == r.out_dir / "index.html"
-    text = r.report_path.read_text(encoding="utf-8")
-    assert "pglib_opf_case118_ieee" in text
-    assert text.count("<svg") == 5  # loadings, overloads, prices before, after, change
-    assert "Corrective redispatch" in text
-    with r.csv_path.open(encoding="utf-8") as fh:
-        rows = list(csv.DictReader(fh))
-    assert len(rows) == r.contingencies
-    assert not list(r.out_dir.glob("*.tmp"))
-
-
-def test_worst_outage_matches_the_screen(demo118: DemoResult) -> None:
-    r = demo118
-    w = r.worst
-    assert w is not None
-    assert w.status != "islanding"
-    assert w.max_loading_pct is not None
-    worst_pct = w.max_loading_pct
-    assert r.top[0] == w
-    assert all(o.max_loading_pct is None or o.max_loading_pct <= worst_pct for o in r.top)
-    # the post-outage power flow is the screen's AC solution of that outage
-    assert r.post_converged
-    assert r.post_max_loading_pct == pytest.approx(w.max_loading_pct, rel=1e-6)
-    assert len(r.post_overloads) == w.n_overloaded
-    loads = [b.loading_pct for b in r.post_overloads]
-    assert loads == sorted(loads, reverse=True)
-    assert all(v > 100.0 for v in loads)
-    assert 0.5 < r.post_vm_min_pu <= r.post_vm_max_pu < 1.5
-
-
-def test_corrective_redispatch_after_the_worst_outage(demo118: DemoResult) -> None:
-    r = demo118
-    rd = r.redispatch
-    assert rd is not None and r.worst is not None
-    assert rd.status == "optimal"
-    assert rd.outages[0].row == r.worst.row
-    assert not rd.remaining_overloads.size  # in the DC model, every overload is removed
-    load = float(np.sum(read_matpower(bundled_case_path("case118")).bus.pd_mw))
-    gs = float(np.sum(read_matpower(bundled_case_path("case118")).bus.gs_mw))
-    assert float(np.sum(rd.pg_mw)) + rd.total_shed_mw == pytest.approx(load + gs, abs=1e-3)
-    assert r.plan_ac_converged is True and r.plan_ac_rounds >= 1
-    assert r.lmp_before is not None and r.lmp_after is not None
-    assert r.lmp_before.shape == r.lmp_after.shape == (118,)
-
-
-def test_worst_islanding_cuts_the_most_load(demo118: DemoResult) -> None:
-    net = scaled_dispatch(read_matpower(bundled_case_path("case118")))
-    res = screen_n1(net, ContingencyOptions(generators=True))
-    isl = res.status == "islanding"
-    wi = demo118.worst_islanding
-    assert wi is not None
-    assert wi.lost_load_mw == pytest.approx(float(np.max(res.lost_load_mw[isl])))
-
-
-def test_default_out_dir_is_in_the_working_directory(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
-    r = run_demo(case="case14", with_fleet=False)
-    assert r.out_dir == tmp_path / "aiguilleur-report"
-    assert r.report_path.is_file()
-
-
-def test_fleet_part_replans_both_fleets_after_the_flood() -> None:
-    from aiguilleur.logistics.routing import check_plan  # noqa: F401  (the checker exists)
-    from aiguilleur.ops.fleet import run_fleet_demo
-
-    f = run_fleet_demo(seed=1, time_limit_s=1.0, replan_deadline_s=1.0)
-    assert f.closed_edges > 0
-    assert {p.fleet for p in f.fleets} == {"tankers", "repair crews"}
-    for p in f.fleets:
-        assert p.feasible_before and p.feasible_after
-        # the re-plan is never worse than patching the old plan
-        assert p.cost_after <= p.repair_cost_after + 1e-6
-        served_before = sorted(s for seq in p.routes_before for s in seq[1:-1])
-        served_after = sorted(s for seq in p.routes_after for s in seq[1:-1])
-        assert served_before == served_after or p.dropped_after
-    assert f.fuel_supply_l < f.fuel_need_l
-    assert f.fuel_shortfall_by_priority.get(1, 0.0) == 0.0  # hospitals served first
-    assert f.geojson["type"] == "FeatureCollection" and f.geojson["features"]
-    assert f.map_svg.startswith("<svg") and "OpenStreetMap" in f.map_svg
+@pytest.mark.slow
+def test_crisis118_replays_to_a_state_that_holds(crisis118: Any, tmp_path: Path) -> None:
+    r = crisis118
+    d = r.to_dict()
+    for key in ("events", "proposals", "reaction_s", "ac_violations_after", "shed_mw",
+                "undelivered_orders", "state_hash"):
+        assert key in d
+    assert set(d["reaction_s"]) >= {"p50", "p95", "max"}
+    assert d["events"] > 100 and d["proposals"] >= 5
+    kinds = {p["kind"] for p in r.proposals}
+    assert kinds == {"grid_corrective", "fleet_replan"}
+    # every applied grid plan held in its own AC check; shedding only by the operator
+    for p in r.proposals:
+        if p["status"] == "approved" and p["sheds_load"]:
+            assert p["decision"]["operator"] == "scripted-operator"
+        if p["status"] == "approved" and p["kind"] == "grid_corrective":
+            assert p["ok"]
+    assert r.speedup > 100
+    # the log replays to the same state
+    c = OpsCentre(MemoryStore())
+    assert all(x.ok for x in c.ingest(r.log))
+    assert c.state().state_hash == r.state_hash
+    # and the report is written with every file
+    out = tmp_path / "rep"
+    check_report_dir(out)
+    page = write_replay_report(r, out)
+    text = page.read_text(encoding="utf-8")
+    assert "Timeline" in text and "Proposals" in text and "<svg" in text
+    assert json.loads((out / "summary.json").read_text())["state_hash"] == r.state_hash
+    assert (out / "events.jsonl").read_text().count("\n") == d["events"]
+    geo = json.loads((out / "routes.geojson").read_text())
+    assert geo["features"]
