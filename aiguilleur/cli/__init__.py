@@ -20,6 +20,7 @@ from aiguilleur.cli._demo import demo
 from aiguilleur.cli._forecast import forecast_app
 from aiguilleur.cli._grid import grid_app
 from aiguilleur.cli._health import health_app
+from aiguilleur.cli._ops_dayahead import register as _register_day_ahead
 from aiguilleur.cli._routes import routes_app
 from aiguilleur.errors import AiguilleurError
 
@@ -36,6 +37,12 @@ app.add_typer(grid_app, name="grid")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(health_app, name="health")
 app.add_typer(routes_app, name="routes")
+# the operations centre; the day-ahead assessment is its first command here
+ops_app = typer.Typer(
+    help="The operations centre: day-ahead security assessment.", no_args_is_help=True
+)
+_register_day_ahead(ops_app)
+app.add_typer(ops_app, name="ops")
 # (one line per command group; keep in this order)
 app.command("demo")(demo)
 

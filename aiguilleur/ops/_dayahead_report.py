@@ -24,7 +24,10 @@ def _money(x: float) -> str:
 
 
 def write_report(res: DayAheadResult, path: str | Path) -> Path:
-    """Write the report of ``res`` to ``path`` (a ``.html`` file, or a folder for ``report.html``)."""
+    """Write the report of ``res`` to ``path`` (a ``.html`` file, or a folder).
+
+    In a folder the file is ``day_ahead.html``.
+    """
     out = Path(path)
     if out.suffix.lower() != ".html":
         out = out / "day_ahead.html"
@@ -105,8 +108,17 @@ def write_report(res: DayAheadResult, path: str | Path) -> Path:
     tables = [
         Table(
             "Hour by hour",
-            ("hour", "expected load MW", "branches at risk", "N-0 overloads", "N-1 pairs",
-             "diverged", "preventive cost", "EENS MWh", "LOLP"),
+            (
+                "hour",
+                "expected load MW",
+                "branches at risk",
+                "N-0 overloads",
+                "N-1 pairs",
+                "diverged",
+                "preventive cost",
+                "EENS MWh",
+                "LOLP",
+            ),
             tuple(hour_rows),
             "Counts add up over the scenarios; costs, EENS and LOLP are expected values.",
         ),
@@ -119,8 +131,16 @@ def write_report(res: DayAheadResult, path: str | Path) -> Path:
         ),
         Table(
             "Remedial actions: preventive redispatch (N-1 secure DC dispatch)",
-            ("hour", "scenario", "status", "cost", "moved MW", "shed MW", "AC N-0 left",
-             "AC N-1 pairs left"),
+            (
+                "hour",
+                "scenario",
+                "status",
+                "cost",
+                "moved MW",
+                "shed MW",
+                "AC N-0 left",
+                "AC N-1 pairs left",
+            ),
             tuple(rem_rows),
             "Cost against the planned dispatch, at the case's cost curves; what is left is "
             "found by screening the remedied point again in AC.",

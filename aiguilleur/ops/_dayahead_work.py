@@ -24,7 +24,6 @@ from aiguilleur.forecast.models import predict_quantiles
 from aiguilleur.grid import (
     CommitmentOptions,
     ContingencyOptions,
-    DCOPFOptions,
     Network,
     SCEDOptions,
     commit,
@@ -101,6 +100,9 @@ def z_to_quantile(pred: FloatArray, q: FloatArray, z: FloatArray) -> FloatArray:
     zq = _z_levels(q)
     p = np.sort(np.asarray(pred, dtype=np.float64), axis=-1)
     zz = np.asarray(z, dtype=np.float64)
+    shape = np.broadcast_shapes(p.shape[:-1], zz.shape)
+    p = np.broadcast_to(p, (*shape, p.shape[-1]))
+    zz = np.broadcast_to(zz, shape)
     k = np.clip(np.searchsorted(zq, zz, side="right") - 1, 0, zq.size - 2)
     z0, z1 = zq[k], zq[k + 1]
     x0 = np.take_along_axis(p, k[..., None], axis=-1)[..., 0]
@@ -118,6 +120,9 @@ def quantile_to_z(pred: FloatArray, q: FloatArray, x: FloatArray) -> FloatArray:
     zq = _z_levels(q)
     p = np.sort(np.asarray(pred, dtype=np.float64), axis=-1)
     xx = np.asarray(x, dtype=np.float64)
+    shape = np.broadcast_shapes(p.shape[:-1], xx.shape)
+    p = np.broadcast_to(p, (*shape, p.shape[-1]))
+    xx = np.broadcast_to(xx, shape)
     n_q = zq.size
     # segment: last quantile at or below x (clipped to the end segments)
     k = np.clip(np.sum(p <= xx[..., None], axis=-1) - 1, 0, n_q - 2)
@@ -363,9 +368,7 @@ def _screen(net: Network, opts: ContingencyOptions) -> tuple[Any, FloatArray]:
     return res, np.asarray(base_load, dtype=np.float64)
 
 
-def _pairs(
-    res: Any, base_load: FloatArray, n_branch: int
-) -> tuple[IntArray, IntArray, FloatArray]:
+def _pairs(res: Any, base_load: FloatArray, n_branch: int) -> tuple[IntArray, IntArray, FloatArray]:
     """(contingency code, branch, loading) of the branches above 100 % after a contingency
     that are not above it in the base case."""
     codes = _codes(res, n_branch)
@@ -426,13 +429,25 @@ def hour_task(job: HourJob, item: HourItem) -> HourOutcome:
         p_status = "not_run"
         resid_base = resid_pairs = -1
     elif congested:
-        sres = sced(net, job.sced)
+        # DC limits that leave room for each branch's reactive flow at this point (one
+        # AC-DC step: the active-power limit is sqrt(rating^2 - Q^2), at least 10 % of it)
+        assert res.base is not None
+        q = np.maximum(np.abs(res.base.q_from_mvar), np.abs(res.base.q_to_mvar))
+        rate = net.branch.rating_mva(job.contingency.rating)
+        p_lim = np.where(rate > 0, np.sqrt(np.maximum(rate**2 - q**2, (0.1 * rate) ** 2)), rate)
+        col = f"rate_{job.contingency.rating}_mva"
+        dc_net = net.replace(branch=dataclasses.replace(net.branch, **{col: p_lim}))
+        p_status = ""
+        sres = sced(dc_net, job.sced)
+        if sres.status == "infeasible":
+            # the reactive allowance leaves no dispatch: the plain ratings
+            sres = sced(net, job.sced)
+            p_status = "rating_"
         if sres.status == "infeasible" and job.sced_shed is not None:
             # not even the base case can be met by the committed units: shed as a last resort
             sres = sced(net, job.sced_shed)
-            p_status = f"shed_{sres.status}"
-        else:
-            p_status = sres.status
+            p_status += "shed_"
+        p_status += sres.status
         if sres.status in ("optimal", "insecure"):
             p_unsecured = len({c.outage for c in sres.unsecured})
             d = sres.dispatch

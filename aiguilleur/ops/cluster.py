@@ -393,6 +393,7 @@ class LocalExecutor:
         running: dict[Future[tuple[list[Any], float, int]], int] = {}
         busy, tasks, retries = 0.0, 0, 0
         failures: list[str] = []
+
         def collect(fut: Future[tuple[list[Any], float, int]], j: int) -> bool:
             """Store a finished task's results; False when its worker died."""
             nonlocal busy, retries
@@ -478,6 +479,35 @@ def _ray_module() -> Any:
     return ray
 
 
+def _worker_env() -> dict[str, str]:
+    """Environment of local Ray workers: one BLAS thread, and this process's import path
+    (so that they import the same aiguilleur and the same task functions)."""
+    import sys
+
+    path = [p for p in sys.path if p and os.path.isdir(p)]
+    return {
+        "OPENBLAS_NUM_THREADS": "1",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "PYTHONPATH": os.pathsep.join(path),
+    }
+
+
+def _probe(address: str, timeout_s: float = 5.0) -> None:
+    """Fail fast when nothing listens at ``address`` (Ray itself waits for minutes)."""
+    import socket
+
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=timeout_s):
+            pass
+    except OSError as e:
+        raise AiguilleurError(
+            f"--ray {address}: no Ray cluster answers there ({e.strerror or e}); "
+            "use --ray auto for a local runtime"
+        ) from None
+
+
 _RAY_REMOTE: Any = None
 
 
@@ -534,13 +564,15 @@ class RayExecutor:
         self.address = address
         self.max_retries = max_retries
         self._started = False
+        if address != "auto":
+            _probe(address)
         if ray.is_initialized():
-            pass
+            pass  # a runtime this process already joined: used as it is, left running
         elif address == "auto":
             ray.init(
                 num_cpus=workers or os.cpu_count() or 1, include_dashboard=False,
                 log_to_driver=False, configure_logging=False,
-                runtime_env={"env_vars": {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}},
+                runtime_env={"env_vars": _worker_env()},
             )  # fmt: skip
             self._started = True
         else:
@@ -608,7 +640,7 @@ class RayExecutor:
                     res, dt, _pid = ray.get(r)
                 except RayTaskError as e:
                     # fn raised: that is the answer, not a lost worker
-                    cause = e.as_instanceof_cause()
+                    cause = e.as_instanceof_cause()  # type: ignore[no-untyped-call]
                     raise cause from None
                 except Exception as e:  # WorkerCrashedError, NodeDiedError, ObjectLostError
                     failures.append(f"task {j}: {type(e).__name__}: {' '.join(str(e).split())}")
@@ -657,4 +689,3 @@ def make_executor(ray: str | None = None, workers: int | None = None) -> Executo
     if workers == 1:
         return SerialExecutor(roundtrip=False)
     return LocalExecutor(workers)
-

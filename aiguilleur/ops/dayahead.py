@@ -221,9 +221,7 @@ def read_failure_rates(path: str | Path, net: Network) -> FailureRates:
                 f"{p}, line {line}, field probability: {r[ip].strip()!r} is not a number"
             ) from None
         if not 0.0 <= prob <= 1.0:
-            raise ValidationError(
-                f"{p}, line {line}, field probability: {prob:g} is not in [0, 1]"
-            )
+            raise ValidationError(f"{p}, line {line}, field probability: {prob:g} is not in [0, 1]")
         if ih >= 0 and r[ih].strip():
             try:
                 h = int(r[ih])
@@ -378,13 +376,17 @@ class DayAheadOptions:
         integer("seed", 0)
         integer("critical_limit", 0)
         if self.sampling not in ("auto", "quantiles", "copula"):
-            raise ValidationError(f"sampling: expected auto, quantiles or copula, got {self.sampling!r}")
+            raise ValidationError(
+                f"sampling: expected auto, quantiles or copula, got {self.sampling!r}"
+            )
         if self.sampling == "quantiles" and self.scenarios not in (1, 3):
             raise ValidationError(
                 f"scenarios: quantile paths give 1 (P50) or 3 (P10, P50, P90), got {self.scenarios}"
             )
         if self.load_reference not in ("peak", "mean"):
-            raise ValidationError(f"load_reference: expected peak or mean, got {self.load_reference!r}")
+            raise ValidationError(
+                f"load_reference: expected peak or mean, got {self.load_reference!r}"
+            )
         for name, lo, hi in (
             ("voll_eur_per_mwh", 0.0, 1e7),
             ("redispatch_minutes", 0.0, 24 * 60.0),
@@ -720,13 +722,13 @@ def _parse_day(day: object) -> np.datetime64:
     return d
 
 
-def _history_until(history: HourlySeries, day: np.datetime64, opts: DayAheadOptions) -> tuple[
-    HourlySeries, np.datetime64
-]:
+def _history_until(
+    history: HourlySeries, day: np.datetime64, opts: DayAheadOptions
+) -> tuple[HourlySeries, np.datetime64]:
     s = opts.forecast
     issue = _issue_time(day, s)
     if history.end <= issue:
-        last = (history.end - np.timedelta64(1, "h") + np.timedelta64(24 - s.issue_hour, "h"))
+        last = history.end - np.timedelta64(1, "h") + np.timedelta64(24 - s.issue_hour, "h")
         last_day = last.astype("datetime64[D]")
         raise ValidationError(
             f"day {day}: no forecast can be issued: the history ends at {history.end} and the "
@@ -815,10 +817,10 @@ def assess_day_ahead(
         raise ValidationError(f"{net.name}: the case has no generator costs (gencost)")
     hist, issue = _history_until(history, d, opts)
     outs = tuple(outages)
-    for o in outs:
-        n = net.n_branch if o.kind == "branch" else net.n_gen
-        if o.row >= n:
-            raise ValidationError(f"outage {o.label}: the case has {n} rows of that kind")
+    for ot in outs:
+        n = net.n_branch if ot.kind == "branch" else net.n_gen
+        if ot.row >= n:
+            raise ValidationError(f"outage {ot.label}: the case has {n} rows of that kind")
     day_net = net
     if any(o.kind == "branch" for o in outs):
         day_net = day_net.with_branch_status([o.row for o in outs if o.kind == "branch"], 0)
@@ -826,7 +828,9 @@ def assess_day_ahead(
         day_net = day_net.with_gen_status([o.row for o in outs if o.kind == "gen"], 0)
     rates = default_failure_rates(day_net) if failure_rates is None else failure_rates
     if rates.branch_per_h.shape[1] != net.n_branch or rates.gen_per_h.shape[1] != net.n_gen:
-        raise ValidationError("failure_rates: not the same number of branches and units as the case")
+        raise ValidationError(
+            "failure_rates: not the same number of branches and units as the case"
+        )
     ren = np.zeros((24, net.n_bus)) if renewables is None else np.asarray(renewables, np.float64)
     if ren.shape != (24, net.n_bus) or np.any(~np.isfinite(ren)) or np.any(ren < 0):
         raise ValidationError(f"renewables: expected (24, {net.n_bus}) non-negative values")
@@ -874,9 +878,7 @@ def assess_day_ahead(
     t0 = time.perf_counter()
     spread = Spread.of(day_net)
     cjob = CommitJob(day_net, spread, ren, opts.commitment)
-    runc = ex.run(
-        commit_task, list(scen.factors), cjob, on_result=tick("commitment", scen.count)
-    )
+    runc = ex.run(commit_task, list(scen.factors), cjob, on_result=tick("commitment", scen.count))
     stages["commitment"] = runc.stats
     plans: tuple[CommitOutcome, ...] = tuple(runc.results)
     for i, c in enumerate(plans):
@@ -896,11 +898,15 @@ def assess_day_ahead(
     sced_opts = sced_shed = None
     if opts.preventive:
         sced_opts = SCEDOptions(
-            dcopf=DCOPFOptions(rating=opts.rating), emergency_rating=opts.rating,
+            dcopf=DCOPFOptions(rating=opts.rating, enforce_angle_limits=False),
+            emergency_rating=opts.rating,
             emergency_factor=1.0,
         )  # fmt: skip
         sced_shed = SCEDOptions(
-            dcopf=DCOPFOptions(rating=opts.rating, voll_eur_per_mwh=opts.voll_eur_per_mwh),
+            dcopf=DCOPFOptions(
+                rating=opts.rating, voll_eur_per_mwh=opts.voll_eur_per_mwh,
+                enforce_angle_limits=False,
+            ),
             emergency_rating=opts.rating, emergency_factor=1.0,
         )  # fmt: skip
     hjob = HourJob(
@@ -911,9 +917,10 @@ def assess_day_ahead(
         sced_shed=sced_shed,
         verify_preventive=opts.verify_preventive,
         redispatch=RedispatchOptions(
-            minutes=opts.redispatch_minutes, rating=opts.rating,
+            minutes=opts.redispatch_minutes,
+            rating=opts.rating,
             voll_eur_per_mwh=opts.voll_eur_per_mwh,
-        ),  # fmt: skip
+        ),
         branch_fail_per_h=rates.branch_per_h,
         gen_fail_per_h=rates.gen_per_h,
         samples=opts.samples,
@@ -928,9 +935,13 @@ def assess_day_ahead(
                 continue
             items.append(
                 HourItem(
-                    h, s, float(scen.factors[s, h]), c.pg_mw[h], c.committed[h],
+                    h,
+                    s,
+                    float(scen.factors[s, h]),
+                    c.pg_mw[h],
+                    c.committed[h],
                     c.renewable_mw[h] + c.shed_mw[h],
-                )  # fmt: skip
+                )
             )
     outcomes: list[HourOutcome] = []
     total = len(items)
@@ -964,7 +975,9 @@ def assess_day_ahead(
             ordered.append(o)
     bad = [o for o in ordered if o.status != "ok"]
     for o in bad[:10]:
-        messages.append(f"hour {o.hour}, scenario {scen.labels[o.scenario]}: {o.status}: {o.message}")
+        messages.append(
+            f"hour {o.hour}, scenario {scen.labels[o.scenario]}: {o.status}: {o.message}"
+        )
     if len(bad) > 10:
         messages.append(f"... and {len(bad) - 10} more (hour, scenario) points not assessed")
 
@@ -980,7 +993,11 @@ def assess_day_ahead(
     half = 1.959963984540054 * math.sqrt(float(var_h.sum()))
     if opts.samples == 0:
         eens, half = math.nan, math.nan
-    status = "complete" if not bad and all(usable) else ("partial" if len(bad) < len(ordered) else "error")
+    status = (
+        "complete"
+        if not bad and all(usable)
+        else ("partial" if len(bad) < len(ordered) else "error")
+    )
     return DayAheadResult(
         status=status,
         day=d,
@@ -995,7 +1012,9 @@ def assess_day_ahead(
         preventive_cost=float(pc_hour.sum()),
         preventive_cost_by_hour=pc_hour,
         eens_mwh=eens,
-        eens_ci_mwh=(max(eens - half, 0.0), eens + half) if math.isfinite(eens) else (math.nan, math.nan),
+        eens_ci_mwh=(max(eens - half, 0.0), eens + half)
+        if math.isfinite(eens)
+        else (math.nan, math.nan),
         eens_by_hour_mwh=eens_h,
         lolp=lolp,
         failure_source=rates.source,
@@ -1043,14 +1062,14 @@ def _congestion(
     h = np.concatenate(hs)
     c = np.concatenate(codes)
     b = np.concatenate(brs)
-    w = np.concatenate(ws)
+    w_all = np.concatenate(ws)
     lv = np.concatenate(loads)
     if not h.size:
         return np.minimum(prob, 1.0), ()
     span_c = 2 * n_branch + 10_000_000
     key = (h * span_c + (c + 1)) * n_branch + b
     uniq, inv = np.unique(key, return_inverse=True)
-    p = np.bincount(inv, weights=w)
+    p = np.bincount(inv, weights=w_all)
     worst = np.full(uniq.size, -np.inf)
     np.maximum.at(worst, inv, np.where(np.isfinite(lv), lv, -np.inf))
     uh = uniq // n_branch // span_c
@@ -1060,8 +1079,10 @@ def _congestion(
     out = []
     for i in order.tolist():
         code = int(uc[i])
-        lab = "base" if code < 0 else (
-            f"branch:{code + 1}" if code < n_branch else f"gen:{code - n_branch + 1}"
+        lab = (
+            "base"
+            if code < 0
+            else (f"branch:{code + 1}" if code < n_branch else f"gen:{code - n_branch + 1}")
         )
         wv = float(worst[i])
         out.append(

@@ -578,7 +578,9 @@ def svg_heatmap(
             fill = "#bbb" if not math.isfinite(x) else colour(x)
             if math.isfinite(x) and x == 0.0:
                 fill = "#f7f7f5"
-            tip = f"{row_labels[i]}, {col_labels[j]}: " + (f"{x:.3g}" if math.isfinite(x) else "n/a")
+            tip = f"{row_labels[i]}, {col_labels[j]}: " + (
+                f"{x:.3g}" if math.isfinite(x) else "n/a"
+            )
             out.append(
                 f'<rect x="{ml + j * cw:.1f}" y="{y0}" width="{cw - 1:.1f}" height="{cell_h - 1}" '
                 f'fill="{fill}"><title>{_e(tip)} {_e(unit)}</title></rect>'
