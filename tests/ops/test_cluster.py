@@ -244,6 +244,7 @@ def _comparable(d: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+@pytest.mark.slow
 def test_day_ahead_identical_on_every_executor(local: LocalExecutor, request: Any) -> None:
     ray_ex = None if RAY_REASON else request.getfixturevalue("ray_ex")
     results = [_day_ahead(ex) for ex in _executors(local, ray_ex)]

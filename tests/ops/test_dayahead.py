@@ -329,6 +329,7 @@ def test_ledoit_wolf_shrinks_noise_towards_independence() -> None:
     assert np.max(np.abs(off)) < np.max(np.abs(np.corrcoef(z.T)[~np.eye(24, dtype=bool)]))
 
 
+@pytest.mark.slow
 def test_sampled_scenarios_in_the_assessment(case14: Any, history: Any) -> None:
     opts = DayAheadOptions(forecast=FAST, samples=0, scenarios=5, residual_days=20)
     res = assess_day_ahead(case14, history, DAY, opts)
