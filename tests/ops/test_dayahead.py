@@ -193,9 +193,10 @@ def test_preventive_redispatch_is_reported_where_congested(result: DayAheadResul
     for o in result.outcomes:
         congested = bool(o.base_over.size or o.pair_cont.size)
         if congested:
-            assert o.preventive_status.split("_")[-1] in ("optimal", "insecure") or o.preventive_status.startswith(
-                "shed_"
-            )
+            assert o.preventive_status.split("_")[-1] in (
+                "optimal",
+                "insecure",
+            ) or o.preventive_status.startswith("shed_")
             assert o.residual_pairs >= 0  # verified again in AC
         else:
             assert o.preventive_status == "not_needed" and o.preventive_cost == 0.0
