@@ -21,6 +21,7 @@ from aiguilleur.cli._forecast import forecast_app
 from aiguilleur.cli._grid import grid_app
 from aiguilleur.cli._health import health_app
 from aiguilleur.cli._ops import ops_app
+from aiguilleur.cli._ops_dayahead import register as _register_day_ahead
 from aiguilleur.cli._routes import routes_app
 from aiguilleur.errors import AiguilleurError
 
@@ -37,6 +38,7 @@ app.add_typer(grid_app, name="grid")
 app.add_typer(forecast_app, name="forecast")
 app.add_typer(health_app, name="health")
 app.add_typer(routes_app, name="routes")
+_register_day_ahead(ops_app)  # ops day-ahead
 app.add_typer(ops_app, name="ops")
 # (one line per command group; keep in this order)
 app.command("demo")(demo)

@@ -127,7 +127,9 @@ class ContingencyResult:
     of any branch against the chosen rating; ``overloaded`` holds, per
     contingency, the rows of the branches above 100 % (by descending
     loading); ``verified`` says whether the figures come from an AC power flow
-    (True) or the DC estimate (False).
+    (True) or the DC estimate (False); ``overloaded_pct`` holds the loadings of
+    the branches in ``overloaded``, in the same order (empty for results built
+    without them).
     """
 
     kind: npt.NDArray[np.str_]
@@ -148,6 +150,7 @@ class ContingencyResult:
     ac_solved: int = 0
     fallbacks: int = 0
     stages_s: dict[str, float] = field(default_factory=dict)
+    overloaded_pct: tuple[FloatArray, ...] = ()
 
     def __len__(self) -> int:
         return int(self.element.size)
@@ -285,6 +288,7 @@ class _ColumnScreen:
         self.mx: list[FloatArray] = []
         self.arg: list[IntArray] = []
         self.overloads: dict[int, IntArray] = {}
+        self.overload_pct: dict[int, FloatArray] = {}
         self._const_cache: dict[
             tuple[int, ...], tuple[IntArray, int, float, IntArray, FloatArray]
         ] = {}
@@ -366,10 +370,12 @@ class _ColumnScreen:
                     order = np.lexsort((-vals, cc))
                     r_idx, cc = r_idx[order], cc[order]
                     splits = np.searchsorted(cc, np.arange(s1 - s0 + 1))
+                    vals = vals[order]
+                    pct = 100.0 * (vals if w2 is None else np.sqrt(vals))
                     for j in np.flatnonzero(np.diff(splits)):
-                        self.overloads[int(positions[s0 + j])] = r_idx[
-                            splits[j] : splits[j + 1]
-                        ].astype(np.int64)
+                        sl = slice(splits[j], splits[j + 1])
+                        self.overloads[int(positions[s0 + j])] = r_idx[sl].astype(np.int64)
+                        self.overload_pct[int(positions[s0 + j])] = pct[sl]
 
     def _constants(self, rows: IntArray) -> tuple[IntArray, int, float, IntArray, FloatArray]:
         """Row map and the fixed loadings of the branches left out of the dense work."""
@@ -501,6 +507,7 @@ def screen_n1(
     max_load = np.zeros(n_c)
     worst = np.full(n_c, -1, dtype=np.int64)
     overl: list[IntArray] = [np.zeros(0, dtype=np.int64)] * n_c
+    overl_pct: list[FloatArray] = [np.zeros(0)] * n_c
     verified = np.zeros(n_c, dtype=bool)
     lost_load = np.zeros(n_c)
     lost_gen = np.zeros(n_c)
@@ -585,6 +592,7 @@ def screen_n1(
     if not opts.ac_verify:
         for pidx, over in scr.overloads.items():
             overl[pidx] = over
+            overl_pct[pidx] = scr.overload_pct[pidx]
         status[scr.positions] = np.where(scr.max_pct > 100.0, OVERLOAD, SECURE)
     if not opts.ac_verify:
         # islanding outages under DC: report what they cut off; flows not estimated
@@ -592,7 +600,7 @@ def screen_n1(
         return ContingencyResult(
             kind, element, status, max_load, worst, tuple(overl), verified, lost_load,
             lost_gen, cut, None, np.flatnonzero(base_load > 100.0).astype(np.int64),
-            opts.rating, "dc", time.perf_counter() - t0, 0, 0, stages,
+            opts.rating, "dc", time.perf_counter() - t0, 0, 0, stages, tuple(overl_pct),
         )  # fmt: skip
     stages["dc_screen"] = time.perf_counter() - t1
 
@@ -611,7 +619,7 @@ def screen_n1(
     if opts.method == "full":
         for p in to_check:
             res = ac.full(kind[p], int(element[p]), label, opts)
-            _record(int(p), res, status, max_load, worst, overl, verified)
+            _record(int(p), res, status, max_load, worst, overl, overl_pct, verified)
             done += 1
             if progress:
                 progress(done, total)
@@ -624,7 +632,7 @@ def screen_n1(
                 if res is None:
                     fallbacks += 1
                     res = ac.full("branch", int(element[p]), label, opts)
-                _record(int(p), res, status, max_load, worst, overl, verified)
+                _record(int(p), res, status, max_load, worst, overl, overl_pct, verified)
             done += int(blk.size)
             if progress:
                 progress(done, total)
@@ -632,7 +640,7 @@ def screen_n1(
             weights = _participation_weights(net, opts.participation, st.gen_on)
             for p in gen_check:
                 res = ac.full("generator", int(element[p]), label, opts, weights)
-                _record(int(p), res, status, max_load, worst, overl, verified)
+                _record(int(p), res, status, max_load, worst, overl, overl_pct, verified)
                 done += 1
                 if progress:
                     progress(done, total)
@@ -658,6 +666,7 @@ def screen_n1(
         ac_solved=int(to_check.size),
         fallbacks=fallbacks,
         stages_s=stages,
+        overloaded_pct=tuple(overl_pct),
     )
 
 
@@ -668,6 +677,7 @@ def _record(
     max_load: FloatArray,
     worst: IntArray,
     overl: list[IntArray],
+    overl_pct: list[FloatArray],
     verified: BoolArray,
 ) -> None:
     verified[p] = True
@@ -676,11 +686,13 @@ def _record(
         max_load[p] = np.nan
         worst[p] = -1
         overl[p] = np.zeros(0, dtype=np.int64)
+        overl_pct[p] = np.zeros(0)
         return
     m, j, over = _overloads(res)
     max_load[p] = m
     worst[p] = j
     overl[p] = over
+    overl_pct[p] = res[over]
     status[p] = OVERLOAD if over.size else SECURE
 
 

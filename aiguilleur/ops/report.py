@@ -21,7 +21,7 @@ import numpy.typing as npt
 
 from aiguilleur._files import atomic_write_bytes
 
-__all__ = ["Bar", "Figure", "Table", "svg_network_map", "write_html_report"]
+__all__ = ["Bar", "Figure", "Table", "svg_heatmap", "svg_network_map", "write_html_report"]
 
 Cell = str | int | float | None
 
@@ -530,6 +530,79 @@ def svg_network_map(
         f'text-anchor="middle">{_e(unit)}</text>'
         f'<text x="{width - pad}" y="{y0 + 24:.1f}" font-size="11" fill="{_AXIS}" '
         f'text-anchor="end">{vmax:,.1f}</text>'
+    )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def svg_heatmap(
+    values: npt.ArrayLike,
+    row_labels: Sequence[str],
+    col_labels: Sequence[str],
+    *,
+    title: str,
+    unit: str = "probability",
+    vmax: float = 1.0,
+    width: int = 900,
+    cell_h: int = 14,
+) -> str:
+    """A grid of cells (rows x columns) coloured by value from 0 (white) to ``vmax`` (red).
+
+    Every cell carries a tooltip with its row, column and value; NaN cells are
+    grey. Meant for small matrices (tens of rows): an hour x branch map of
+    overload probability, for instance.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    n_r, n_c = v.shape if v.ndim == 2 else (0, 0)
+    if n_r == 0 or n_c == 0:
+        return '<p class="empty">Nothing to show.</p>'
+    ml, mr, mt, mb = 110, 16, 30, 46
+    cw = (width - ml - mr) / n_c
+    height = mt + mb + cell_h * n_r
+    top = vmax if vmax > 0 else 1.0
+
+    def colour(x: float) -> str:
+        t = min(max(x / top, 0.0), 1.0)
+        r, g, b = (round(255 + (c1 - 255) * t) for c1 in (184, 50, 58))
+        return f"#{r:02x}{g:02x}{b:02x}"
+
+    out = [f'<svg viewBox="0 0 {width} {height}" width="100%" role="img" aria-label="{_e(title)}">']
+    for i in range(n_r):
+        y0 = mt + i * cell_h
+        out.append(
+            f'<text x="{ml - 6}" y="{y0 + cell_h - 3}" font-size="10" text-anchor="end" '
+            f'fill="#222">{_e(row_labels[i])}</text>'
+        )
+        for j in range(n_c):
+            x = float(v[i, j])
+            fill = "#bbb" if not math.isfinite(x) else colour(x)
+            if math.isfinite(x) and x == 0.0:
+                fill = "#f7f7f5"
+            tip = f"{row_labels[i]}, {col_labels[j]}: " + (
+                f"{x:.3g}" if math.isfinite(x) else "n/a"
+            )
+            out.append(
+                f'<rect x="{ml + j * cw:.1f}" y="{y0}" width="{cw - 1:.1f}" height="{cell_h - 1}" '
+                f'fill="{fill}"><title>{_e(tip)} {_e(unit)}</title></rect>'
+            )
+    for j in range(n_c):
+        out.append(
+            f'<text x="{ml + (j + 0.5) * cw:.1f}" y="{mt - 6}" font-size="10" '
+            f'text-anchor="middle" fill="{_AXIS}">{_e(col_labels[j])}</text>'
+        )
+    y0 = height - mb + 14
+    steps = 20
+    bw = 200 / steps
+    for k in range(steps):
+        out.append(
+            f'<rect x="{ml + k * bw:.1f}" y="{y0}" width="{bw + 0.5:.1f}" height="10" '
+            f'fill="{colour(top * (k + 0.5) / steps)}"/>'
+        )
+    out.append(
+        f'<text x="{ml}" y="{y0 + 24}" font-size="11" fill="{_AXIS}">0</text>'
+        f'<text x="{ml + 200}" y="{y0 + 24}" font-size="11" fill="{_AXIS}" text-anchor="end">'
+        f"{top:g}</text>"
+        f'<text x="{ml + 210}" y="{y0 + 9}" font-size="11" fill="{_AXIS}">{_e(unit)}</text>'
     )
     out.append("</svg>")
     return "".join(out)
