@@ -307,6 +307,7 @@ class CorrectivePlan:
     stages: tuple[dict[str, Any], ...]
     time_s: float
     message: str = ""
+    opf: Any = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -375,6 +376,7 @@ class _Candidate:
     cost: float
     check: ACCheck
     note: str = ""
+    opf: Any = None
 
 
 def _left(deadline: float | None) -> float | None:
@@ -468,6 +470,7 @@ def _ac_opf_stage(
     base: ACCheck,
     deadline: float | None,
     stages: list[dict[str, Any]],
+    warm: Any = None,
 ) -> _Candidate | None:
     from aiguilleur.grid.acopf import ACOPFOptions, ACOPFStart, ac_opf
     from aiguilleur.grid.redispatch import RedispatchOptions, _marginal_costs, _ramp_mw
@@ -549,6 +552,12 @@ def _ac_opf_stage(
     chk: ACCheck | None = None
     iters = 0
     attempts = [start, "flat"] if not isinstance(start, str) else [start]
+    if (
+        warm is not None
+        and len(warm.pg_mw) == n_g + n_s
+        and len(warm.vm_pu) == net.n_bus
+    ):
+        attempts.insert(0, warm)
     for round_ in range(3):
         left = _left(deadline)
         if left is not None and left < 0.2:
@@ -628,7 +637,7 @@ def _ac_opf_stage(
             "time_s": time.perf_counter() - t,
         }
     )
-    return _Candidate("ac_opf", pg, vg, qg, shed, total, chk)
+    return _Candidate("ac_opf", pg, vg, qg, shed, total, chk, opf=res)
 
 
 def _actions(net: Network, c: _Candidate, opts: CorrectiveOptions) -> tuple[PlanAction, ...]:
@@ -694,7 +703,9 @@ def _actions(net: Network, c: _Candidate, opts: CorrectiveOptions) -> tuple[Plan
     return tuple(out)
 
 
-def corrective_plan(net: Network, options: CorrectiveOptions | None = None) -> CorrectivePlan:
+def corrective_plan(
+    net: Network, options: CorrectiveOptions | None = None, *, warm: Any = None
+) -> CorrectivePlan:
     """The cheapest plan found that holds in AC (see the module docstring).
 
     Parameters
@@ -703,6 +714,9 @@ def corrective_plan(net: Network, options: CorrectiveOptions | None = None) -> C
         The grid as it stands after the event (outages applied, current dispatch).
     options
         :class:`CorrectiveOptions`.
+    warm
+        The ``opf`` of an earlier plan on the same grid (same buses, units and
+        loads): its primal and dual solution start the AC-OPF (IPOPT warm start).
 
     Returns
     -------
@@ -747,7 +761,7 @@ def corrective_plan(net: Network, options: CorrectiveOptions | None = None) -> C
         got, limit = _dc_rounds(net, opts, deadline, stages, range(1))
         cands += got
     if not any(c.check.ok for c in cands[1:]) and opts.use_ac_opf:
-        c = _ac_opf_stage(net, opts, base, deadline, stages)
+        c = _ac_opf_stage(net, opts, base, deadline, stages, warm)
         if c is not None:
             cands.append(c)
     if not any(c.check.ok for c in cands[1:]):
@@ -795,6 +809,7 @@ def _finish(
         stages=tuple(stages),
         time_s=time.perf_counter() - t0,
         message=message,
+        opf=c.opf,
     )
 
 

@@ -172,6 +172,7 @@ def risk_ranking(
     top: int = 15,
     redispatcher: Any = None,
     rating: str = "c",
+    impacts: dict[str, dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """Contingencies ranked by expected impact (probability x impact), most at risk first.
 
@@ -182,7 +183,10 @@ def risk_ranking(
     overload left); for an islanding outage, the load it cuts off. Where
     the corrective plan leaves nothing, the impact falls back to the overload
     the outage causes before any action (MW above rating), so that secure and
-    merely correctable contingencies stay ordered by severity.
+    merely correctable contingencies stay ordered by severity. ``impacts``
+    caches the corrective plans' outcomes per contingency for one network
+    (the caller keeps one per grid version), so that new health readings
+    only change the probabilities.
     """
     from aiguilleur.ops.events import outage_ref
 
@@ -209,7 +213,10 @@ def risk_ranking(
         lost = float(n1.lost_load_mw[p])
         shed = over_left = 0.0
         plan_status = "not_run"
-        if status != "islanding" and redispatcher is not None:
+        hit = None if impacts is None else impacts.get(ref)
+        if hit is not None:
+            shed, over_left, plan_status = hit["shed"], hit["over_left"], hit["plan_status"]
+        elif status != "islanding" and redispatcher is not None:
             from aiguilleur.grid.redispatch import Outage
 
             kind = "gen" if str(kinds[p]) in ("gen", "generator") else "branch"
@@ -221,6 +228,8 @@ def risk_ranking(
                 over_left = float(
                     np.sum(np.maximum(np.abs(rd.flow_mw[rem]) - np.asarray(rd.limit_mw)[rem], 0.0))
                 )
+            if impacts is not None:
+                impacts[ref] = {"shed": shed, "over_left": over_left, "plan_status": plan_status}
         ml = float(n1.max_loading_pct[p])
         severity = 0.0
         if np.isfinite(ml) and ml > 100.0:

@@ -102,7 +102,7 @@ class ResponderOptions:
     health_cycle_h: float = 1.0
     lookahead_hours: int = 6
     forecast_stale_h: float = 24.0
-    risk_top: int = 15
+    risk_top: int = 10
     auto_apply: tuple[str, ...] = ()
     n1_time_to_act_s: float = 1800.0
     seed: int = 1
@@ -186,9 +186,12 @@ class Responder:
         self.options = ResponderOptions() if options is None else options
         self._n1: tuple[int, Any] | None = None  # (grid version, ContingencyResult)
         self._redispatcher: tuple[int, Any] | None = None
+        self._impacts: tuple[int, dict[str, dict[str, Any]]] = (-1, {})
         self._asset_risk: dict[str, dict[str, Any]] = {}
         self._fleet_model: Any = None
         self._health: Any = None
+        self._health_fit: Any = None
+        self._last_opf: Any = None  # the last corrective AC-OPF: the next one's warm start  # a thread fitting the health models ahead of need
         self.last_risk: list[dict[str, Any]] = []
         self.last_grid: dict[str, Any] | None = None
         self._n1_alarm: tuple[int, str | None] | None = None
@@ -204,6 +207,16 @@ class Responder:
         at: dict[str, float] = {}
         out = _Out(seq, state, analyses, proposals, alarms, at, t0)
         answered = tuple(s for s, _ in batch)
+        if self._health_fit is None and state.grid is not None and state.grid.assets:
+            # assets are monitored: fit the health models now, beside the grid analyses
+            import threading
+
+            from aiguilleur.ops.assets import HealthModels
+
+            self._health_fit = threading.Thread(
+                target=HealthModels.bundled, name="aiguilleur-health-fit", daemon=True
+            )
+            self._health_fit.start()
         if "grid" in todo and state.grid is not None:
             self._grid(state, out)
         if ("health" in todo or "grid" in todo) and state.grid is not None:
@@ -245,10 +258,12 @@ class Responder:
             if g.total_shed_mw > 1e-6:
                 # load is shed: plan from the grid with every load restored, so that the
                 # proposal sheds only what the grid still needs (possibly nothing)
-                plan = corrective_plan(_restored(g), copts)
+                plan = corrective_plan(_restored(g), copts, warm=self._last_opf)
                 restoring = plan.ok and plan.shed_total_mw < g.total_shed_mw - 1e-3
             if not restoring:
-                plan = corrective_plan(net, copts)
+                plan = corrective_plan(net, copts, warm=self._last_opf)
+            if plan.opf is not None:
+                self._last_opf = plan.opf
         except AiguilleurError as e:
             out.analysis(
                 "corrective",
@@ -457,6 +472,8 @@ class Responder:
                     ),
                 )
                 self._redispatcher = (g.version, rd)
+            if self._impacts[0] != g.version:
+                self._impacts = (g.version, {})
             ranking = risk_ranking(
                 g.net,
                 self._n1[1],
@@ -465,6 +482,7 @@ class Responder:
                 self.options.horizon_h,
                 top=self.options.risk_top,
                 redispatcher=self._redispatcher[1],
+                impacts=self._impacts[1],
             )
         except AiguilleurError as e:
             out.analysis(
@@ -491,6 +509,8 @@ class Responder:
 
         t = time.perf_counter()
         if self._health is None:
+            if self._health_fit is not None:
+                self._health_fit.join()
             self._health = HealthModels.bundled(self.options.health_cycle_h)
         g = state.grid
         results = {}

@@ -330,7 +330,8 @@ def _to_plain(s: State) -> dict[str, Any]:
             "readings": t.readings,
         }
     f = s.fleet
-    fleet = None if f is None else dataclasses.asdict(f)
+    # the fleet's mappings are detached plain data already (see Folder.freeze): no deep copy
+    fleet = None if f is None else {x.name: getattr(f, x.name) for x in dataclasses.fields(f)}
     return {
         "format": _STATE_VERSION,
         "last_seq": s.last_seq,
