@@ -142,6 +142,16 @@ EXPECTED = {
     "aiguilleur.ops.report": ["Bar", "Figure", "Table", "svg_network_map", "write_html_report"],
     "aiguilleur.grid.operating_point": ["scaled_dispatch"],
     "aiguilleur.grid.pandapower_io": ["from_pandapower", "to_pandapower"],
+    "aiguilleur.grid.powsybl_io": [
+        "ImportOptions",
+        "ImportReport",
+        "Omission",
+        "from_pypowsybl",
+        "openloadflow_parameters",
+        "read_grid",
+        "to_pypowsybl",
+        "write_grid",
+    ],
     "aiguilleur.data": ["bundled_case_path", "bundled_cases", "bundled_profile_path"],
     "aiguilleur.forecast": [
         "BacktestResult",

@@ -535,7 +535,8 @@ class _Buses:
 
 def _ratings(net: Any, vn_of_vl: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """Permanent limit in MVA per element and side (``ONE``/``TWO``/``THREE``/``NONE``)."""
-    lim = net.get_operational_limits(all_attributes=True).reset_index()
+    getter = getattr(net, "get_loading_limits", None) or net.get_operational_limits
+    lim = getter(all_attributes=True).reset_index()
     if lim.empty:
         return {}
     lim = lim[lim["acceptable_duration"] == -1]
@@ -712,7 +713,8 @@ def _three_winding(
 
 
 def _dangling(net: Any, rows: _Rows, buses: _Buses, vn: Mapping[str, float], ratings: Any) -> int:
-    df = net.get_dangling_lines(all_attributes=True)
+    # pypowsybl 1.15 renamed dangling lines boundary lines
+    df = (getattr(net, "get_boundary_lines", None) or net.get_dangling_lines)(all_attributes=True)
     if df.empty:
         return 0
     ids = [str(i) for i in df.index]
@@ -758,11 +760,10 @@ def _dangling(net: Any, rows: _Rows, buses: _Buses, vn: Mapping[str, float], rat
     paired = np.array([bool(t) for t in tie])
     free = np.flatnonzero(~paired & (net_bus >= 0))
     rows.add_demand(bound[free], _f(df, "p0")[free], _f(df, "q0")[free])
-    gen = (
-        net.get_dangling_lines_generation()
-        if hasattr(net, "get_dangling_lines_generation")
-        else None
+    gen_getter = getattr(net, "get_boundary_lines_generation", None) or getattr(
+        net, "get_dangling_lines_generation", None
     )
+    gen = gen_getter() if gen_getter is not None else None
     if gen is not None and not gen.empty:
         # UCTE X-nodes come with an empty generation part: only a real one becomes a unit
         real = (
