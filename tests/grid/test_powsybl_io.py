@@ -350,3 +350,37 @@ def test_export_import_keeps_ybus(net: Network) -> None:
     y0 = make_ybus(net)[0].toarray()[np.ix_(rows, rows)]
     y1 = make_ybus(back)[0].toarray()
     np.testing.assert_allclose(y1, y0, atol=1e-9 * max(1.0, float(np.abs(y0).max())))
+
+
+# -- command line -----------------------------------------------------------------------
+
+
+def test_cli_import_and_export(tmp_path: Path) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from aiguilleur.cli import app
+
+    runner = CliRunner()
+    out = tmp_path / "two_zones.m"
+    res = runner.invoke(app, ["grid", "import", str(UCTE), "--out", str(out), "--json"])
+    assert res.exit_code == 0, res.stderr
+    body = json.loads(res.stdout)
+    assert body["ok"] is True and body["buses"] == 6
+    assert read_matpower(out).n_bus == 6
+    xiidm = tmp_path / "c14.xiidm"
+    res = runner.invoke(app, ["grid", "export", "case14", str(xiidm)])
+    assert res.exit_code == 0, res.stderr
+    assert read_grid(xiidm)[0].n_bus == 14
+    # a grid with elements that are not represented: listed, exit 1; --strict: error, exit 2
+    dc = tmp_path / "acdc.xiidm"
+    pp.network.create_ac_dc_monopolar_network().save(str(dc), format="XIIDM")
+    res = runner.invoke(app, ["grid", "import", str(dc)])
+    assert res.exit_code == 1
+    assert "NOT REPRESENTED dc_line" in res.stdout
+    res = runner.invoke(app, ["grid", "import", str(dc), "--strict"])
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: ") and "not represented" in res.stderr
+    res = runner.invoke(app, ["grid", "import", str(tmp_path / "none.uct")])
+    assert res.exit_code == 2 and "no such file" in res.stderr
