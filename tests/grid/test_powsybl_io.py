@@ -384,3 +384,45 @@ def test_cli_import_and_export(tmp_path: Path) -> None:
     assert res.stderr.startswith("error: ") and "not represented" in res.stderr
     res = runner.invoke(app, ["grid", "import", str(tmp_path / "none.uct")])
     assert res.exit_code == 2 and "no such file" in res.stderr
+
+
+def test_non_linear_shunt_battery_and_fixed_unit_match_openloadflow() -> None:
+    import pandas as pd
+
+    n = pp.network.create_ieee14()
+    vl9 = n.get_buses().at["VL9_0", "voltage_level_id"]
+    bus9 = n.get_bus_breaker_view_buses().query("voltage_level_id == @vl9").index[0]
+    shunt = pd.DataFrame(
+        {"id": ["NLS"], "voltage_level_id": [vl9], "bus_id": [bus9], "model_type": ["NON_LINEAR"],
+         "section_count": [2]}
+    ).set_index("id")  # fmt: skip
+    sections = pd.DataFrame(
+        {"id": ["NLS", "NLS", "NLS"], "g": [0.0, 1e-4, 2e-4], "b": [2e-3, 5e-3, 9e-3]}
+    ).set_index("id")
+    n.create_shunt_compensators(shunt, non_linear_model_df=sections)
+    vl4 = n.get_buses().at["VL4_0", "voltage_level_id"]
+    bus4 = n.get_bus_breaker_view_buses().query("voltage_level_id == @vl4").index[0]
+    n.create_batteries(
+        id="BAT", voltage_level_id=vl4, bus_id=bus4, target_p=20.0, target_q=-7.0,
+        min_p=-50.0, max_p=50.0,
+    )  # fmt: skip
+    # a unit that does not regulate, at a bus where another one does
+    vl2 = n.get_buses().at["VL2_0", "voltage_level_id"]
+    bus2 = n.get_bus_breaker_view_buses().query("voltage_level_id == @vl2").index[0]
+    n.create_generators(
+        id="FIXED", voltage_level_id=vl2, bus_id=bus2, target_p=5.0, target_q=3.0,
+        min_p=0.0, max_p=10.0, voltage_regulator_on=False,
+    )  # fmt: skip
+    net, rep = from_pypowsybl(n)
+    assert rep.ok
+    k = rep.bus_row("VL9_0")
+    # the second section's accumulated admittance, in MW and MVAr at 1 pu
+    kv = float(net.bus.base_kv[k])
+    base = from_pypowsybl(pp.network.create_ieee14())[0]
+    assert np.isclose(net.bus.bs_mvar[k] - base.bus.bs_mvar[k], 5e-3 * kv**2)
+    assert np.isclose(net.bus.gs_mw[k] - base.bus.gs_mw[k], 1e-4 * kv**2)
+    res = ac_power_flow(net, PF)
+    assert_same_voltages(res, rep, olf(n, rep.slack_bus_ids))
+    g = rep.gen_ids.index("FIXED")
+    assert np.isclose(res.qg_mvar[g], 3.0)
+    assert any(o.element_id == "FIXED" for o in rep.simplified)
