@@ -100,6 +100,7 @@ for :func:`openloadflow_parameters`.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -380,6 +381,21 @@ def _assemble(
     btype[gbus[greg & gon]] = BUS_PV
     slack = _imp.choose_slack(network, rows, bt, opts.slack_bus_ids, gbus, greg & gon, gsize, names)
     btype[slack] = BUS_REF
+    # several units holding one bus to different targets: the power flow keeps the first's
+    vg = _imp.cat(rows.gen["vg"])
+    held = np.flatnonzero(greg & gon)
+    if held.size:
+        first = np.full(nb, np.nan)
+        first[gbus[held[::-1]]] = vg[held[::-1]]
+        for g in held[np.abs(vg[held] - first[gbus[held]]) > 1e-9]:
+            rows.simple.append(
+                Omission(
+                    "generator",
+                    gids[g],
+                    f"target {vg[g]:.6g} pu differs from that of the first unit at "
+                    f"{names[gbus[g]]} ({first[gbus[g]]:.6g} pu), which the power flow holds",
+                )
+            )
     nums = _imp.numeric_bus_ids(bt)
     if nums is not None:
         extra = np.arange(1, nb - len(bt) + 1, dtype=np.int64) + int(nums.max())
@@ -820,7 +836,11 @@ def read_grid(
     except Exception as exc:  # pypowsybl raises its own PyPowsyblError, among others
         msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CaseFormatError(f"pypowsybl cannot read it: {msg}", str(p)) from None
-    return from_pypowsybl(network, options)
+    net, report = from_pypowsybl(network, options)
+    if not report.source_format:
+        fmt = "CGMES" if p.is_dir() or p.suffix.lower() == ".zip" else p.suffix.lstrip(".").upper()
+        report = dataclasses.replace(report, source_format=fmt)
+    return net, report
 
 
 def write_grid(net: Network, path: str | Path, format: str = "XIIDM") -> Path:

@@ -447,3 +447,17 @@ def test_reactive_limits_match_openloadflow(factory: str) -> None:
     kv = n.get_voltage_levels().loc[b["voltage_level_id"], "nominal_v"].to_numpy()
     b = b.assign(vm=b["v_mag"].to_numpy() / kv, va=np.deg2rad(b["v_angle"].to_numpy()))
     assert_same_voltages(res, rep, b)
+
+
+def test_conflicting_voltage_targets_are_reported() -> None:
+    n = pp.network.create_ieee14()
+    vl2 = n.get_buses().at["VL2_0", "voltage_level_id"]
+    bus2 = n.get_bus_breaker_view_buses().query("voltage_level_id == @vl2").index[0]
+    kv = float(n.get_voltage_levels().at[vl2, "nominal_v"])
+    n.create_generators(
+        id="OTHER", voltage_level_id=vl2, bus_id=bus2, target_p=1.0, target_v=1.02 * kv,
+        min_p=0.0, max_p=10.0, voltage_regulator_on=True,
+    )  # fmt: skip
+    _, rep = from_pypowsybl(n)
+    notes = [o for o in rep.simplified if "differs from that of the first unit" in o.reason]
+    assert [o.element_id for o in notes] == ["OTHER"]
