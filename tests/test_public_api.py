@@ -396,9 +396,9 @@ def test_grid_imports_neither_cli_nor_optional_packages() -> None:
     import sys
 
     code = (
-        "import sys, aiguilleur.grid\n"
-        "bad = [m for m in ('aiguilleur.cli', 'aiguilleur.ops', 'pandapower', 'typer', 'rich')"
-        " if m in sys.modules]\n"
+        "import sys, aiguilleur.grid, aiguilleur.grid.powsybl_io\n"
+        "bad = [m for m in ('aiguilleur.cli', 'aiguilleur.ops', 'pandapower', 'typer', 'rich',"
+        " 'pypowsybl') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
