@@ -284,7 +284,7 @@ class Buses:
 # -- import: element by element ------------------------------------------------------------
 
 
-def ratings(net: Any, vn_of_vl: Mapping[str, float]) -> dict[str, dict[str, float]]:
+def read_ratings(net: Any, vn_of_vl: Mapping[str, float]) -> dict[str, dict[str, float]]:
     """Permanent limit in MVA per element and side (``ONE``/``TWO``/``THREE``/``NONE``)."""
     getter = getattr(net, "get_loading_limits", None) or net.get_operational_limits
     lim = getter(all_attributes=True).reset_index()
@@ -611,7 +611,7 @@ def _units(
     qmax = np.where(np.isnan(qmax), fcol(df, "max_q"), qmax)
     tq = fcol(df, "target_q")
     # a unit that injects target_q where another unit regulates keeps that output
-    reg_at = np.zeros(buses_count(buses) + 1, dtype=bool)
+    reg_at = np.zeros(len(buses.row) + 1, dtype=bool)
     reg_at[bus[reg]] = True
     fixed = on & ~reg & reg_at[np.maximum(bus, 0)]
     qmin = np.where(fixed, tq, qmin)
@@ -640,10 +640,6 @@ def _units(
         mbase[sel],
         on[sel],
     )
-
-
-def buses_count(buses: Buses) -> int:
-    return len(buses.row)
 
 
 def _note_disconnected(rows: Rows, kind: str, ids: Sequence[str], on: BoolArray) -> None:
@@ -791,7 +787,7 @@ def hvdc(
     return len(lines), len(vsc), len(lcc)
 
 
-_KNOWN_EMPTY = (
+_DETAILED_DC = (
     ("get_dc_buses", "dc_bus"),
     ("get_dc_nodes", "dc_node"),
     ("get_dc_lines", "dc_line"),
@@ -800,7 +796,7 @@ _KNOWN_EMPTY = (
 
 
 def unsupported(net: Any, rows: Rows) -> None:
-    for getter, kind in _KNOWN_EMPTY:
+    for getter, kind in _DETAILED_DC:
         fn = getattr(net, getter, None)
         if fn is None:
             continue

@@ -329,7 +329,7 @@ def from_pypowsybl(
     fp, fq = _imp.fcol(bt, "fictitious_p0", 0.0), _imp.fcol(bt, "fictitious_q0", 0.0)
     if np.any(fp != 0) or np.any(fq != 0):
         rows.add_demand(np.arange(len(bnames), dtype=np.int64), fp, fq)
-    ratings = _imp.ratings(network, vn)
+    ratings = _imp.read_ratings(network, vn)
     counts: dict[str, int] = {"bus": len(bt)}
     counts["line"] = _imp.lines(network, rows, buses, vn, ratings)
     counts["two_windings_transformer"] = _imp.transformers(network, rows, buses, vn, ratings)
