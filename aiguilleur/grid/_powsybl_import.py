@@ -595,6 +595,8 @@ def _units(
         [vn_bus.get(rb or b, vn_bus.get(b, np.nan)) for rb, b in zip(reg_bus, bus_ids, strict=True)]
     )
     vg = target_v / vn_reg
+    for i in np.flatnonzero(reg & ~(np.isfinite(vg) & (vg > 0))):
+        rows.simple.append(Omission(kind, ids[i], "regulates with no target voltage: 1.0 pu used"))
     for i in np.flatnonzero(reg):
         if reg_bus[i] and reg_bus[i] != bus_ids[i]:
             rows.simple.append(
