@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -13,12 +14,22 @@ from aiguilleur.cli._common import (
     _guard,
     _load_case,
     _print_json,
-    _stderr,
-    _stdout,
 )
 from aiguilleur.cli._grid import grid_app
 
 EXIT_NOT_REPRESENTED = 1
+
+
+def _quiet_pypowsybl() -> None:
+    """Keep pypowsybl's start-up notice (about its optional OPF extra) off the terminal.
+
+    pypowsybl logs it on the ``powsybl`` logger when it is first imported; without a
+    handler Python would print it on stderr before our own output. The command line
+    owns the terminal, so it gives that logger a handler that drops records.
+    """
+    log = logging.getLogger("powsybl")
+    if not log.handlers:
+        log.addHandler(logging.NullHandler())
 
 
 @grid_app.command("import")
@@ -43,19 +54,19 @@ def grid_import(
     from aiguilleur.grid.matpower import write_matpower
     from aiguilleur.grid.powsybl_io import ImportOptions, read_grid
 
+    _quiet_pypowsybl()
     net, report = read_grid(source, ImportOptions(strict=strict))
     if out is not None:
         write_matpower(net, out)
     if as_json:
         _print_json({**report.to_dict(), "summary": net.summary(), "out": str(out or "")})
     else:
-        _stdout().print(report.summary(), markup=False)
+        typer.echo(report.summary())
         if out is not None:
-            _stdout().print(f"written: {out}", markup=False)
+            typer.echo(f"written: {out}")
     if not report.ok:
-        _stderr().print(
-            f"{len(report.not_represented)} element(s) not represented (listed above)",
-            markup=False,
+        typer.echo(
+            f"{len(report.not_represented)} element(s) not represented (listed above)", err=True
         )
         raise typer.Exit(EXIT_NOT_REPRESENTED)
 
@@ -72,6 +83,7 @@ def grid_export(
     """Write a MATPOWER case as IIDM, CGMES or UCTE-DEF through pypowsybl."""
     from aiguilleur.grid.powsybl_io import write_grid
 
+    _quiet_pypowsybl()
     net = _load_case(case)
     path = write_grid(net, out, fmt)
-    _stdout().print(f"written: {path}", markup=False)
+    typer.echo(f"written: {path}")
