@@ -1,4 +1,4 @@
-"""AC N-1 contingency analysis: aiguilleur against lightsim2grid and pandapower.
+"""AC N-1 contingency analysis: aiguilleur against lightsim2grid, pandapower and OpenLoadFlow.
 
 Same input for every tool: a PGLib-OPF case at the *scaled dispatch* (the stored
 generator set-points scaled to the load, :func:`aiguilleur.grid.scaled_dispatch`),
@@ -27,6 +27,19 @@ pandapower
     ``runpp`` per outage (Newton-Raphson, numba on, lightsim2grid off,
     ``init="results"`` from the base case, same tolerance) on an evenly spaced sample
     of ``--pandapower-sample`` outages; its full time is extrapolated linearly.
+
+OpenLoadFlow (pypowsybl)
+    ``pypowsybl.security`` AC security analysis with the OpenLoadFlow provider on the
+    network of ``aiguilleur.grid.powsybl_io.to_pypowsybl`` (rating A as permanent
+    apparent-power limits at both ends), one contingency per studied outage,
+    ``openloadflow_parameters`` (our reference bus as slack, no reactive limits, same
+    tolerance). pypowsybl reports a post-outage violation that was already there
+    before the outage only if it grew by more than ``flow_proportional_threshold``
+    (10 % by default): the threshold is set to -1 so that every post-outage
+    violation is reported, as aiguilleur counts them. Timed: ``run_ac`` end to end
+    (network conversion inside pypowsybl included, building the pypowsybl network
+    from ours not included). Skipped with a message when pypowsybl is missing
+    (``--skip-olf`` skips it on purpose).
 
 Every tool's base case is checked against aiguilleur's (voltages and branch flows)
 before anything is timed; the violation sets, (outage, overloaded branch) pairs,
@@ -93,6 +106,7 @@ def _args() -> argparse.Namespace:
         "included (aiguilleur's screen always covers them all)",
     )
     p.add_argument("--skip-pandapower", action="store_true")
+    p.add_argument("--skip-olf", action="store_true", help="skip OpenLoadFlow (pypowsybl)")
     p.add_argument("--pandapower-sample", type=int, default=300, help="outages run by pandapower")
     p.add_argument("--threads", type=int, default=1, help="lightsim2grid nb_thread")
     p.add_argument(
@@ -552,6 +566,86 @@ def run_pandapower(
     return row, pairs_best, loads_best, max_load
 
 
+# -- OpenLoadFlow (pypowsybl) -------------------------------------------------------------
+
+
+def run_olf(
+    net_al: Network, base: PowerFlowResult, outages: Any, args: argparse.Namespace
+) -> tuple[Row, Pairs, dict[tuple[int, int], float]]:
+    import pypowsybl as ppw
+
+    from aiguilleur.grid.powsybl_io import openloadflow_parameters, to_pypowsybl
+
+    if args.rating != "a":
+        raise SystemExit("OpenLoadFlow column: only rating A is exported as limits (--skip-olf)")
+    pnet = to_pypowsybl(net_al)
+    refs = [i.ref_bus_id for i in base.islands if i.energised and i.ref_bus_id is not None]
+    lf = openloadflow_parameters([f"VL{r}_0" for r in refs], tolerance_pu=TOL_PU, max_iter=MAX_ITER)
+    is_tr = net_al.branch.is_transformer | (
+        net_al.bus.base_kv[net_al.branch_from] != net_al.bus.base_kv[net_al.branch_to]
+    )
+
+    def eid(k: int) -> str:
+        return f"{'T' if is_tr[k] else 'L'}{k + 1}"
+
+    params = ppw.security.Parameters(
+        load_flow_parameters=lf,
+        increased_violations_parameters=ppw.security.IncreasedViolationsParameters(
+            flow_proportional_threshold=-1.0,
+            low_voltage_proportional_threshold=0.0,
+            low_voltage_absolute_threshold=0.0,
+            high_voltage_proportional_threshold=0.0,
+            high_voltage_absolute_threshold=0.0,
+        ),
+    )
+    # base case against aiguilleur's
+    ppw.loadflow.run_ac(pnet, lf)
+    b = pnet.get_buses()
+    kv = pnet.get_voltage_levels().loc[b["voltage_level_id"], "nominal_v"].to_numpy()
+    rows = net_al.bus_index([int(str(v)[2:]) for v in b["voltage_level_id"]])
+    dvm = float(np.nanmax(np.abs(b["v_mag"].to_numpy() / kv - base.vm_pu[rows])))
+    print(
+        f"  pypowsybl {ppw.__version__} OpenLoadFlow base case vs aiguilleur: max |dVm| "
+        f"{dvm:.2e} pu"
+    )
+    best, res = np.inf, None
+    for _ in range(args.repeat):
+        sa = ppw.security.create_analysis()
+        sa.add_single_element_contingencies([eid(int(k)) for k in outages])
+        t = time.perf_counter()
+        r = sa.run_ac(pnet, params, provider="OpenLoadFlow")
+        dt = time.perf_counter() - t
+        if dt < best:
+            best, res = dt, r
+    assert res is not None
+    row_of = {eid(k): k for k in range(net_al.n_branch)}
+    pairs: Pairs = set()
+    loadings: dict[tuple[int, int], float] = {}
+    viol = res.limit_violations.reset_index()
+    viol = viol[viol["contingency_id"] != ""]
+    for cid, sid, val, lim in zip(
+        viol["contingency_id"], viol["subject_id"], viol["value"], viol["limit"], strict=True
+    ):
+        k, bb = row_of.get(str(cid)), row_of.get(str(sid))
+        if k is None or bb is None or bb == k:
+            continue
+        pairs.add((k, bb))
+        loadings[(k, bb)] = max(loadings.get((k, bb), 0.0), 100.0 * float(val) / float(lim))
+    statuses = [str(pc.status.name) for pc in res.post_contingency_results.values()]
+    n_bad = sum(1 for s_ in statuses if s_ != "CONVERGED")
+    row = Row(
+        "OpenLoadFlow security analysis",
+        int(outages.size),
+        best,
+        len(pairs),
+        note=(
+            f"pypowsybl {ppw.__version__}, run_ac end to end; {n_bad} contingencies not "
+            "converged; flow_proportional_threshold -1 (every post-outage violation)"
+        ),
+    )
+    return row, pairs, loadings
+
+
 # -- main --------------------------------------------------------------------------------
 
 
@@ -663,6 +757,19 @@ def main(args: argparse.Namespace) -> None:
         row.violations = row.extra["sample_violations"]
         row.agreement = _compare("pandapower", pp_pairs, ref_s, pp_loads) + " (sample)"
         rows.append(row)
+
+    if not args.skip_olf:
+        try:
+            import pypowsybl  # noqa: F401
+
+            have_olf = True
+        except ImportError:
+            have_olf = False
+            print("pypowsybl not installed: OpenLoadFlow skipped (pip install -e '.[bench]')")
+        if have_olf:
+            row, olf_pairs, olf_loads = run_olf(net_al, base, outages, args)
+            row.agreement = _compare("OpenLoadFlow", olf_pairs, aig_pairs, olf_loads)
+            rows.append(row)
 
     print()
     head = (

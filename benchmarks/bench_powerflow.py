@@ -1,4 +1,4 @@
-"""AC power flow: aiguilleur against pandapower (and lightsim2grid) on the same input.
+"""AC power flow: aiguilleur against pandapower, lightsim2grid and OpenLoadFlow on the same input.
 
 For each case: read the MATPOWER file (not timed), balance it with
 ``scaled_dispatch`` (the stored set-points scaled to the load; PGLib's raw
@@ -10,7 +10,13 @@ set-points do not balance), then time best-of-N:
   Newton-Raphson and pfsoln, without the pandas conversion and result tables);
 * lightsim2grid's C++ ``LSGrid`` built once from the same pandapower net
   (``init_from_pandapower``, timed apart), then per run: Ybus rebuild forced,
-  ``dc_pf`` for the start, ``ac_pf``.
+  ``dc_pf`` for the start, ``ac_pf``;
+* OpenLoadFlow through pypowsybl: ``pypowsybl.loadflow.run_ac`` on the network that
+  ``aiguilleur.grid.powsybl_io.to_pypowsybl`` builds (built once, not timed), with
+  ``openloadflow_parameters`` (our reference bus as its slack, no distributed slack,
+  no reactive limits, remote control off, nothing dropped by its plausibility
+  checks, DC-angle start, 1e-8 per equation); the call includes pypowsybl's
+  conversion of the network and the write-back of the results, as a user pays them.
 
 Same options on every side: one slack bus, no reactive limits, mismatch
 tolerance 1e-8 pu, at most 30 iterations, start from DC angles with flat
@@ -24,6 +30,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/bench_powerflow.py
     .venv/bin/python benchmarks/bench_powerflow.py --cases case118_ieee case1888_rte --repeat 10
     .venv/bin/python benchmarks/bench_powerflow.py --profile case8387_pegase
+    .venv/bin/python benchmarks/bench_powerflow.py --no-lightsim --no-olf
 """
 
 from __future__ import annotations
@@ -239,10 +246,41 @@ def lightsim_runner(pnet: Any) -> tuple[float, Callable[[], np.ndarray], str, np
     return t_init, solve, algo, order
 
 
+# -- OpenLoadFlow (pypowsybl) ---------------------------------------------------------
+
+
+def olf_runner(net: Network, ref_bus_ids: list[int]) -> tuple[Callable[[], Any], Any, list[str]]:
+    """OpenLoadFlow on ``to_pypowsybl(net)``: the solve, the pypowsybl network, slack ids."""
+    import pypowsybl as ppw
+
+    from aiguilleur.grid.powsybl_io import openloadflow_parameters, to_pypowsybl
+
+    pnet = to_pypowsybl(net)
+    slack = [f"VL{i}_0" for i in ref_bus_ids]
+    params = openloadflow_parameters(slack, tolerance_pu=TOL_PU, max_iter=MAX_ITER)
+
+    def solve() -> Any:
+        return ppw.loadflow.run_ac(pnet, params)
+
+    return solve, pnet, slack
+
+
+def olf_voltages(net: Network, pnet: Any) -> tuple[np.ndarray, np.ndarray]:
+    """OpenLoadFlow's voltages (pu, rad) in ``net``'s bus order."""
+    b = pnet.get_buses()
+    kv = pnet.get_voltage_levels().loc[b["voltage_level_id"], "nominal_v"].to_numpy()
+    rows = net.bus_index([int(str(v)[2:]) for v in b["voltage_level_id"]])
+    vm = np.full(net.n_bus, np.nan)
+    va = np.full(net.n_bus, np.nan)
+    vm[rows] = b["v_mag"].to_numpy() / kv
+    va[rows] = np.deg2rad(b["v_angle"].to_numpy())
+    return vm, va
+
+
 # -- main ------------------------------------------------------------------------------
 
 
-def bench_case(path: Path, repeat: int, with_lightsim: bool) -> dict[str, Any]:
+def bench_case(path: Path, repeat: int, with_lightsim: bool, with_olf: bool) -> dict[str, Any]:
     net = scaled_dispatch(read_matpower(path))
     opts = PowerFlowOptions(tolerance_pu=TOL_PU, max_iter=MAX_ITER, init="dc")
     res = ac_power_flow(net, opts)
@@ -263,8 +301,26 @@ def bench_case(path: Path, repeat: int, with_lightsim: bool) -> dict[str, Any]:
             row["ls_init_s"] = t_init
         except Exception as exc:  # an optional anchor must not stop the run
             row["ls_note"] = f"{type(exc).__name__}: {exc}"
+    pnet_olf = None
+    if with_olf:
+        try:
+            fns["olf"], pnet_olf, _ = olf_runner(net, refs)
+        except Exception as exc:  # an optional anchor must not stop the run
+            row["olf_note"] = f"{type(exc).__name__}: {exc}"
     best, out = best_of(fns, repeat)
     res = out["ai"]
+    if "olf" in fns:
+        row["olf_s"] = best["olf"]
+        comp = out["olf"]
+        row["olf_it"] = int(sum(c.iteration_count for c in comp))
+        if all(c.status.name == "CONVERGED" for c in comp):
+            vm, va = olf_voltages(net, pnet_olf)
+            ok = np.isfinite(vm)
+            row["olf_dvm"], row["olf_dva"] = voltage_gaps(
+                net, res, np.where(ok, vm, res.vm_pu), np.where(ok, va, np.deg2rad(res.va_deg))
+            )
+        else:
+            row["olf_note"] = "not converged: " + "; ".join(c.status_text for c in comp)
     row.update(ai_s=best["ai"], ai_it=res.iterations, ai_ok=res.converged)
     row.update(pp_s=best["pp"], pp_core_s=min(cores[1:]), pp_it=int(pnet._ppc["iterations"]))
     rb = pnet.res_bus.loc[np.asarray(net.bus.bus_id)]
@@ -282,13 +338,15 @@ def bench_case(path: Path, repeat: int, with_lightsim: bool) -> dict[str, Any]:
     return row
 
 
-def print_table(rows: list[dict[str, Any]], with_lightsim: bool) -> None:
+def print_table(rows: list[dict[str, Any]], with_lightsim: bool, with_olf: bool) -> None:
     head = (
         f"{'case':<18} {'buses':>6} {'aiguilleur s':>12} {'pandapower s':>12} {'ratio':>6}"
         f" {'pp core s':>9} {'it ai/pp':>8} {'max|dVm| pu':>11} {'max|dVa| rad':>12}"
     )
     if with_lightsim:
         head += f" {'ls2g s':>8} {'ls2g/ai':>7} {'ls2g build s':>12} {'ls2g max|dV|':>12}"
+    if with_olf:
+        head += f" {'OLF s':>8} {'OLF/ai':>6} {'OLF it':>6} {'OLF max|dV|':>11}"
     print(head)
     print("-" * len(head))
     for r in rows:
@@ -306,6 +364,15 @@ def print_table(rows: list[dict[str, Any]], with_lightsim: bool) -> None:
                 )
             if "ls_note" in r:
                 line += f"  lightsim2grid: {r['ls_note']}"
+        if with_olf:
+            if "olf_s" in r:
+                gap = max(r.get("olf_dvm", np.nan), r.get("olf_dva", np.nan))
+                line += (
+                    f" {r['olf_s']:>8.5f} {r['olf_s'] / r['ai_s']:>6.2f} {r['olf_it']:>6}"
+                    f" {gap:>11.1e}"
+                )
+            if "olf_note" in r:
+                line += f"  OpenLoadFlow: {r['olf_note']}"
         print(line)
     print(
         "ratio = pandapower runpp s / aiguilleur s (> 1: aiguilleur faster); "
@@ -316,6 +383,14 @@ def print_table(rows: list[dict[str, Any]], with_lightsim: bool) -> None:
         print(
             f"ls2g = lightsim2grid {algo}: forced Ybus rebuild + dc_pf + ac_pf per run; "
             "its model build from the pandapower net is timed apart"
+        )
+    if with_olf and any("olf_s" in r for r in rows):
+        import pypowsybl
+
+        print(
+            f"OLF = OpenLoadFlow through pypowsybl {pypowsybl.__version__}: run_ac on "
+            "to_pypowsybl(net) with openloadflow_parameters (network build not timed; "
+            "pypowsybl's own conversion and result write-back are in the time)"
         )
 
 
@@ -348,7 +423,7 @@ def machine() -> str:
         pass
     parts = [f"{cpu}, {os.cpu_count()} CPUs", f"Python {platform.python_version()}"]
     parts += [f"numpy {numpy.__version__}", f"scipy {scipy.__version__}"]
-    for mod in ("pandapower", "numba", "lightsim2grid"):
+    for mod in ("pandapower", "numba", "lightsim2grid", "pypowsybl"):
         try:
             parts.append(f"{mod} {__import__(mod).__version__}")
         except Exception:
@@ -362,6 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cases", nargs="+", default=DEFAULT_CASES)
     ap.add_argument("--repeat", type=int, default=5, help="timed runs per tool (best is kept)")
     ap.add_argument("--no-lightsim", action="store_true", help="skip lightsim2grid")
+    ap.add_argument("--no-olf", action="store_true", help="skip OpenLoadFlow (pypowsybl)")
     ap.add_argument(
         "--profile", metavar="CASE", help="cProfile aiguilleur's ac_power_flow on CASE and exit"
     )
@@ -387,16 +463,27 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             with_lightsim = False
             print("lightsim2grid not installed: skipped")
+    with_olf = not args.no_olf
+    if with_olf:
+        try:
+            import pypowsybl  # noqa: F401
+        except ImportError:
+            with_olf = False
+            print("pypowsybl not installed: OpenLoadFlow skipped (pip install -e '.[bench]')")
     print(machine())
+    print(f"load average at start {os.getloadavg()[0]:.2f}")
     print(
         f"AC power flow, best of {args.repeat} interleaved rounds after one warm-up; point: "
         "scaled_dispatch (stored set-points scaled to the load); tol 1e-8 pu; DC start"
     )
     rows = []
     for name in args.cases:
-        rows.append(bench_case(case_path(args.cases_dir, name), args.repeat, with_lightsim))
+        rows.append(
+            bench_case(case_path(args.cases_dir, name), args.repeat, with_lightsim, with_olf)
+        )
         print(f"  {name} done", file=sys.stderr, flush=True)
-    print_table(rows, with_lightsim)
+    print_table(rows, with_lightsim, with_olf)
+    print(f"load average at end {os.getloadavg()[0]:.2f}")
     return 0
 
 

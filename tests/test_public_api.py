@@ -207,6 +207,16 @@ EXPECTED = {
     ],
     "aiguilleur.grid.operating_point": ["scaled_dispatch"],
     "aiguilleur.grid.pandapower_io": ["from_pandapower", "to_pandapower"],
+    "aiguilleur.grid.powsybl_io": [
+        "ImportOptions",
+        "ImportReport",
+        "Omission",
+        "from_pypowsybl",
+        "openloadflow_parameters",
+        "read_grid",
+        "to_pypowsybl",
+        "write_grid",
+    ],
     "aiguilleur.data": ["bundled_case_path", "bundled_cases", "bundled_profile_path"],
     "aiguilleur.forecast": [
         "BacktestResult",
@@ -451,9 +461,9 @@ def test_grid_imports_neither_cli_nor_optional_packages() -> None:
     import sys
 
     code = (
-        "import sys, aiguilleur.grid\n"
-        "bad = [m for m in ('aiguilleur.cli', 'aiguilleur.ops', 'pandapower', 'typer', 'rich')"
-        " if m in sys.modules]\n"
+        "import sys, aiguilleur.grid, aiguilleur.grid.powsybl_io\n"
+        "bad = [m for m in ('aiguilleur.cli', 'aiguilleur.ops', 'pandapower', 'typer', 'rich',"
+        " 'pypowsybl') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

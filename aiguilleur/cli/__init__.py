@@ -14,7 +14,10 @@ from collections.abc import Sequence
 
 import typer
 
-from aiguilleur.cli import _dispatch  # noqa: F401  (adds grid dispatch, redispatch, commit)
+from aiguilleur.cli import (
+    _dispatch,  # noqa: F401  (adds grid dispatch, redispatch, commit)
+    _powsybl,  # noqa: F401  (adds grid import, export)
+)
 from aiguilleur.cli._common import EXIT_ERROR, EXIT_INTERRUPTED
 from aiguilleur.cli._demo import demo
 from aiguilleur.cli._forecast import forecast_app
