@@ -107,6 +107,8 @@ def ops_ingest(
 
     def ack(d: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(d, separators=(",", ":")) + "\n")
+
+    def flush() -> None:  # after each commit: its acknowledgements, then the next batch
         sys.stdout.flush()
 
     def bad(line: int, why: str) -> None:
@@ -115,7 +117,9 @@ def ops_ingest(
     if source == "-":
         stream = sys.stdin.buffer
         with _centre(store, create=True, snapshot_every=snapshot_every) as c:
-            stats = ingest_lines(c, stream, on_ack=ack, on_error=bad, respond=respond)
+            stats = ingest_lines(
+                c, stream, on_ack=ack, on_error=bad, respond=respond, on_batch=flush
+            )
     else:
         from aiguilleur.errors import CaseFormatError
 
@@ -125,7 +129,7 @@ def ops_ingest(
         if not p.is_file():
             raise CaseFormatError("not a regular file", source)
         with p.open("rb") as f, _centre(store, create=True, snapshot_every=snapshot_every) as c:
-            stats = ingest_lines(c, f, on_ack=ack, on_error=bad, respond=respond)
+            stats = ingest_lines(c, f, on_ack=ack, on_error=bad, respond=respond, on_batch=flush)
     if stats.refused:
         raise typer.Exit(2)
 

@@ -104,6 +104,10 @@ class OpsCentre:
         self._committed_at: dict[int, float] = {}
         self._snapshot_seq = 0
         self._fleet_model: Any = None
+        self.tracking = True  # keep committed events for the responder (off: ingest only)
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._snapshots = ThreadPoolExecutor(1, thread_name_prefix="aiguilleur-snapshot")
         self.reactions: list[Reaction] = []
         self.restart_s = self._load()
 
@@ -113,6 +117,7 @@ class OpsCentre:
         return cls(open_store(url), options)
 
     def close(self) -> None:
+        self._snapshots.shutdown(wait=True)
         self.store.close()
 
     def __enter__(self) -> OpsCentre:
@@ -145,7 +150,7 @@ class OpsCentre:
         for rec in self.store.read(self._folder.last_seq):
             e = ev.parse_event_json(rec.body)
             self._folder.apply(e, rec.seq)
-            if respond:
+            if respond and self.tracking:
                 self._pending.append((rec.seq, e))
             n += 1
         return n
@@ -380,7 +385,8 @@ class OpsCentre:
             results[i] = IngestResult(i, e.id, a.seq, duplicate=a.duplicate)
             if not a.duplicate:
                 fresh.append((a.seq, e))
-                self._committed_at[a.seq] = now
+                if self.tracking:
+                    self._committed_at[a.seq] = now
         self._fold(fresh)
 
     def _fold(self, fresh: list[tuple[int, Any]]) -> None:
@@ -391,15 +397,26 @@ class OpsCentre:
         else:
             for seq, e in fresh:
                 self._folder.apply(e, seq)
-                self._pending.append((seq, e))
+                if self.tracking:
+                    self._pending.append((seq, e))
         n = self.options.snapshot_every
         if n and self._folder.last_seq - self._snapshot_seq >= n:
-            self.snapshot()
+            # encoded and written beside ingestion: the frozen state is immutable
+            st = self._folder.freeze()
+            self._snapshot_seq = st.last_seq
+            self._snapshots.submit(self._write_snapshot, st)
+
+    def _write_snapshot(self, st: State) -> None:
+        try:
+            self.store.save_snapshot(st.last_seq, st.state_hash, st.to_bytes())
+        except AiguilleurError:
+            pass  # a lost snapshot costs a longer restart, never an event
 
     def snapshot(self) -> tuple[int, str]:
-        """Write a snapshot of the current state; returns ``(seq, state hash)``."""
+        """Write a snapshot of the current state now; returns ``(seq, state hash)``."""
         with self._lock:
             st = self._folder.freeze()
+            self._snapshots.submit(lambda: None).result()  # after any pending one
             self.store.save_snapshot(st.last_seq, st.state_hash, st.to_bytes())
             self._snapshot_seq = st.last_seq
             return st.last_seq, st.state_hash

@@ -68,6 +68,7 @@ __all__ = [
     "BranchTrip",
     "DepotOutage",
     "DepotRestored",
+    "ElementIndex",
     "Event",
     "FleetInitialised",
     "ForecastIssued",
@@ -99,6 +100,7 @@ __all__ = [
     "VehicleBreakdown",
     "VehiclePosition",
     "check_event",
+    "element_index",
     "element_row",
     "event_dict",
     "event_json_schema",
@@ -864,31 +866,76 @@ def event_json_schema() -> dict[str, Any]:
 # -- elements against the world ---------------------------------------------------------------
 
 
+class ElementIndex:
+    """Rows of a network's elements by stable name, with dictionary lookups (built once)."""
+
+    def __init__(self, net: Network) -> None:
+        self.name = net.name
+        self.bus_row = {int(b): i for i, b in enumerate(net.bus.bus_id.tolist())}
+        self.n_branch = net.n_branch
+        self.n_gen = net.n_gen
+        self._memo: dict[str, tuple[str, int]] = {}
+
+    def row(self, ref: str) -> tuple[str, int]:
+        """``(kind, 0-based row)``; :class:`ValidationError` naming the element when unknown."""
+        hit = self._memo.get(ref)
+        if hit is not None:
+            return hit
+        m = _ELEMENT.match(ref)
+        if m is None:
+            raise ValidationError(f"{ref!r}: expected bus:<id>, branch:<n> or gen:<n>")
+        kind, num = m.group(1), int(m.group(2))
+        if kind == "bus":
+            r = self.bus_row.get(num)
+            if r is None:
+                raise ValidationError(f"{ref}: no bus {num} in {self.name}")
+            out = ("bus", r)
+        else:
+            size = self.n_branch if kind == "branch" else self.n_gen
+            if not 1 <= num <= size:
+                raise ValidationError(f"{ref}: {self.name} has {size} {kind} rows (1..{size})")
+            out = (kind, num - 1)
+        if len(self._memo) < 1_000_000:
+            self._memo[ref] = out
+        return out
+
+
+_INDEX: dict[int, tuple[Any, ElementIndex]] = {}
+
+
+def element_index(net: Network) -> ElementIndex:
+    """The (cached) :class:`ElementIndex` of ``net``."""
+    hit = _INDEX.get(id(net))
+    if hit is not None and hit[0] is net:
+        return hit[1]
+    idx = ElementIndex(net)
+    if len(_INDEX) > 64:
+        _INDEX.clear()
+    _INDEX[id(net)] = (net, idx)
+    return idx
+
+
 def element_row(ref: str, net: Network) -> tuple[str, int]:
     """``(kind, 0-based row)`` of ``bus:<id>``, ``branch:<n>`` or ``gen:<n>`` in ``net``.
 
     Raises :class:`ValidationError` naming the element when the network has no
     such bus id or row.
     """
-    m = _ELEMENT.match(ref)
-    if m is None:
-        raise ValidationError(f"{ref!r}: expected bus:<id>, branch:<n> or gen:<n>")
-    kind, num = m.group(1), int(m.group(2))
-    if kind == "bus":
-        try:
-            return "bus", int(net.bus_index([num])[0])
-        except ValidationError:
-            raise ValidationError(f"{ref}: no bus {num} in {net.name}") from None
-    size = net.n_branch if kind == "branch" else net.n_gen
-    if not 1 <= num <= size:
-        raise ValidationError(f"{ref}: {net.name} has {size} {kind} rows (1..{size})")
-    return kind, num - 1
+    return element_index(net).row(ref)
+
+
+_REF_FIELDS: dict[type, tuple[str, ...]] = {}
 
 
 def _refs(ev: Any) -> Iterable[tuple[str, str]]:
     """(field path, element name) of every grid element an event names."""
-    for f in ("branch", "gen", "bus"):
-        v = getattr(ev, f, None)
+    t = type(ev)
+    fields = _REF_FIELDS.get(t)
+    if fields is None:
+        fields = tuple(f for f in ("branch", "gen", "bus") if f in t.model_fields)
+        _REF_FIELDS[t] = fields
+    for f in fields:
+        v = getattr(ev, f)
         if isinstance(v, str):
             yield f, v
     if isinstance(ev, LoadScale) and ev.buses:
@@ -923,9 +970,10 @@ def check_event(ev: Any, net: Network | None) -> None:
         return
     if net is None:
         raise ValidationError(f"{refs[0][0]}: no grid is initialised yet (no grid_initialised)")
+    idx = element_index(net)
     for path, ref in refs:
         try:
-            element_row(ref, net)
+            idx.row(ref)
         except ValidationError as e:
             raise ValidationError(f"{path}: {e}") from None
 
@@ -948,9 +996,9 @@ def outage_ref(kind: str, row: int) -> str:
 
 
 def event_to_json(ev: Any) -> str:
-    """Canonical JSON of an event (sorted keys, no spaces): what the log stores."""
-    doc = ev.model_dump(mode="json", exclude_none=False)
-    return json.dumps(doc, sort_keys=True, separators=(",", ":"), allow_nan=False)
+    """Canonical JSON of an event (fields in the model's order, no spaces): what the log stores."""
+    out: str = ev.model_dump_json()
+    return out
 
 
 def event_dict(ev: Any) -> dict[str, Any]:

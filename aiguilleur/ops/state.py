@@ -395,6 +395,7 @@ class Folder:
         self.fleet: dict[str, Any] | None = None
         self.decisions: dict[str, dict[str, Any]] = {}
         self.acks: dict[str, dict[str, Any]] = {}
+        self._clock_dt: datetime | None = None
         self._frozen: State | None = None
         self._frozen_grid: GridState | None = None
         self._grid_dirty = True
@@ -497,9 +498,10 @@ class Folder:
         self._dirty = True
         self.last_seq = seq
         self.events += 1
-        when = event.occurred_at.isoformat()
-        if self.clock is None or when > self.clock:
-            self.clock = when
+        when = event.occurred_at
+        if self._clock_dt is None or when > self._clock_dt:
+            self._clock_dt = when
+            self.clock = when.isoformat()
         handler = getattr(self, "_on_" + event.type, None)
         if handler is None:  # pragma: no cover - every type has a handler (tested)
             self.ignored += 1
@@ -536,7 +538,7 @@ class Folder:
         if self.base is None:
             return None
         try:
-            return ev.element_row(ref, self.base)[1]
+            return ev.element_index(self.base).row(ref)[1]
         except ValidationError:
             return None
 
@@ -1012,6 +1014,7 @@ def _folder_from_bytes(raw: bytes) -> Folder:
         data["clock"],
         int(data["ignored"]),
     )
+    f._clock_dt = None if f.clock is None else datetime.fromisoformat(f.clock)
     g = data["grid"]
     if g is not None:
         base = case_network(g["case"], g["case_sha256"], g["case_text"])

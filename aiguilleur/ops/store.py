@@ -417,6 +417,11 @@ class SqlStore:
                 self._reader = self._engine
             self._md = sa.MetaData()
             self._t = _tables(self._md)
+            self._raw: Any = None
+            self._raw_lock = threading.Lock()
+            dbapi = self._engine.dialect.dbapi
+            self._dbapi_integrity = dbapi.IntegrityError
+            self._dbapi_error = dbapi.Error
             self._migrate(create)
         except StoreError:
             raise
@@ -480,7 +485,88 @@ class SqlStore:
             return []
         _check_batch(events)
         sa = self._sa
-        ev, head = self._t["events"], self._t["head"]
+        first_of: dict[str, int] = {}
+        for k, e in enumerate(events):
+            first_of.setdefault(e.event_id, k)
+        fresh = [events[k] for k in sorted(first_of.values())]
+        try:
+            seqs = self._append_new(fresh)
+        except sa.exc.IntegrityError:
+            # a repeated id: the transaction rolled back (no number consumed); sort it out
+            return self._append_checked(events)
+        except sa.exc.OperationalError as e:
+            raise StoreError(f"append: {_db_reason(e)}") from None
+        seq_of = {e.event_id: q for e, q in zip(fresh, seqs, strict=True)}
+        return [
+            Appended(e.event_id, seq_of[e.event_id], first_of[e.event_id] != k)
+            for k, e in enumerate(events)
+        ]
+
+    def _insert_sql(self) -> str:
+        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+        cols = "seq, event_id, type, occurred_at, source, body, recorded_at"
+        return f"INSERT INTO events ({cols}) VALUES ({', '.join([mark] * 7)})"
+
+    def _append_new(self, fresh: Sequence[NewEvent]) -> list[int]:
+        """Append events whose ids are new: one counter update, one multi-row insert.
+
+        The hot path of ingestion runs on one DBAPI connection kept for it (the
+        pool's checkout, reset and checkin cost more than a one-row commit), in
+        one explicit transaction: a failure rolls everything back.
+        """
+        with self._raw_lock:
+            if self._raw is None:
+                self._raw = self._engine.raw_connection()
+            raw = self._raw
+            mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+            cur = raw.cursor()
+            try:
+                if self._sqlite:
+                    cur.execute("BEGIN IMMEDIATE")
+                cur.execute(
+                    f"UPDATE log_head SET last_seq = last_seq + {mark} WHERE id = 1 "
+                    "RETURNING last_seq",
+                    (len(fresh),),
+                )
+                last = int(cur.fetchone()[0])
+                first = last - len(fresh) + 1
+                now = time.time()
+                rows = [
+                    (first + i, e.event_id, e.type, e.occurred_at, e.source, e.body, now)
+                    for i, e in enumerate(fresh)
+                ]
+                cur.executemany(self._insert_sql(), rows)
+                raw.commit()
+            except BaseException as e:
+                try:
+                    raw.rollback()
+                except Exception:  # the connection is gone: a fresh one next time
+                    self._drop_raw()
+                if isinstance(e, self._dbapi_integrity):
+                    raise self._sa.exc.IntegrityError("append", None, e) from None
+                if isinstance(e, self._dbapi_error):
+                    self._drop_raw()
+                    raise self._sa.exc.OperationalError("append", None, e) from None
+                raise
+            finally:
+                try:
+                    cur.close()
+                except Exception:
+                    pass
+        return [first + i for i in range(len(fresh))]
+
+    def _drop_raw(self) -> None:
+        raw, self._raw = self._raw, None
+        if raw is not None:
+            try:
+                raw.invalidate()
+            except Exception:
+                pass
+
+    def _append_checked(self, events: Sequence[NewEvent]) -> list[Appended]:
+        """The general path: look up which ids are stored, append the others."""
+        sa = self._sa
+        ev = self._t["events"]
         ids = list(dict.fromkeys(e.event_id for e in events))
         for attempt in range(5):
             try:
@@ -504,6 +590,7 @@ class SqlStore:
                             taken.add(e.event_id)
                     seq_of: dict[str, int] = {k: v[0] for k, v in known.items()}
                     if fresh:
+                        head = self._t["head"]
                         last = conn.execute(
                             head.update()
                             .where(head.c.id == 1)
@@ -516,31 +603,21 @@ class SqlStore:
                         for i, e in enumerate(fresh):
                             seq_of[e.event_id] = first + i
                             rows_in.append(
-                                {
-                                    "seq": first + i,
-                                    "event_id": e.event_id,
-                                    "type": e.type,
-                                    "occurred_at": e.occurred_at,
-                                    "source": e.source,
-                                    "body": e.body,
-                                    "recorded_at": now,
-                                }
+                                (first + i, e.event_id, e.type, e.occurred_at, e.source, e.body, now)
                             )
-                        conn.execute(ev.insert(), rows_in)
+                        conn.exec_driver_sql(self._insert_sql(), rows_in)
                 new_ids = {e.event_id for e in fresh}
                 out: list[Appended] = []
-                first_seen: set[str] = set()
+                seen: set[str] = set()
                 for e in events:
-                    dup = e.event_id not in new_ids or e.event_id in first_seen
-                    first_seen.add(e.event_id)
+                    dup = e.event_id not in new_ids or e.event_id in seen
+                    seen.add(e.event_id)
                     out.append(Appended(e.event_id, seq_of[e.event_id], dup))
                 return out
             except sa.exc.IntegrityError:
-                # another writer stored one of these ids between our read and our insert:
-                # the transaction rolled back (no seq consumed); look again
+                # another writer stored one of these ids between our read and our insert
                 if attempt == 4:
                     raise StoreError("append: conflicting concurrent writers, gave up") from None
-                continue
             except sa.exc.OperationalError as e:
                 raise StoreError(f"append: {_db_reason(e)}") from None
         raise StoreError("append: unreachable")  # pragma: no cover
@@ -685,6 +762,13 @@ class SqlStore:
         ]
 
     def close(self) -> None:
+        with self._raw_lock:
+            if self._raw is not None:
+                try:
+                    self._raw.close()
+                except Exception:
+                    pass
+                self._raw = None
         self._engine.dispose()
         if self._reader is not self._engine:
             self._reader.dispose()

@@ -89,23 +89,36 @@ class ResponderThread:
             raise self.error
 
 
-def _reader(source: IO[bytes], out: queue.Queue[tuple[int, bytes] | None]) -> None:
+def _reader(source: IO[bytes], out: queue.Queue[list[tuple[int, bytes]] | None]) -> None:
+    """Read what is available (not line by line), split it into numbered lines, queue them."""
     n = 0
+    rest = b""
+    skipping = False  # inside an over-long line: drop bytes until its end
+    read = getattr(source, "read1", source.read)
     try:
         while True:
-            line = source.readline(MAX_LINE_BYTES + 1)
-            if not line:
+            chunk = read(1 << 16)
+            if not chunk:
                 break
-            n += 1
-            if len(line) > MAX_LINE_BYTES and not line.endswith(b"\n"):
-                # skip the rest of an over-long line without holding it in memory
-                while True:
-                    more = source.readline(MAX_LINE_BYTES)
-                    if not more or more.endswith(b"\n"):
-                        break
-                out.put((n, b"\x00too-long"))
-                continue
-            out.put((n, line))
+            parts = (rest + chunk).split(b"\n")
+            rest = parts.pop()
+            batch: list[tuple[int, bytes]] = []
+            for line in parts:
+                n += 1
+                if skipping:
+                    skipping = False
+                    batch.append((n, b"\x00too-long"))
+                    continue
+                batch.append((n, line))
+            if len(rest) > MAX_LINE_BYTES:
+                rest = b""
+                skipping = True
+            if batch:
+                out.put(batch)
+        if skipping:
+            out.put([(n + 1, b"\x00too-long")])
+        elif rest.strip():
+            out.put([(n + 1, rest)])
     finally:
         out.put(None)
 
@@ -118,30 +131,38 @@ def ingest_lines(
     on_error: Callable[[int, str], None],
     respond: bool = True,
     batch_max: int = 1000,
+    on_batch: Callable[[], None] | None = None,
 ) -> IngestStats:
     """Ingest JSON lines from ``source`` until its end (see the module docstring)."""
     stats = IngestStats()
     t0 = time.perf_counter()
-    q: queue.Queue[tuple[int, bytes] | None] = queue.Queue(maxsize=100_000)
+    if batch_max < 1:
+        raise ValueError("batch_max must be at least 1")
+    q: queue.Queue[list[tuple[int, bytes]] | None] = queue.Queue(maxsize=1000)
     reader = threading.Thread(target=_reader, args=(source, q), daemon=True)
     reader.start()
+    centre.tracking = respond
     responder = ResponderThread(centre).start() if respond else None
+    pending: list[tuple[int, bytes]] = []
     done = False
     try:
-        while not done:
-            first = q.get()
-            if first is None:
-                break
-            batch = [first]
-            while len(batch) < batch_max:
+        while not done or pending:
+            if not pending:
+                got = q.get()
+                if got is None:
+                    break
+                pending.extend(got)
+            # take what has arrived, up to batch_max lines: one transaction
+            while len(pending) < batch_max:
                 try:
-                    nxt = q.get_nowait()
+                    more = q.get_nowait()
                 except queue.Empty:
                     break
-                if nxt is None:
+                if more is None:
                     done = True
                     break
-                batch.append(nxt)
+                pending.extend(more)
+            batch, pending = pending[:batch_max], pending[batch_max:]
             stats.lines += len(batch)
             items: list[tuple[int, bytes]] = []
             for n, line in batch:
@@ -164,6 +185,8 @@ def ingest_lines(
                 else:
                     stats.refused += 1
                     on_error(n, r.error or "refused")
+            if on_batch is not None:
+                on_batch()
         if responder is not None:
             responder.drain()
     finally:
