@@ -76,25 +76,41 @@ class SelectedInverse:
         if not np.all(np.isfinite(d)) or np.any(d <= 0.0):
             raise NotPositiveDefinite("a pivot is not positive")
         self.d = d
-        indptr = lower.indptr.astype(np.int64)
-        rows = lower.indices.astype(np.int64)
-        cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-        self.keys = cols * n + rows  # ascending: CSC with sorted rows
-        self.ldata = lower.data.astype(np.float64)
-        strict = rows > cols
-        e = np.flatnonzero(strict)  # entries strictly below the diagonal
-        k = np.bincount(cols[e], minlength=n).astype(np.int64)  # their count per column
-        first = np.full(n, -1, dtype=np.int64)
-        # the first strict entry of each column (rows sorted, the diagonal comes first)
-        has = k > 0
-        first[has] = indptr[:-1][has] + 1
+        # SuperLU leaves out fill that happens to be exactly zero; the recurrences need a
+        # closed pattern (the rows of each column pairwise present), so put them back as zeros
+        for _ in range(n + 1):
+            indptr = lower.indptr.astype(np.int64)
+            rows = lower.indices.astype(np.int64)
+            cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+            self.keys = cols * n + rows  # ascending: CSC with sorted rows
+            e = np.flatnonzero(rows > cols)  # entries strictly below the diagonal
+            k = np.bincount(cols[e], minlength=n).astype(np.int64)
+            has = k > 0
+            first = np.full(n, -1, dtype=np.int64)
+            first[has] = indptr[:-1][has] + 1  # rows sorted: the diagonal comes first
+            pa = np.repeat(e, k[cols[e]])
+            pb = _ranges(first[cols[e]], k[cols[e]])
+            ra, rb = rows[pa], rows[pb]
+            hi, lo = np.maximum(ra, rb), np.minimum(ra, rb)
+            zpos = self.lookup(hi, lo)
+            if np.all(zpos >= 0):
+                break
+            miss = np.unique(lo[zpos < 0] * n + hi[zpos < 0])  # absent, so no duplicate
+            r_all = np.concatenate([rows, miss % n])
+            c_all = np.concatenate([cols, miss // n])
+            d_all = np.concatenate([lower.data, np.zeros(miss.size)])
+            order = np.lexsort((r_all, c_all))
+            ptr = np.searchsorted(c_all[order], np.arange(n + 1))
+            lower = sp.csc_matrix((d_all[order], r_all[order], ptr), shape=(n, n))
+        else:  # pragma: no cover - the closure adds fill monotonically and must stop
+            raise NotPositiveDefinite("the factor's pattern could not be closed")
         if np.any(rows[first[has] - 1] != np.flatnonzero(has)):
             raise NotPositiveDefinite("the factor has no stored diagonal")
+        self.ldata = lower.data.astype(np.float64)
         self.diag_pos = indptr[:-1].copy()
         # elimination tree: parent = first row below the diagonal
         parent = np.full(n, -1, dtype=np.int64)
         parent[has] = rows[first[has]]
-        depth = np.zeros(n, dtype=np.int64)
         par = parent.tolist()
         dep = [0] * n
         for j in range(n - 1, -1, -1):
@@ -102,14 +118,6 @@ class SelectedInverse:
             if p >= 0:
                 dep[j] = dep[p] + 1
         depth = np.array(dep, dtype=np.int64)
-        # pairs (a, b) of strict entries of the same column: Z[row_a, row_b] * L[row_b, j]
-        pa = np.repeat(e, k[cols[e]])
-        pb = _ranges(first[cols[e]], k[cols[e]])
-        ra, rb = rows[pa], rows[pb]
-        hi, lo = np.maximum(ra, rb), np.minimum(ra, rb)
-        zpos = self.lookup(hi, lo)
-        if np.any(zpos < 0):
-            raise NotPositiveDefinite("the factor's pattern is not closed")
         # group everything by the depth of the column, deepest last
         col_of_pair = cols[pa]
         order = np.argsort(depth[col_of_pair], kind="stable")
