@@ -510,7 +510,10 @@ def _print_estimate(net: Network, res: EstimationResult) -> None:
     t.add_row("status", res.status if res.ok else f"[bold red]{res.status}[/]")
     t.add_row("iterations", str(res.iterations))
     t.add_row("time", f"{res.time_s * 1000:.1f} ms")
-    t.add_row("objective", f"{_fmt(res.objective, 2)} (chi-square threshold {_fmt(res.chi2_threshold, 2)})")
+    t.add_row(
+        "objective",
+        f"{_fmt(res.objective, 2)} (chi-square threshold {_fmt(res.chi2_threshold, 2)})",
+    )
     t.add_row("degrees of freedom", str(res.degrees_of_freedom))
     est = np.isfinite(res.vm_pu) & (res.vm_pu > 0)
     if np.any(est):

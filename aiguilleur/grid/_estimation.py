@@ -213,7 +213,7 @@ class MeasurementModel:
     def gain(self, hd: FloatArray, w: FloatArray) -> sp.csc_matrix:
         """``H^T diag(w) H`` on the fixed pattern of every row's pairs (zeros kept)."""
         vals = hd[self.pair_a] * hd[self.pair_b] * w[self.pair_row]
-        data = np.bincount(self.g_inv, weights=vals, minlength=self.g_nnz)
+        data = np.bincount(self.g_inv, weights=vals, minlength=self.g_nnz).astype(np.float64)
         return sp.csc_matrix(
             (data, self.g_rows, self.g_indptr), shape=(self.nx, self.nx), copy=False
         )
@@ -221,7 +221,7 @@ class MeasurementModel:
     def quadratic_diag(self, hd: FloatArray, zg: FloatArray) -> FloatArray:
         """``diag(H Z H^T)`` given ``Z`` on the gain matrix's pattern (aligned with it)."""
         vals = hd[self.pair_a] * hd[self.pair_b] * zg[self.g_inv]
-        out: FloatArray = np.bincount(self.pair_row, weights=vals, minlength=self.m)
+        out = np.bincount(self.pair_row, weights=vals, minlength=self.m).astype(np.float64)
         return out
 
 

@@ -63,8 +63,8 @@ class SelectedInverse:
                 diag_pivot_thresh=0.0,
                 options={"SymmetricMode": True},
             )
-        except RuntimeError as e:
-            raise NotPositiveDefinite(str(e)) from None
+        except RuntimeError as err:
+            raise NotPositiveDefinite(str(err)) from None
         perm_r = np.asarray(lu.perm_r, dtype=np.int64)
         perm_c = np.asarray(lu.perm_c, dtype=np.int64)
         if not np.array_equal(perm_r, perm_c):

@@ -274,9 +274,7 @@ class EstimationResult:
         import pandas as pd
 
         if component == "bus":
-            return pd.DataFrame(
-                {"bus_id": self.bus_id, "vm_pu": self.vm_pu, "va_deg": self.va_deg}
-            )
+            return pd.DataFrame({"bus_id": self.bus_id, "vm_pu": self.vm_pu, "va_deg": self.va_deg})
         if component == "measurement":
             rejected = {i for i, _ in self.bad_data}
             unused = set(self.unused_measurements)
@@ -310,9 +308,7 @@ class EstimationResult:
             "objective": num(self.objective),
             "chi2_threshold": num(self.chi2_threshold),
             "degrees_of_freedom": self.degrees_of_freedom,
-            "bad_data": [
-                {"id": i, "normalized_residual": num(r)} for i, r in self.bad_data
-            ],
+            "bad_data": [{"id": i, "normalized_residual": num(r)} for i, r in self.bad_data],
             "unobservable_buses": [int(b) for b in self.unobservable_buses],
             "unobservable_islands": [list(i) for i in self.unobservable_islands],
             "unused_measurements": list(self.unused_measurements),
@@ -366,6 +362,26 @@ def _usable_rows(
     )
 
 
+def _measured(
+    net: Network,
+    kind: IntArray,
+    row: IntArray,
+    ok: BoolArray,
+    zero_inj: BoolArray,
+    graph: BoolArray,
+    inj_kind: int,
+    flow_kinds: tuple[int, int],
+) -> tuple[BoolArray, BoolArray]:
+    """Buses with a known injection and branches of ``graph`` with a measured flow."""
+    inj = zero_inj.copy()
+    sel = ok & (kind == inj_kind)
+    inj[row[sel]] = True
+    flow = np.zeros(net.n_branch, dtype=bool)
+    sel = ok & np.isin(kind, flow_kinds)
+    flow[row[sel]] = True
+    return inj, flow[graph]
+
+
 def _observable(
     net: Network,
     kind: IntArray,
@@ -390,18 +406,8 @@ def _observable(
         inj_ok = _neighbours_inside(net, br_on, inside)
         zi = zero_inj & inj_ok
 
-        def measured(kinds_bus: int, kinds_flow: tuple[int, int], ok: BoolArray = ok) -> Any:
-            inj = np.zeros(n, dtype=bool)
-            sel = ok & (kind == kinds_bus)
-            inj[row[sel]] = True
-            inj |= zi
-            flow = np.zeros(net.n_branch, dtype=bool)
-            sel = ok & np.isin(kind, kinds_flow)
-            flow[row[sel]] = True
-            return inj, flow[graph]
-
-        inj_p, flow_p = measured(P_INJ, (P_FROM, P_TO))
-        inj_q, flow_q = measured(Q_INJ, (Q_FROM, Q_TO))
+        inj_p, flow_p = _measured(net, kind, row, ok, zi, graph, P_INJ, (P_FROM, P_TO))
+        inj_q, flow_q = _measured(net, kind, row, ok, zi, graph, Q_INJ, (Q_FROM, Q_TO))
         lab_p, _ = flow_islands(n, f, t, flow_p, inj_p, rng)
         lab_q, _ = flow_islands(n, f, t, flow_q, inj_q, rng)
         has_vm = np.zeros(n, dtype=bool)
@@ -643,7 +649,9 @@ def _gauss_newton(
             phi = merit(h)
         if moved < opts.tolerance and c_max < _CONSTRAINT_TOL:
             return _Solution(v, True, it, h, hd)
-    return _Solution(v, False, opts.max_iter, h, hd, f"no convergence in {opts.max_iter} iterations")
+    return _Solution(
+        v, False, opts.max_iter, h, hd, f"no convergence in {opts.max_iter} iterations"
+    )
 
 
 def _normalized_residuals(

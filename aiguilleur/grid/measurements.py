@@ -37,7 +37,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from aiguilleur.errors import CaseFormatError, ValidationError
-from aiguilleur.grid._compile import branch_admittance, find_islands, make_ybus
+from aiguilleur.grid._compile import branch_admittance, make_ybus
 from aiguilleur.grid.network import Network
 from aiguilleur.grid.powerflow import PowerFlowResult
 
@@ -186,9 +186,8 @@ class Measurements:
 
     def with_values(self, value: npt.ArrayLike) -> Measurements:
         """The same readings with new values (the truth, if any, is kept)."""
-        return Measurements(
-            self.id, self.kind, self.element, value, self.sigma, self.true_value
-        )
+        v = np.asarray(value, dtype=np.float64)
+        return Measurements(self.id, self.kind, self.element, v, self.sigma, self.true_value)
 
     def rows(self, net: Network) -> IntArray:
         """0-based bus or branch row of each reading in ``net``.
@@ -262,13 +261,14 @@ class Measurements:
             elements = [
                 _parse_element(str(e), k) for e, k in zip(data["element"], kinds, strict=True)
             ]
+            truth = data.get("true_value")
             return cls(
-                [str(i) for i in data["id"]],
-                kinds,
-                elements,
-                data["value"],
-                data["sigma"],
-                data.get("true_value"),
+                np.array([str(i) for i in data["id"]], dtype=np.str_),
+                np.array(kinds, dtype=np.str_),
+                np.array(elements, dtype=np.int64),
+                np.array(data["value"], dtype=np.float64),
+                np.array(data["sigma"], dtype=np.float64),
+                None if truth is None else np.array(truth, dtype=np.float64),
             )
         except KeyError as e:
             raise ValidationError(f"measurements: missing field {e.args[0]!r}") from None
@@ -340,7 +340,6 @@ def read_measurements_string(
     elements: list[int] = []
     values: list[float] = []
     sigmas: list[float] = []
-    lines: list[int] = []
     seen: dict[str, int] = {}
     first = True
     for lineno, raw in enumerate(text.splitlines(), start=1):
@@ -402,10 +401,15 @@ def read_measurements_string(
         elements.append(number)
         values.append(value)
         sigmas.append(sigma)
-        lines.append(lineno)
     if not ids:
         raise CaseFormatError("no measurement in the file", source)
-    return Measurements(ids, kinds, elements, values, sigmas)
+    return Measurements(
+        np.array(ids, dtype=np.str_),
+        np.array(kinds, dtype=np.str_),
+        np.array(elements, dtype=np.int64),
+        np.array(values, dtype=np.float64),
+        np.array(sigmas, dtype=np.float64),
+    )
 
 
 def read_measurements(path: str | Path, net: Network | None = None) -> Measurements:
@@ -555,7 +559,7 @@ def simulate_measurements(
     if pf.vm_pu.size != net.n_bus or not np.array_equal(pf.bus_id, net.bus.bus_id):
         raise ValidationError("simulate_measurements: the power flow is not one of this network")
     rng = np.random.default_rng(seed)
-    n, nl = net.n_bus, net.n_branch
+    n = net.n_bus
     pinj, qinj, pf_, qf_, pt_, qt_ = _true_values(net, pf.vm_pu, pf.va_deg)
     energised = pf.vm_pu > 0
     br_on = (net.branch.in_service == 1) & energised[net.branch_from] & energised[net.branch_to]
@@ -594,10 +598,11 @@ def simulate_measurements(
         # the backbone: a random spanning tree's flows and one magnitude per island
         f, t = net.branch_from[ob], net.branch_to[ob]
         w = rng.uniform(1.0, 2.0, size=ob.size)
-        adj = sp.csr_matrix((np.concatenate([w, w]), (np.concatenate([f, t]), np.concatenate([t, f]))), shape=(n, n))
+        adj = sp.csr_matrix(
+            (np.concatenate([w, w]), (np.concatenate([f, t]), np.concatenate([t, f]))), shape=(n, n)
+        )
         n_comp, lab = connected_components(adj, directed=False)
         backbone: list[int] = []
-        isl = find_islands(net)
         n_state = 0
         for c in range(n_comp):
             members = np.flatnonzero((lab == c) & energised)
@@ -614,8 +619,7 @@ def simulate_measurements(
                     ((f == parent) & (t == child)) | ((f == child) & (t == parent))
                 )
                 backbone.append(from_site[int(ob[int(rng.choice(cand))])])
-        del isl
-        target = int(round(opts.redundancy * n_state))
+        target = round(opts.redundancy * n_state)
         rest = np.setdiff1d(np.arange(n_sites), np.array(backbone, dtype=np.int64))
         rest = rng.permutation(rest)
         have = int(size[backbone].sum()) if backbone else 0
@@ -649,7 +653,6 @@ def simulate_measurements(
         bad = rng.choice(idx, size=opts.gross_errors, replace=False)
         sign = rng.choice(np.array([-1.0, 1.0]), size=bad.size)
         value[bad] += sign * opts.gross_error_sigma * sigma[bad]
-    del nl
     return Measurements(
         np.array(ids, dtype=np.str_)[keep],
         kind_arr[keep],

@@ -93,15 +93,19 @@ def _pandapower_estimate(
         logging.disable(logging.WARNING)
         try:
             out = estimate(
-                ppn, algorithm="wls", init="flat", tolerance=1e-10, maximum_iterations=50,
+                ppn,
+                algorithm="wls",
+                init="flat",
+                tolerance=1e-10,
+                maximum_iterations=50,
                 zero_injection=zi,
             )
         finally:
             logging.disable(logging.NOTSET)
     assert out["success"]
     return (
-        ppn.res_bus_est.vm_pu.values[bus_pp],
-        ppn.res_bus_est.va_degree.values[bus_pp],
+        ppn.res_bus_est.vm_pu.loc[bus_pp].to_numpy(),
+        ppn.res_bus_est.va_degree.loc[bus_pp].to_numpy(),
     )
 
 
@@ -136,9 +140,11 @@ def test_virtual_zero_injections_as_pandapower() -> None:
     net, pf = solved("case14")
     meas = simulate_measurements(net, pf, SimulationOptions(redundancy=1.6), seed=5)
     meas = _without_trafo_charging_flows(net, meas)
-    zi = np.flatnonzero((net.bus.pd_mw == 0) & (net.bus.qd_mvar == 0) & ~np.isin(
-        np.arange(net.n_bus), net.gen_bus[net.gen.in_service == 1]
-    ))
+    zi = np.flatnonzero(
+        (net.bus.pd_mw == 0)
+        & (net.bus.qd_mvar == 0)
+        & ~np.isin(np.arange(net.n_bus), net.gen_bus[net.gen.in_service == 1])
+    )
     assert zi.size  # bus 7 of the IEEE 14-bus case
     # pandapower's zero-injection readings have a standard deviation of 0.001 pu
     opts = EstimationOptions(
@@ -342,11 +348,10 @@ def test_unobservable_island_is_named_and_the_rest_estimated() -> None:
     rows = meas.rows(net)
     b14 = int(net.bus_index([14])[0])
     at14 = (net.branch_from == b14) | (net.branch_to == b14)
-    touching = np.where(
-        np.isin(meas.kind, FLOW_KINDS), at14[rows], rows == b14
-    ) | (np.isin(meas.kind, ("p_inj", "q_inj")) & np.isin(
-        rows, np.concatenate([net.branch_from[at14], net.branch_to[at14]])
-    ))
+    touching = np.where(np.isin(meas.kind, FLOW_KINDS), at14[rows], rows == b14) | (
+        np.isin(meas.kind, ("p_inj", "q_inj"))
+        & np.isin(rows, np.concatenate([net.branch_from[at14], net.branch_to[at14]]))
+    )
     meas = exact(meas.subset(~touching))
     res = estimate_state(net, meas)
     assert res.status == "partial" and not res.ok
@@ -416,7 +421,10 @@ def test_csv_round_trip_and_bundled_file(tmp_path: Path) -> None:
     ("text", "fragment"),
     [
         ("a,vm,bus:1,1.0\n", "m.csv:1: expected 5 fields"),
-        ("id,kind,element,value,sigma\na,vm,bus:99,1.0,0.01\n", "m.csv:2: field element: no bus 99"),
+        (
+            "id,kind,element,value,sigma\na,vm,bus:99,1.0,0.01\n",
+            "m.csv:2: field element: no bus 99",
+        ),
         ("a,p_from,branch:21,1.0,0.01\n", "no branch 21"),
         ("a,p_from,bus:2,1.0,0.01\n", "expected branch:<n>"),
         ("a,vm,bus:1,1.0,0\n", "field sigma: must be positive"),
@@ -436,8 +444,29 @@ def test_csv_errors_name_the_line(text: str, fragment: str) -> None:
 
 
 _field = st.sampled_from(
-    ["a", "b", "vm", "p_inj", "q_to", "bus:1", "bus:14", "branch:3", "branch:0", "bus:x",
-     "1.0", "-3e2", "0", "nan", "inf", "", " ", "1_0", "bus:99999999999999999999", "#", "\u0663"]
+    [
+        "a",
+        "b",
+        "vm",
+        "p_inj",
+        "q_to",
+        "bus:1",
+        "bus:14",
+        "branch:3",
+        "branch:0",
+        "bus:x",
+        "1.0",
+        "-3e2",
+        "0",
+        "nan",
+        "inf",
+        "",
+        " ",
+        "1_0",
+        "bus:99999999999999999999",
+        "#",
+        "\u0663",
+    ]
 )
 _line = st.one_of(
     st.lists(_field, min_size=0, max_size=7).map(",".join),
@@ -491,9 +520,7 @@ def test_simulator_redundancy_seed_and_errors() -> None:
     n_state = 2 * net.n_bus - 1
     assert abs(len(a) / n_state - 2.0) < 0.01
     assert estimate_state(net, exact(a)).ok  # the backbone makes it observable
-    g = simulate_measurements(
-        net, pf, SimulationOptions(redundancy=2.0, gross_errors=3), seed=4
-    )
+    g = simulate_measurements(net, pf, SimulationOptions(redundancy=2.0, gross_errors=3), seed=4)
     assert g.true_value is not None
     big = np.abs(g.value - g.true_value) / g.sigma > 15
     assert int(big.sum()) == 3
@@ -527,8 +554,15 @@ def test_cli_json_contract() -> None:
     assert res.exit_code == 0, (res.stdout, res.stderr)
     out = json.loads(res.stdout)
     for key in (
-        "converged", "iterations", "vm_pu", "va_deg", "bus_id", "objective",
-        "chi2_threshold", "bad_data", "unobservable_buses",
+        "converged",
+        "iterations",
+        "vm_pu",
+        "va_deg",
+        "bus_id",
+        "objective",
+        "chi2_threshold",
+        "bad_data",
+        "unobservable_buses",
     ):
         assert key in out
     assert out["converged"] is True and out["ok"] is True
