@@ -280,6 +280,70 @@ def _zero_pivot_null_vector(g: sp.csc_matrix, rng: np.random.Generator) -> Float
     return out
 
 
+def _unit_gain(
+    n: int, f: IntArray, t: IntArray, flow_measured: BoolArray, inj_measured: BoolArray
+) -> sp.csc_matrix:
+    """``H^T H`` of the unit-admittance model: flow rows ``e_f - e_t``, injection rows."""
+    rows_f = np.flatnonzero(flow_measured)
+    r_f = np.repeat(np.arange(rows_f.size), 2)
+    c_f = np.column_stack([f[rows_f], t[rows_f]]).ravel()
+    v_f = np.tile([1.0, -1.0], rows_f.size)
+    nb = f.size
+    lap = sp.csr_matrix(
+        (
+            np.concatenate([np.ones(nb), np.ones(nb), -np.ones(nb), -np.ones(nb)]),
+            (np.concatenate([f, t, f, t]), np.concatenate([f, t, t, f])),
+        ),
+        shape=(n, n),
+    )
+    h = sp.vstack(
+        [
+            sp.csr_matrix((v_f, (r_f, c_f)), shape=(rows_f.size, n)),
+            lap[np.flatnonzero(inj_measured)],
+        ]
+    ).tocsc()
+    return sp.csc_matrix(h.T @ h)
+
+
+def fully_observable(
+    n: int,
+    f: IntArray,
+    t: IntArray,
+    flow: tuple[BoolArray, BoolArray],
+    inj: tuple[BoolArray, BoolArray],
+    vm: BoolArray,
+    refs: IntArray,
+) -> bool:
+    """Whether the decoupled unit-admittance model determines every state.
+
+    ``flow`` and ``inj`` hold the active (P) and reactive (Q) readings;
+    angles are taken relative to ``refs`` (one bus per island), magnitudes
+    need the ``vm`` readings. Both gain matrices must factorise without a
+    vanishing pivot (their entries are integers: a true pivot is not tiny).
+    """
+    anchors = [np.zeros(n), vm.astype(np.float64)]
+    anchors[0][refs] = 1.0
+    for k in range(2):
+        g = _unit_gain(n, f, t, flow[k], inj[k]) + sp.diags(anchors[k], format="csc")
+        diag = g.diagonal()
+        if np.any(diag <= 0):
+            return False
+        try:
+            lu = splu(
+                sp.csc_matrix(g),
+                permc_spec="MMD_AT_PLUS_A",
+                diag_pivot_thresh=0.0,
+                options={"SymmetricMode": True},
+            )
+        except RuntimeError:
+            return False
+        col_at = np.empty(n, dtype=np.int64)
+        col_at[np.asarray(lu.perm_c, dtype=np.int64)] = np.arange(n)
+        if not np.all(np.abs(np.asarray(lu.U.diagonal())) > 1e-7 * diag[col_at]):
+            return False
+    return True
+
+
 def flow_islands(
     n: int,
     f: IntArray,

@@ -83,6 +83,7 @@ from aiguilleur.grid._estimation import (
     VM,
     MeasurementModel,
     flow_islands,
+    fully_observable,
 )
 from aiguilleur.grid._selinv import NotPositiveDefinite, SelectedInverse
 from aiguilleur.grid.measurements import (
@@ -452,7 +453,6 @@ def _setup(
     code = {k: i for i, k in enumerate(KINDS)}
     kind = np.array([code[str(k)] for k in meas.kind.tolist()], dtype=np.int64)
     row = meas.rows(net)
-    base = net.base_mva
     isl = find_islands(net)
     energised = isl.label >= 0
     energised[energised] = isl.ref[isl.label[energised]] >= 0
@@ -471,12 +471,54 @@ def _setup(
         else np.zeros(net.n_bus, dtype=bool)
     )
     usable = _usable_rows(kind, row, net, br_on, energised)
+    isl_refs = isl.ref[isl.ref >= 0].astype(np.int64)
+    # the whole energised grid first: when the decoupled model determines every state, the
+    # island analysis below is not needed
+    inj_ok = _neighbours_inside(net, br_on, energised)
+    zi_ok = zero_inj & inj_ok
+    f, t = net.branch_from[br_on], net.branch_to[br_on]
+    inj_p, flow_p = _measured(net, kind, row, usable, zi_ok, br_on, P_INJ, (P_FROM, P_TO))
+    inj_q, flow_q = _measured(net, kind, row, usable, zi_ok, br_on, Q_INJ, (Q_FROM, Q_TO))
+    has_vm = np.zeros(net.n_bus, dtype=bool)
+    has_vm[row[usable & (kind == VM)]] = True
+    dead = ~energised
+    # de-energised buses take no part: anchor them so that they do not look singular
+    if np.any(energised) and fully_observable(
+        net.n_bus,
+        f,
+        t,
+        (flow_p, flow_q),
+        (inj_p | dead, inj_q | dead),
+        has_vm | dead,
+        np.concatenate([isl_refs, np.flatnonzero(dead)]),
+    ):
+        prob = _build(net, meas, opts, kind, row, usable, zero_inj, br_on, energised, isl_refs)
+        return prob, usable, isl.label, energised, zero_inj
     inside, lab, refs = _observable(
         net, kind, row, usable, zero_inj, energised, br_on, isl.ref, isl.label
     )
     used = usable & _usable_rows(kind, row, net, br_on, inside)
     if not np.any(inside):
         return None, used, lab, energised, zero_inj
+    prob = _build(net, meas, opts, kind, row, used, zero_inj, br_on, inside, refs)
+    return prob, used, lab, energised, zero_inj
+
+
+def _build(
+    net: Network,
+    meas: Measurements,
+    opts: EstimationOptions,
+    kind: IntArray,
+    row: IntArray,
+    usable: BoolArray,
+    zero_inj: BoolArray,
+    br_on: BoolArray,
+    inside: BoolArray,
+    refs: IntArray,
+) -> _Problem:
+    """The problem over the buses ``inside`` with the readings that involve only them."""
+    base = net.base_mva
+    used = usable & _usable_rows(kind, row, net, br_on, inside)
     zi = np.flatnonzero(zero_inj & _neighbours_inside(net, br_on, inside))
     n = net.n_bus
     col_va = np.full(n, -1, dtype=np.int64)
@@ -499,7 +541,7 @@ def _setup(
     model = MeasurementModel(
         ybus, adm, net.branch_from, net.branch_to, r_kind, r_elem, col_va, col_vm
     )
-    prob = _Problem(
+    return _Problem(
         model=model,
         z=z,
         sigma=sigma,
@@ -510,7 +552,6 @@ def _setup(
         col_va=col_va,
         col_vm=col_vm,
     )
-    return prob, used, lab, energised, zero_inj
 
 
 # -- Gauss-Newton --------------------------------------------------------------------------
