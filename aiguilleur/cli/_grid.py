@@ -527,6 +527,8 @@ def _print_estimate(net: Network, res: EstimationResult) -> None:
     con.print(t)
     for mid, rn in res.bad_data:
         con.print(f"[yellow]rejected[/]: {mid} (normalised residual {rn:.1f})")
+    if res.suspect_measurements:
+        con.print(f"[yellow]suspect (not identifiable)[/]: {', '.join(res.suspect_measurements)}")
     for isl in res.unobservable_islands:
         con.print(f"[red]unobservable island[/]: buses {', '.join(str(b) for b in isl)}")
     if res.message:

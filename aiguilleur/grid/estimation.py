@@ -54,7 +54,10 @@ chi-square test fails or when the largest normalised residual exceeds
 the false-alarm rate of the whole set at ``1 - chi2_confidence``: on a large
 set the chi-square test alone misses single gross errors). The reading with
 the largest normalised residual, if above ``rn_threshold``, is removed and
-the state estimated again, until the tests pass.
+the state estimated again, until the tests pass. When several readings share
+the largest normalised residual (to 1 %), as the two ends of a branch that
+nothing else measures do, the bad one cannot be told: they are named in
+``suspect_measurements``, none is removed and the status is ``bad_data``.
 """
 
 from __future__ import annotations
@@ -126,6 +129,8 @@ Status = Literal["converged", "bad_data", "partial", "not_converged", "unobserva
 _CONSTRAINT_WEIGHT = 1e6
 #: a residual whose variance is below this share of the reading's is critical (no test)
 _CRITICAL = 1e-6
+#: normalised residuals this close (relative) to the largest one make it unidentifiable
+_TIE = 0.01
 #: the largest state update of one Gauss-Newton step (rad or pu)
 _MAX_STEP = 1.0
 #: weight of the zero-injection penalty in the augmented Lagrangian, relative to the readings
@@ -238,6 +243,10 @@ class EstimationResult:
     without generation) have 0. ``estimated_value`` and
     ``normalized_residual`` are per reading, in the order of the
     measurements given (NaN where not computed or not used).
+    ``suspect_measurements`` names the readings among which bad data was
+    detected but could not be identified (equal normalised residuals:
+    critical pairs and other perfectly correlated groups); none of them is
+    rejected.
     """
 
     status: Status
@@ -258,6 +267,7 @@ class EstimationResult:
     normalized_residual: FloatArray
     message: str = ""
     reference_bus_ids: tuple[int, ...] = field(default=())
+    suspect_measurements: tuple[str, ...] = field(default=())
 
     @property
     def ok(self) -> bool:
@@ -314,6 +324,7 @@ class EstimationResult:
             "unobservable_islands": [list(i) for i in self.unobservable_islands],
             "unused_measurements": list(self.unused_measurements),
             "reference_bus_ids": list(self.reference_bus_ids),
+            "suspect_measurements": list(self.suspect_measurements),
         }
 
 
@@ -808,6 +819,7 @@ def estimate_state(
     real = prob.meas >= 0
     n_cons_eq = int(np.sum(prob.meas < 0))  # zero-injection equations, exact or virtual
     rejected: list[tuple[str, float]] = []
+    suspects: tuple[str, ...] = ()
     total_it = 0
     status: Status = "converged"
     message = ""
@@ -863,6 +875,19 @@ def estimate_state(
                 f"{det:.2f}) but no normalised residual exceeds {opts.rn_threshold:g}"
             )
             break
+        tied = np.flatnonzero(cand >= rn_max * (1.0 - _TIE))
+        if tied.size > 1:
+            # equal normalised residuals: the readings are (nearly) perfectly correlated,
+            # e.g. the two ends of a branch that nothing else measures. Which one is bad
+            # cannot be told; rejecting the larger would be a coin flip
+            suspects = tuple(str(measurements.id[prob.meas[k]]) for k in tied)
+            status = "bad_data"
+            message = (
+                f"bad data in a group of strongly correlated readings, not identifiable: "
+                f"{', '.join(suspects)} (normalised residuals within {100 * _TIE:g} % of "
+                f"{rn_max:.2f})"
+            )
+            break
         if len(rejected) >= opts.max_removals:
             status = "bad_data"
             message = f"bad data remains after {opts.max_removals} removals"
@@ -903,4 +928,5 @@ def estimate_state(
         normalized_residual=rn_out,
         message=message,
         reference_bus_ids=tuple(int(net.bus.bus_id[r]) for r in prob.ref),
+        suspect_measurements=suspects,
     )
