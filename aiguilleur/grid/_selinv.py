@@ -83,19 +83,32 @@ class SelectedInverse:
             rows = lower.indices.astype(np.int64)
             cols = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
             self.keys = cols * n + rows  # ascending: CSC with sorted rows
-            e = np.flatnonzero(rows > cols)  # entries strictly below the diagonal
-            k = np.bincount(cols[e], minlength=n).astype(np.int64)
+            strict = rows > cols  # entries strictly below the diagonal
+            k = np.bincount(cols[strict], minlength=n).astype(np.int64)
             has = k > 0
-            first = np.full(n, -1, dtype=np.int64)
-            first[has] = indptr[:-1][has] + 1  # rows sorted: the diagonal comes first
-            pa = np.repeat(e, k[cols[e]])
-            pb = _ranges(first[cols[e]], k[cols[e]])
-            ra, rb = rows[pa], rows[pb]
-            hi, lo = np.maximum(ra, rb), np.minimum(ra, rb)
-            zpos = self.lookup(hi, lo)
+            if np.any(rows[indptr[:-1][has]] != np.flatnonzero(has)):
+                raise NotPositiveDefinite("the factor has no stored diagonal")
+            first = indptr[:-1] + 1  # rows sorted: the diagonal comes first
+            end = indptr[1:]
+            # elimination tree: parent = first row below the diagonal; columns by depth
+            parent = np.where(has, rows[np.minimum(first, rows.size - 1)], -1).tolist()
+            dep = [0] * n
+            for j in range(n - 1, -1, -1):
+                p = parent[j]
+                if p >= 0:
+                    dep[j] = dep[p] + 1
+            depth = np.array(dep, dtype=np.int64)
+            col_order = np.argsort(depth, kind="stable")
+            # strict entries grouped by the depth of their column, ascending within a column
+            e = _ranges(first[col_order], k[col_order])
+            # pairs (a, b) of strict entries of one column with a before b: Z is symmetric
+            pa = np.repeat(e, end[cols[e]] - e - 1)
+            pb = _ranges(e + 1, end[cols[e]] - e - 1)
+            zpos = self.lookup(rows[pb], rows[pa])  # rows[pb] > rows[pa]
             if np.all(zpos >= 0):
                 break
-            miss = np.unique(lo[zpos < 0] * n + hi[zpos < 0])  # absent, so no duplicate
+            bad = zpos < 0
+            miss = np.unique(rows[pa][bad] * n + rows[pb][bad])  # absent, so no duplicate
             r_all = np.concatenate([rows, miss % n])
             c_all = np.concatenate([cols, miss // n])
             d_all = np.concatenate([lower.data, np.zeros(miss.size)])
@@ -104,37 +117,24 @@ class SelectedInverse:
             lower = sp.csc_matrix((d_all[order], r_all[order], ptr), shape=(n, n))
         else:  # pragma: no cover - the closure adds fill monotonically and must stop
             raise NotPositiveDefinite("the factor's pattern could not be closed")
-        if np.any(rows[first[has] - 1] != np.flatnonzero(has)):
-            raise NotPositiveDefinite("the factor has no stored diagonal")
         self.ldata = lower.data.astype(np.float64)
         self.diag_pos = indptr[:-1].copy()
-        # elimination tree: parent = first row below the diagonal
-        parent = np.full(n, -1, dtype=np.int64)
-        parent[has] = rows[first[has]]
-        par = parent.tolist()
-        dep = [0] * n
-        for j in range(n - 1, -1, -1):
-            p = par[j]
-            if p >= 0:
-                dep[j] = dep[p] + 1
-        depth = np.array(dep, dtype=np.int64)
-        # group everything by the depth of the column, deepest last
-        col_of_pair = cols[pa]
-        order = np.argsort(depth[col_of_pair], kind="stable")
-        self._pair_z = zpos[order]
-        self._pair_l = pb[order]
-        self._pair_target = pa[order]
-        pdepth = depth[col_of_pair][order]
         nlev = int(depth.max()) + 1 if n else 0
-        self._pair_bounds = np.searchsorted(pdepth, np.arange(nlev + 1)).astype(np.int64)
-        order_e = np.argsort(depth[cols[e]], kind="stable")
-        self._ent = e[order_e]
-        self._ent_bounds = np.searchsorted(depth[cols[e]][order_e], np.arange(nlev + 1)).astype(
-            np.int64
-        )
-        order_c = np.argsort(depth, kind="stable")
-        self._col = order_c
-        self._col_bounds = np.searchsorted(depth[order_c], np.arange(nlev + 1)).astype(np.int64)
+        levels = np.arange(nlev + 1)
+        self._pair_z = zpos
+        self._pair_a = pa
+        self._pair_b = pb
+        self._pair_bounds = np.searchsorted(depth[cols[pa]], levels).astype(np.int64)
+        # index of each strict entry in ``e``: pairs address their level's slice of it
+        where = np.full(rows.size, -1, dtype=np.int64)
+        where[e] = np.arange(e.size)
+        self._pair_ia = where[pa]
+        self._pair_ib = where[pb]
+        self._ent = e
+        self._ent_diag = self.diag_pos[rows[e]]  # where Z[s_a, s_a] is stored
+        self._ent_bounds = np.searchsorted(depth[cols[e]], levels).astype(np.int64)
+        self._col = col_order
+        self._col_bounds = np.searchsorted(depth[col_order], levels).astype(np.int64)
         self._cols = cols
         self.nlev = nlev
 
@@ -160,12 +160,18 @@ class SelectedInverse:
         for lev in range(self.nlev):
             a, b = int(self._pair_bounds[lev]), int(self._pair_bounds[lev + 1])
             ea, eb = int(self._ent_bounds[lev]), int(self._ent_bounds[lev + 1])
-            ent = self._ent[ea:eb]  # ascending: a stable sort of ascending positions
-            if b > a:
-                vals = z[self._pair_z[a:b]] * ld[self._pair_l[a:b]]
-                loc = np.searchsorted(ent, self._pair_target[a:b])
-                z[ent] = -np.bincount(loc, weights=vals, minlength=ent.size)
+            ent = self._ent[ea:eb]
+            if eb > ea:
+                # Z[s_a, j] = -sum_b Z[s_a, s_b] L[s_b, j]: the diagonal terms, then each
+                # stored pair (a before b) once for a and once for b
+                acc = z[self._ent_diag[ea:eb]] * ld[ent]
+                if b > a:
+                    ia, ib = self._pair_ia[a:b] - ea, self._pair_ib[a:b] - ea
+                    zab = z[self._pair_z[a:b]]
+                    acc += np.bincount(ia, weights=zab * ld[self._pair_b[a:b]], minlength=eb - ea)
+                    acc += np.bincount(ib, weights=zab * ld[self._pair_a[a:b]], minlength=eb - ea)
+                z[ent] = -acc
             cj = self._col[int(self._col_bounds[lev]) : int(self._col_bounds[lev + 1])]
-            acc = np.bincount(cols[ent], weights=ld[ent] * z[ent], minlength=self.n)
-            z[self.diag_pos[cj]] = 1.0 / self.d[cj] - acc[cj]
+            tot = np.bincount(cols[ent], weights=ld[ent] * z[ent], minlength=self.n)
+            z[self.diag_pos[cj]] = 1.0 / self.d[cj] - tot[cj]
         return z

@@ -587,6 +587,7 @@ def _step(
     lam: FloatArray,
     rho: float,
     solver: str,
+    order: dict[str, IntArray],
 ) -> FloatArray:
     """One Gauss-Newton step (raises RuntimeError on a singular system).
 
@@ -603,8 +604,19 @@ def _step(
         y[cons] = -(lam + rho * cres)
         g = mdl.gain(hd, wg)
         rhs = np.bincount(mdl.h_col, weights=hd * y[mdl.h_row], minlength=nx)
-        dx: FloatArray = _lu(g, spd=True).solve(rhs)
-        return dx
+        # the gain's pattern is the same at every iteration: order it once, then factorise
+        # the symmetrically permuted matrix in its natural order
+        perm = order.get("perm")
+        if perm is None:
+            lu = _lu(g, spd=True)
+            order["perm"] = np.argsort(np.asarray(lu.perm_c, dtype=np.int64))
+            dx: FloatArray = lu.solve(rhs)
+            return dx
+        gp = sp.csc_matrix(g[perm][:, perm])
+        lu = splu(gp, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
+        sol = np.empty(nx)
+        sol[perm] = lu.solve(rhs[perm])
+        return sol
     # Hachtel: [[alpha R, H, 0], [H^T, 0, C^T], [0, C, 0]] [lambda/alpha; dx; mu] = [r; 0; -c]
     live = np.flatnonzero(~cons & (w > 0))
     ci = np.flatnonzero(cons)
@@ -660,6 +672,7 @@ def _gauss_newton(
     rho = _PENALTY * wmax
     lam = np.zeros(int(cons.sum()))
     multipliers = opts.solver == "normal"
+    order: dict[str, IntArray] = {}
 
     def merit(h: FloatArray) -> float:
         r = np.where(cons, 0.0, prob.z - h)
@@ -672,7 +685,7 @@ def _gauss_newton(
     for it in range(1, opts.max_iter + 1):
         r = np.where(cons, 0.0, prob.z - h)
         try:
-            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver)
+            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver, order)
         except RuntimeError:
             return _Solution(v, False, it, h, hd, "singular gain matrix")
         if not np.all(np.isfinite(dx)):
