@@ -114,6 +114,7 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--redundancy", type=float, default=2.0)
     args = ap.parse_args()
     if args.repeat < 1 or args.trials < 0:
         sys.exit("--repeat must be >= 1 and --trials >= 0")
@@ -135,7 +136,8 @@ def main() -> None:
         print(f"transformer charging set to zero on {int(charged.sum())} branches")
     pf = ac_power_flow(net)
     assert pf.converged
-    meas = simulate_measurements(net, pf, SimulationOptions(redundancy=2.0), seed=args.seed)
+    opts = SimulationOptions(redundancy=args.redundancy)
+    meas = simulate_measurements(net, pf, opts, seed=args.seed)
     n_state = 2 * net.n_bus - 1
     print(
         f"{net.name}: {net.n_bus} buses, {net.n_branch} branches, {len(meas)} readings, "
