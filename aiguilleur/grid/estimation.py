@@ -325,7 +325,63 @@ class EstimationResult:
             "unused_measurements": list(self.unused_measurements),
             "reference_bus_ids": list(self.reference_bus_ids),
             "suspect_measurements": list(self.suspect_measurements),
+            "measurements": {
+                "id": self.measurement_id.tolist(),
+                "estimated_value": [num(x) for x in self.estimated_value.tolist()],
+                "normalized_residual": [num(x) for x in self.normalized_residual.tolist()],
+            },
         }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EstimationResult:
+        """The value written by :meth:`to_dict`.
+
+        Raises
+        ------
+        ValidationError
+            When a field is missing or malformed.
+        """
+
+        def arr(x: Any) -> FloatArray:
+            return np.array([math.nan if v is None else float(v) for v in x], dtype=np.float64)
+
+        def num(x: Any) -> float:
+            return math.nan if x is None else float(x)
+
+        try:
+            status = str(data["status"])
+            if status not in ("converged", "bad_data", "partial", "not_converged", "unobservable"):
+                raise ValueError(f"unknown status {status!r}")
+            m = data["measurements"]
+            return cls(
+                status=status,  # type: ignore[arg-type]  # checked above
+                converged=bool(data["converged"]),
+                iterations=int(data["iterations"]),
+                time_s=float(data["time_s"]),
+                bus_id=np.array(data["bus_id"], dtype=np.int64),
+                vm_pu=arr(data["vm_pu"]),
+                va_deg=arr(data["va_deg"]),
+                objective=num(data["objective"]),
+                chi2_threshold=num(data["chi2_threshold"]),
+                degrees_of_freedom=int(data["degrees_of_freedom"]),
+                bad_data=tuple(
+                    (str(b["id"]), num(b["normalized_residual"])) for b in data["bad_data"]
+                ),
+                unobservable_islands=tuple(
+                    tuple(int(x) for x in isl) for isl in data["unobservable_islands"]
+                ),
+                unused_measurements=tuple(str(x) for x in data["unused_measurements"]),
+                measurement_id=np.array([str(x) for x in m["id"]], dtype=np.str_),
+                estimated_value=arr(m["estimated_value"]),
+                normalized_residual=arr(m["normalized_residual"]),
+                message=str(data.get("message", "")),
+                reference_bus_ids=tuple(int(x) for x in data.get("reference_bus_ids", ())),
+                suspect_measurements=tuple(str(x) for x in data.get("suspect_measurements", ())),
+            )
+        except KeyError as e:
+            raise ValidationError(f"estimation result: missing field {e.args[0]!r}") from None
+        except (TypeError, ValueError) as e:
+            raise ValidationError(f"estimation result: {e}") from None
 
 
 # -- set-up --------------------------------------------------------------------------------

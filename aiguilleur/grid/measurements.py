@@ -219,6 +219,11 @@ class Measurements:
         out[br] = self.element[br] - 1
         return out
 
+    @classmethod
+    def from_csv(cls, path: str | Path, net: Network | None = None) -> Measurements:
+        """Read a measurements CSV file (see :func:`read_measurements`)."""
+        return read_measurements(path, net)
+
     def to_frame(self) -> pd.DataFrame:
         """The readings as a DataFrame: ``id, kind, element, value, sigma`` (and ``true_value``)."""
         import pandas as pd

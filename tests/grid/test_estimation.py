@@ -22,6 +22,7 @@ from aiguilleur.data import bundled_case_path
 from aiguilleur.errors import CaseFormatError, ValidationError
 from aiguilleur.grid import (
     EstimationOptions,
+    EstimationResult,
     Measurements,
     Network,
     PowerFlowResult,
@@ -383,6 +384,15 @@ def test_unobservable_island_is_named_and_the_rest_estimated() -> None:
     est = np.arange(net.n_bus) != b14
     assert np.max(np.abs(res.vm_pu[est] - pf.vm_pu[est])) < 1e-8
     assert res.to_dict()["unobservable_buses"] == [14]
+    # the JSON form reads back to the same value (NaN for the unobservable bus included)
+    back = EstimationResult.from_dict(json.loads(json.dumps(res.to_dict())))
+    assert back.status == res.status and back.unobservable_islands == res.unobservable_islands
+    assert np.array_equal(back.vm_pu, res.vm_pu, equal_nan=True)
+    assert np.array_equal(back.normalized_residual, res.normalized_residual, equal_nan=True)
+    assert back.measurement_id.tolist() == res.measurement_id.tolist()
+    assert back.to_dict() == res.to_dict()
+    with pytest.raises(ValidationError, match="missing field"):
+        EstimationResult.from_dict({"status": "converged"})
 
 
 def test_two_bus_island_without_flows_is_named() -> None:
@@ -435,7 +445,7 @@ def test_csv_round_trip_and_bundled_file(tmp_path: Path) -> None:
     assert Measurements.from_dict(json.loads(json.dumps(meas.to_dict()))) == meas
     frame = meas.to_frame()
     assert list(frame.columns[:5]) == ["id", "kind", "element", "value", "sigma"]
-    bundled = read_measurements(BUNDLED_CSV, read_matpower(bundled_case_path("case14")))
+    bundled = Measurements.from_csv(BUNDLED_CSV, read_matpower(bundled_case_path("case14")))
     assert len(bundled) > 40
 
 
