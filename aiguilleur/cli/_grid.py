@@ -1,4 +1,4 @@
-"""``aiguilleur grid ...``: case files, power flow, N-1 screening, OPF."""
+"""``aiguilleur grid ...``: case files, power flow, N-1 screening, OPF, state estimation."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from aiguilleur.cli._common import (
 if TYPE_CHECKING:
     from aiguilleur.grid import ContingencyResult, Network
     from aiguilleur.grid.acopf import ACOPFResult
+    from aiguilleur.grid.estimation import EstimationResult
 
 __all__ = ["grid_app"]
 
@@ -464,3 +465,71 @@ def _print_contingencies(
                 _fmt(float(res.lost_generation_mw[p])),
             )
         con.print(ti)
+
+
+@grid_app.command("estimate")
+@_guard
+def grid_estimate(
+    case: CaseArg,
+    measurements: Annotated[
+        str,
+        typer.Option(
+            "--measurements",
+            metavar="FILE.csv",
+            help="Readings, one a line: id,kind,element,value,sigma.",
+            show_default=False,
+        ),
+    ],
+    as_json: JsonOpt = False,
+) -> None:
+    """AC state estimation (weighted least squares) with bad-data removal.
+
+    Exit code 0 when the estimate converged over the whole grid and passed the
+    bad-data tests, 1 otherwise (not converged, unobservable buses, bad data
+    left: the result is still printed, with the reason), 2 on bad input.
+    """
+    from aiguilleur.grid.estimation import estimate_state, read_measurements
+
+    net = _load_case(case)
+    res = estimate_state(net, read_measurements(measurements, net))
+    if as_json:
+        _print_json({"case": net.name, **res.to_dict()})
+    else:
+        _print_estimate(net, res)
+    if not res.ok:
+        raise typer.Exit(1)
+
+
+def _print_estimate(net: Network, res: EstimationResult) -> None:
+    import numpy as np
+
+    con = _stdout()
+    t = Table(title=f"{net.name}: state estimation", show_header=False, title_justify="left")
+    t.add_column("what")
+    t.add_column("value", justify="right")
+    t.add_row("status", res.status if res.ok else f"[bold red]{res.status}[/]")
+    t.add_row("iterations", str(res.iterations))
+    t.add_row("time", f"{res.time_s * 1000:.1f} ms")
+    t.add_row(
+        "objective",
+        f"{_fmt(res.objective, 2)} (chi-square threshold {_fmt(res.chi2_threshold, 2)})",
+    )
+    t.add_row("degrees of freedom", str(res.degrees_of_freedom))
+    est = np.isfinite(res.vm_pu) & (res.vm_pu > 0)
+    if np.any(est):
+        vm = np.where(est, res.vm_pu, np.nan)
+        lo, hi = int(np.nanargmin(vm)), int(np.nanargmax(vm))
+        t.add_row("lowest voltage", f"{vm[lo]:.4f} pu (bus {int(res.bus_id[lo])})")
+        t.add_row("highest voltage", f"{vm[hi]:.4f} pu (bus {int(res.bus_id[hi])})")
+    t.add_row("bad readings removed", str(len(res.bad_data)))
+    t.add_row("unobservable buses", str(res.unobservable_buses.size))
+    t.add_row("readings not used", str(len(res.unused_measurements)))
+    con.print(t)
+    for mid, rn in res.bad_data:
+        con.print(f"[yellow]rejected[/]: {mid} (normalised residual {rn:.1f})")
+    if res.suspect_measurements:
+        con.print(f"[yellow]suspect (not identifiable)[/]: {', '.join(res.suspect_measurements)}")
+    for isl in res.unobservable_islands:
+        con.print(f"[red]unobservable island[/]: buses {', '.join(str(b) for b in isl)}")
+    if res.message:
+        con.print(res.message if res.ok else f"[bold red]{res.message}[/]")

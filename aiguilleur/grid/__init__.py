@@ -1,4 +1,4 @@
-"""Energy networks: model, MATPOWER I/O, power flow, sensitivities and N-1 screening."""
+"""Energy networks: model, MATPOWER I/O, power flow, state estimation, sensitivities, N-1."""
 
 from aiguilleur.grid.acopf import ACOPFOptions, ACOPFResult, ACOPFStart, BindingLimits, ac_opf
 from aiguilleur.grid.commitment import CommitmentOptions, CommitmentResult, commit
@@ -9,11 +9,19 @@ from aiguilleur.grid.contingency import (
     screen_n1,
 )
 from aiguilleur.grid.dispatch import DCOPFOptions, DCOPFResult, dc_opf
+from aiguilleur.grid.estimation import EstimationOptions, EstimationResult, estimate_state
 from aiguilleur.grid.matpower import (
     read_matpower,
     read_matpower_string,
     write_matpower,
     write_matpower_string,
+)
+from aiguilleur.grid.measurements import (
+    Measurements,
+    SimulationOptions,
+    read_measurements,
+    simulate_measurements,
+    write_measurements,
 )
 from aiguilleur.grid.network import BranchTable, BusTable, GenCostTable, GenTable, Network
 from aiguilleur.grid.operating_point import scaled_dispatch
@@ -49,9 +57,12 @@ __all__ = [
     "DCOPFOptions",
     "DCOPFResult",
     "DCPowerFlowResult",
+    "EstimationOptions",
+    "EstimationResult",
     "GenCostTable",
     "GenTable",
     "IslandReport",
+    "Measurements",
     "Network",
     "PowerFlowOptions",
     "PowerFlowResult",
@@ -60,6 +71,7 @@ __all__ = [
     "Redispatcher",
     "SCEDOptions",
     "SCEDResult",
+    "SimulationOptions",
     "ac_opf",
     "ac_power_flow",
     "apply_outage",
@@ -67,14 +79,18 @@ __all__ = [
     "commit",
     "dc_opf",
     "dc_power_flow",
+    "estimate_state",
     "lodf",
     "ptdf",
     "read_matpower",
     "read_matpower_string",
+    "read_measurements",
     "redispatch",
     "scaled_dispatch",
     "sced",
     "screen_n1",
+    "simulate_measurements",
     "write_matpower",
     "write_matpower_string",
+    "write_measurements",
 ]
