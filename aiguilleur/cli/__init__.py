@@ -26,6 +26,7 @@ from aiguilleur.cli._health import health_app
 from aiguilleur.cli._ops import ops_app
 from aiguilleur.cli._ops_dayahead import register as _register_day_ahead
 from aiguilleur.cli._routes import routes_app
+from aiguilleur.cli._serve import serve
 from aiguilleur.errors import AiguilleurError
 
 __all__ = ["app", "main"]
@@ -45,6 +46,7 @@ _register_day_ahead(ops_app)  # ops day-ahead
 app.add_typer(ops_app, name="ops")
 # (one line per command group; keep in this order)
 app.command("demo")(demo)
+app.command("serve")(serve)
 
 # -- entry point --------------------------------------------------------------------------
 

@@ -116,6 +116,16 @@ class Store(Protocol):
 
     def record(self, table: str, key: str) -> dict[str, Any] | None: ...
 
+    def record_log(
+        self, table: str, after_n: int = 0, limit: int | None = None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        """``(n, body)`` of the records stored after the ``n``-th, in the order they were stored.
+
+        ``n`` counts stores (a replaced record takes a new ``n``): a reader that
+        remembers the last ``n`` it saw misses nothing and sees nothing twice.
+        """
+        ...
+
     def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None: ...
 
     def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]: ...
@@ -225,6 +235,14 @@ class MemoryStore:
         with self._lock:
             r = self._records[table].get(key)
         return None if r is None else r[2]
+
+    def record_log(
+        self, table: str, after_n: int = 0, limit: int | None = None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        _table(table)
+        with self._lock:
+            rows = sorted((r[1], r[2]) for r in self._records[table].values() if r[1] > after_n)
+        return rows[:limit] if limit else rows
 
     def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None:
         with self._lock:
@@ -727,6 +745,19 @@ class SqlStore:
         with self._reader.connect() as conn:
             r = conn.execute(sa.select(t.c.body).where(t.c.key == key)).first()
         return None if r is None else dict(json.loads(r[0]))
+
+    def record_log(
+        self, table: str, after_n: int = 0, limit: int | None = None
+    ) -> list[tuple[int, dict[str, Any]]]:
+        _table(table)
+        sa = self._sa
+        t = self._t[table]
+        q = sa.select(t.c.n, t.c.body).where(t.c.n > after_n).order_by(t.c.n)
+        if limit:
+            q = q.limit(limit)
+        with self._reader.connect() as conn:
+            rows = conn.execute(q).all()
+        return [(int(r[0]), json.loads(r[1])) for r in rows]
 
     # -- dead letters ---------------------------------------------------------------
     def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None:
