@@ -7,7 +7,9 @@ import threading
 import time
 from typing import Any
 
-__all__ = ["BodyLimit", "RateLimiter"]
+from starlette.exceptions import HTTPException
+
+__all__ = ["BodyLimit", "RateLimiter", "SecurityHeaders"]
 
 
 async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
@@ -22,8 +24,8 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
     await send({"type": "http.response.body", "body": raw})
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """Raised from ``receive`` inside the endpoint: the app's HTTP error handler answers 413."""
 
 
 class BodyLimit:
@@ -58,7 +60,7 @@ class BodyLimit:
             if m["type"] == "http.request":
                 seen += len(m.get("body", b""))
                 if seen > limit:
-                    raise _TooLarge
+                    raise _TooLarge(413, msg["error"])
             return m
 
         async def tracking_send(m: Any) -> None:
@@ -100,3 +102,31 @@ class RateLimiter:
                 for k in full:
                     del self._buckets[k]
             return (1.0 - level) / self.rate
+
+
+class SecurityHeaders:
+    """``nosniff``, no referrer, and the dashboard's Content-Security-Policy (pure ASGI)."""
+
+    def __init__(self, app: Any, csp: str, prefix: str) -> None:
+        self.app = app
+        self.csp = csp.encode()
+        self.prefix = prefix
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        ui = str(scope.get("path", "")).startswith(self.prefix)
+
+        async def with_headers(m: Any) -> None:
+            if m["type"] == "http.response.start":
+                h = list(m.get("headers", []))
+                names = {k.lower() for k, _ in h}
+                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                if ui:
+                    extra.append((b"content-security-policy", self.csp))
+                h.extend((k, v) for k, v in extra if k not in names)
+                m = {**m, "headers": h}
+            await send(m)
+
+        await self.app(scope, receive, with_headers)

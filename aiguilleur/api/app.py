@@ -40,7 +40,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiguilleur.api._auth import Principal, Tokens
-from aiguilleur.api._limits import BodyLimit, RateLimiter
+from aiguilleur.api._limits import BodyLimit, RateLimiter, SecurityHeaders
 from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.ops import views
 from aiguilleur.ops.centre import OpsCentre
@@ -636,15 +636,6 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
 
     app.mount("/ui", StaticFiles(directory=STATIC), name="ui")
 
-    @app.middleware("http")
-    async def _headers(request: Request, call_next: Any) -> Any:
-        resp = await call_next(request)
-        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
-        resp.headers.setdefault("Referrer-Policy", "no-referrer")
-        if request.url.path.startswith("/ui"):
-            resp.headers.setdefault("Content-Security-Policy", _CSP)
-        return resp
-
     if opts.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware
 
@@ -654,6 +645,7 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
             allow_methods=["GET", "POST"],
             allow_headers=["Authorization", "Content-Type"],
         )
+    app.add_middleware(SecurityHeaders, csp=_CSP, prefix="/ui")
     app.add_middleware(BodyLimit, max_bytes=opts.max_body_bytes)
 
     def openapi() -> dict[str, Any]:

@@ -46,7 +46,7 @@ __all__ = [
 
 _lock = threading.Lock()
 _geometry: OrderedDict[str, dict[str, Any]] = OrderedDict()
-_loading: OrderedDict[tuple[str, int], dict[str, Any]] = OrderedDict()
+_loading: OrderedDict[tuple[str, int, str], dict[str, Any]] = OrderedDict()
 _roads: dict[str, dict[str, Any]] = {}
 _CACHE = 8
 
@@ -148,6 +148,26 @@ def _worst_n1_dc(net: Any, p_mw: Any) -> tuple[Any, Any]:
     return pct, np.where(worst > 0, which, -1)
 
 
+def _grid_digest(net: Any) -> str:
+    """What the loadings depend on (two logs may reach the same grid version differently)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in (
+        net.branch.in_service,
+        net.branch.rate_a_mva,
+        net.branch.rate_c_mva,
+        net.gen.in_service,
+        net.gen.pg_mw,
+        net.gen.vg_pu,
+        net.gen.qg_mvar,
+        net.bus.pd_mw,
+        net.bus.qd_mvar,
+    ):
+        h.update(np.ascontiguousarray(a, dtype=np.float64).tobytes())
+    return h.hexdigest()
+
+
 def grid_loading(state: State) -> dict[str, Any] | None:
     """Per-branch loadings of the grid as it stands (see the module docstring); None without a grid.
 
@@ -159,7 +179,7 @@ def grid_loading(state: State) -> dict[str, Any] | None:
     g = state.grid
     if g is None:
         return None
-    key = (g.case_sha256, g.version)
+    key = (g.case_sha256, g.version, _grid_digest(g.net))
     hit = _cached(_loading, key)
     if hit is None:
         from aiguilleur.grid.corrective import ac_check
