@@ -497,9 +497,11 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
     @app.get(
         "/routes",
         response_model=_Obj,
-        responses=_READ,
+        responses={
+            **_READ,
+            200: {"content": {"application/geo+json": {"schema": {"type": "object"}}}, "description": "GeoJSON"},
+        },
         tags=["fleets"],
-        response_class=_GeoJSON,
     )
     def get_routes(who: Reader) -> Any:
         """The fleets as GeoJSON: routes, vehicles, depots, sites, closures, dropped orders."""
