@@ -433,7 +433,7 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         """The cursor of the newest item (where a live client that has just read the lists starts)."""
         s = centre.store
         a = s.record_log("alarms")
-        p = s.record_log("proposals")
+        p = s.record_log("proposals")  # (a head cursor: the last n of each)
         return {"cursor": str(Cursor(s.last_seq(), a[-1][0] if a else 0, p[-1][0] if p else 0))}
 
     def _cursor(since: str) -> Cursor:

@@ -72,7 +72,7 @@ class Cursor:
 
 def _last_n_answering(centre: OpsCentre, table: str, seq: int) -> int:
     last = 0
-    for n, body in centre.store.record_log(table):
+    for n, _at, body in centre.store.record_log(table):
         if int(body.get("seq", 0)) <= seq:
             last = n
     return last
@@ -150,12 +150,12 @@ def read_feed(centre: OpsCentre, cursor: Cursor, limit: int = 2000) -> FeedBatch
     if events and len(events) == limit:
         # a full page of events: hold back records answering events beyond it
         top = events[-1].seq
-        props = [x for x in props if int(x[1].get("seq", 0)) <= top]
-        alarms = [x for x in alarms if int(x[1].get("seq", 0)) <= top]
-    for n, body in props:
-        items.append({"kind": "proposal", "n": n, "proposal": body})
-    for n, body in alarms:
-        items.append({"kind": "alarm", "n": n, "alarm": body})
+        props = [x for x in props if int(x[2].get("seq", 0)) <= top]
+        alarms = [x for x in alarms if int(x[2].get("seq", 0)) <= top]
+    for n, at, body in props:
+        items.append({"kind": "proposal", "n": n, "stored_at": at, "proposal": body})
+    for n, at, body in alarms:
+        items.append({"kind": "alarm", "n": n, "stored_at": at, "alarm": body})
     if not items:
         return None
     end = Cursor(

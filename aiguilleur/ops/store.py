@@ -118,8 +118,8 @@ class Store(Protocol):
 
     def record_log(
         self, table: str, after_n: int = 0, limit: int | None = None
-    ) -> list[tuple[int, dict[str, Any]]]:
-        """``(n, body)`` of the records stored after the ``n``-th, in the order they were stored.
+    ) -> list[tuple[int, float, dict[str, Any]]]:
+        """``(n, stored at (Unix time), body)`` of the records stored after the ``n``-th, in order.
 
         ``n`` counts stores (a replaced record takes a new ``n``): a reader that
         remembers the last ``n`` it saw misses nothing and sees nothing twice.
@@ -163,7 +163,7 @@ class MemoryStore:
         self._log: list[StoredEvent] = []
         self._ids: dict[str, int] = {}
         self._snap: list[tuple[int, str, bytes]] = []
-        self._records: dict[str, dict[str, tuple[int, int, dict[str, Any]]]] = {
+        self._records: dict[str, dict[str, tuple[int, int, dict[str, Any], float]]] = {
             t: {} for t in RECORD_TABLES
         }
         self._dead: list[dict[str, Any]] = []
@@ -219,7 +219,7 @@ class MemoryStore:
         _table(table)
         with self._lock:
             self._counter += 1
-            self._records[table][key] = (seq, self._counter, json.loads(_json(body)))
+            self._records[table][key] = (seq, self._counter, json.loads(_json(body)), time.time())
 
     def records(
         self, table: str, since_seq: int = 0, limit: int | None = None
@@ -238,10 +238,13 @@ class MemoryStore:
 
     def record_log(
         self, table: str, after_n: int = 0, limit: int | None = None
-    ) -> list[tuple[int, dict[str, Any]]]:
+    ) -> list[tuple[int, float, dict[str, Any]]]:
         _table(table)
         with self._lock:
-            rows = sorted((r[1], r[2]) for r in self._records[table].values() if r[1] > after_n)
+            rows = sorted(
+                ((r[1], r[3], r[2]) for r in self._records[table].values() if r[1] > after_n),
+                key=lambda x: x[0],
+            )
         return rows[:limit] if limit else rows
 
     def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None:
@@ -748,16 +751,16 @@ class SqlStore:
 
     def record_log(
         self, table: str, after_n: int = 0, limit: int | None = None
-    ) -> list[tuple[int, dict[str, Any]]]:
+    ) -> list[tuple[int, float, dict[str, Any]]]:
         _table(table)
         sa = self._sa
         t = self._t[table]
-        q = sa.select(t.c.n, t.c.body).where(t.c.n > after_n).order_by(t.c.n)
+        q = sa.select(t.c.n, t.c.created_at, t.c.body).where(t.c.n > after_n).order_by(t.c.n)
         if limit:
             q = q.limit(limit)
         with self._reader.connect() as conn:
             rows = conn.execute(q).all()
-        return [(int(r[0]), json.loads(r[1])) for r in rows]
+        return [(int(r[0]), float(r[1]), json.loads(r[2])) for r in rows]
 
     # -- dead letters ---------------------------------------------------------------
     def dead_letter(self, source: str, reason: str, payload: str | bytes) -> None:

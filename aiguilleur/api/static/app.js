@@ -30,7 +30,7 @@ const S = {
   alarms: new Map(), proposals: new Map(), timeline: [],
   roads: null, routes: null, forecasts: null, state: null,
   ws: null, retry: 0, lastMessage: 0,
-  metrics: { gridDrawMs: [], alarmShownAt: {} },
+  metrics: { gridDrawMs: [], alarmShownAt: {}, eventShownAt: {}, proposalShownAt: {} },
 };
 window.aiguilleur = S; // for the browser test and curious operators
 
@@ -121,7 +121,8 @@ function drawGrid() {
       `${ld.overloaded.length} overloaded · out: ${ld.out_of_service.map((k) => `branch:${k + 1}`).join(", ") || "none"} · ` +
       `drawn in ${ms.toFixed(1)} ms`;
   } else if (ld) {
-    sum.innerHTML = ""; sum.append(el("span", { class: "error" }, `AC power flow: ${ld.error || "not converged"}`));
+    sum.replaceChildren(el("span", { class: "error" }, `AC power flow: ${ld.error || "not converged"}`),
+      ` · out: ${ld.out_of_service.map((k) => `branch:${k + 1}`).join(", ") || "none"}`);
   }
 }
 
@@ -160,8 +161,9 @@ function timeLeft(a) {
 function dur(s) {
   const a = Math.abs(s);
   const t = a >= 3600 ? `${Math.floor(a / 3600)} h ${Math.round((a % 3600) / 60)} min` : a >= 60 ? `${Math.round(a / 60)} min` : `${Math.round(a)} s`;
-  return s < 0 ? `${t} overdue` : t;
+  return t;
 }
+const actText = (left) => (left < 0 ? `overdue by ${dur(left)}` : `act within ${dur(left)}`);
 
 function renderAlarms() {
   const list = $("#alarms"), only = $("#only-open").checked;
@@ -174,7 +176,7 @@ function renderAlarms() {
     return el("li", { class: `${a.severity}${a.acknowledged ? " acked" : ""}`, "data-id": a.id },
       el("div", { class: "meta" }, el("span", { class: "sev" }, a.severity), el("span", {}, a.id),
         el("span", {}, (a.raised_at || "").slice(11, 19)),
-        left === null ? el("span", {}, a.time_to_act_s > 0 ? "" : "act now") : el("span", { class: left < 0 ? "overdue" : "" }, `act within ${dur(left)}`),
+        left === null ? el("span", {}, a.time_to_act_s > 0 ? "" : "act now") : el("span", { class: left < 0 ? "overdue" : "" }, actText(left)),
         act),
       el("div", {}, a.text));
   }));
@@ -393,6 +395,7 @@ function onBatch(m) {
   for (const it of m.items) {
     if (it.kind === "event") {
       S.timeline.push(it);
+      S.metrics.eventShownAt[it.seq] = [it.recorded_at * 1000, 0];
       if (GRID_EVENTS.has(it.type)) grid = true;
       if (FLEET_EVENTS.has(it.type)) fleet = true;
       if (it.type === "forecast_issued") soon("forecasts", loadForecasts);
@@ -401,12 +404,12 @@ function onBatch(m) {
     } else if (it.kind === "alarm") {
       const a = it.alarm;
       S.alarms.set(a.id, { ...a, acknowledged: false, ack: null });
-      S.metrics.alarmShownAt[a.id] = Date.now();
       alarms = true; cont = true;
     } else if (it.kind === "proposal") {
       const p = it.proposal;
       for (const q of S.proposals.values()) if (q.scope === p.scope && q.status === "pending" && q.seq < p.seq) q.status = "superseded";
       S.proposals.set(p.id, { ...p, status: "pending", decision: null });
+      S.metrics.proposalShownAt[p.id] = 0;
       props = true; cont = true;
     }
   }
@@ -414,6 +417,13 @@ function onBatch(m) {
   renderTimeline();
   if (alarms) renderAlarms();
   if (props) renderProposals();
+  // when each item is on screen (the browser test and the benchmark read these)
+  const shown = Date.now();
+  for (const it of m.items) {
+    if (it.kind === "event") S.metrics.eventShownAt[it.seq][1] = shown;
+    else if (it.kind === "alarm") S.metrics.alarmShownAt[it.alarm.id] = [it.stored_at * 1000, shown];
+    else S.metrics.proposalShownAt[it.proposal.id] = [it.stored_at * 1000, shown];
+  }
   if (m.items.some((it) => it.kind === "event" && it.type.startsWith("alarm_"))) soon("alarms", loadAlarms);
   if (m.items.some((it) => it.kind === "event" && it.type.startsWith("proposal_"))) soon("proposals", loadProposals);
   if (grid) soon("grid", loadGridLoading, 300);
@@ -462,7 +472,7 @@ function tickAges() {
     const span = li.querySelector(".meta span:nth-child(4)");
     if (a && span && a.time_to_act_s > 0 && !a.acknowledged) {
       const left = timeLeft(a);
-      if (left !== null) { span.textContent = `act within ${dur(left)}`; span.className = left < 0 ? "overdue" : ""; }
+      if (left !== null) { span.textContent = actText(left); span.className = left < 0 ? "overdue" : ""; }
     }
   }
 }
