@@ -90,7 +90,9 @@ def _parse(lines: Iterable[tuple[str, str]]) -> Tokens:
             raise ValidationError(f"{where}: expected role:token or role:name:token")
         role = parts[0].strip()
         if role not in ROLES:
-            raise ValidationError(f"{where}: role: expected one of {', '.join(ROLES)}, got {role[:20]!r}")
+            raise ValidationError(
+                f"{where}: role: expected one of {', '.join(ROLES)}, got {role[:20]!r}"
+            )
         if len(parts) == 3 and _NAME.match(parts[1].strip()):
             name, token = parts[1].strip(), parts[2].strip()
         else:
@@ -104,9 +106,7 @@ def _parse(lines: Iterable[tuple[str, str]]) -> Tokens:
     return Tokens.from_pairs(triples)
 
 
-def load_tokens(
-    file: str | Path | None = None, environ: Mapping[str, str] | None = None
-) -> Tokens:
+def load_tokens(file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Tokens:
     """Tokens from ``file`` when given, else from ``AIGUILLEUR_TOKENS`` (empty when neither)."""
     if file is not None:
         p = Path(file)

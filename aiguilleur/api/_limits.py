@@ -18,7 +18,10 @@ async def _send_json(send: Any, status: int, body: dict[str, Any]) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(raw)).encode())],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(raw)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": raw})
@@ -46,7 +49,11 @@ class BodyLimit:
                 try:
                     n = int(v)
                 except ValueError:
-                    await _send_json(send, 400, {"error": "content-length: not a number", "field": "content-length"})
+                    await _send_json(
+                        send,
+                        400,
+                        {"error": "content-length: not a number", "field": "content-length"},
+                    )
                     return
                 if n > limit:
                     await _send_json(send, 413, msg)
@@ -98,7 +105,11 @@ class RateLimiter:
                 return 0.0
             self._buckets[key] = (level, now)
             if len(self._buckets) > 10_000:  # forget idle clients (full buckets)
-                full = [k for k, (lv, t) in self._buckets.items() if lv + (now - t) * self.rate >= self.burst]
+                full = [
+                    k
+                    for k, (lv, t) in self._buckets.items()
+                    if lv + (now - t) * self.rate >= self.burst
+                ]
                 for k in full:
                     del self._buckets[k]
             return (1.0 - level) / self.rate
@@ -122,7 +133,10 @@ class SecurityHeaders:
             if m["type"] == "http.response.start":
                 h = list(m.get("headers", []))
                 names = {k.lower() for k, _ in h}
-                extra = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"no-referrer")]
+                extra = [
+                    (b"x-content-type-options", b"nosniff"),
+                    (b"referrer-policy", b"no-referrer"),
+                ]
                 if ui:
                     extra.append((b"content-security-policy", self.csp))
                 h.extend((k, v) for k, v in extra if k not in names)

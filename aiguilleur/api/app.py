@@ -30,7 +30,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from fastapi import Depends, FastAPI, Path as PathParam, Query, Request, WebSocket, WebSocketDisconnect
+from fastapi import (
+    Depends,
+    FastAPI,
+    Query,
+    Request,
+    WebSocket,
+    WebSocketDisconnect,
+)
+from fastapi import (
+    Path as PathParam,
+)
 from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
@@ -41,7 +51,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from aiguilleur.api._auth import Principal, Tokens
 from aiguilleur.api._limits import BodyLimit, RateLimiter, SecurityHeaders
-from aiguilleur.errors import AiguilleurError, ValidationError
+from aiguilleur.errors import ValidationError
 from aiguilleur.ops import views
 from aiguilleur.ops.centre import OpsCentre
 from aiguilleur.ops.events import event_json_schema
@@ -109,8 +119,14 @@ class ApiOptions:
         if self.heartbeat_s <= 0:
             raise ValidationError("heartbeat_s: expected a positive number")
         for o in self.cors_origins:
-            if not isinstance(o, str) or not o.startswith(("http://", "https://")) or o.endswith("/"):
-                raise ValidationError(f"cors_origins: {o!r} is not an origin like https://host:port")
+            if (
+                not isinstance(o, str)
+                or not o.startswith(("http://", "https://"))
+                or o.endswith("/")
+            ):
+                raise ValidationError(
+                    f"cors_origins: {o!r} is not an origin like https://host:port"
+                )
 
 
 # -- response models (the OpenAPI document) ------------------------------------------------
@@ -369,7 +385,12 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
                         "schema": {
                             "oneOf": [
                                 schema_ref,
-                                {"type": "array", "items": schema_ref, "minItems": 1, "maxItems": opts.max_batch},
+                                {
+                                    "type": "array",
+                                    "items": schema_ref,
+                                    "minItems": 1,
+                                    "maxItems": opts.max_batch,
+                                },
                             ]
                         }
                     }
@@ -394,9 +415,13 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         elif isinstance(doc, list) and doc:
             items = doc
             if len(items) > opts.max_batch:
-                raise _ApiError(413, f"body: {len(items)} events, at most {opts.max_batch} in one batch", "body")
+                raise _ApiError(
+                    413, f"body: {len(items)} events, at most {opts.max_batch} in one batch", "body"
+                )
         else:
-            raise _ApiError(422, "body: expected an event object or a non-empty array of events", "body")
+            raise _ApiError(
+                422, "body: expected an event object or a non-empty array of events", "body"
+            )
         results = await run_in_threadpool(centre.ingest, items)
         if con.hub is not None:
             con.hub.notify()
@@ -406,7 +431,8 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
             r0 = refused[0]
             return _body(
                 422,
-                f"{len(refused)} of {len(results)} event(s) refused; first (item {r0.index}): {r0.error}",
+                f"{len(refused)} of {len(results)} event(s) refused; "
+                f"first (item {r0.index}): {r0.error}",
                 f"[{r0.index}]",
                 results=[o.model_dump() for o in out],
             )
@@ -420,17 +446,23 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
     @app.get("/feed", response_model=_Obj, responses=_READ, tags=["events"])
     def get_feed(
         who: Reader,
-        since: Annotated[str, Query(max_length=60, description="cursor E.A.P or a sequence number")] = "0",
+        since: Annotated[
+            str, Query(max_length=60, description="cursor E.A.P or a sequence number")
+        ] = "0",
         limit: Annotated[int, Query(ge=1, le=5000)] = 500,
     ) -> Any:
         """Events, alarms and proposals after ``since`` (the live stream's messages, by polling)."""
         cur = _cursor(since)
         b = read_feed(centre, cur, limit)
-        return {"type": "batch", "cursor": str(cur if b is None else b.end), "items": [] if b is None else list(b.items)}
+        return {
+            "type": "batch",
+            "cursor": str(cur if b is None else b.end),
+            "items": [] if b is None else list(b.items),
+        }
 
     @app.get("/feed/head", response_model=_Obj, responses=_READ, tags=["events"])
     def get_feed_head(who: Reader) -> Any:
-        """The cursor of the newest item (where a live client that has just read the lists starts)."""
+        """The cursor of the newest item (where a client that has just read the lists starts)."""
         s = centre.store
         a = s.record_log("alarms")
         p = s.record_log("proposals")  # (a head cursor: the last n of each)
@@ -472,7 +504,12 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         """Proposals (newest last) with their status, explanation, actions and checks."""
         return {"proposals": centre.proposals(status, limit)}
 
-    @app.get("/proposals/{pid}", response_model=_Obj, responses=_errors(401, 403, 404, 422, 429), tags=["proposals"])
+    @app.get(
+        "/proposals/{pid}",
+        response_model=_Obj,
+        responses=_errors(401, 403, 404, 422, 429),
+        tags=["proposals"],
+    )
     def get_proposal(pid: Annotated[str, PathParam(max_length=200)], who: Reader) -> Any:
         """One proposal."""
         try:
@@ -499,7 +536,10 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         response_model=_Obj,
         responses={
             **_READ,
-            200: {"content": {"application/geo+json": {"schema": {"type": "object"}}}, "description": "GeoJSON"},
+            200: {
+                "content": {"application/geo+json": {"schema": {"type": "object"}}},
+                "description": "GeoJSON",
+            },
         },
         tags=["fleets"],
     )
@@ -513,18 +553,38 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         return views.roads(centre.state())
 
     # -- decisions ------------------------------------------------------------------------
-    @app.post("/proposals/{pid}/approve", status_code=202, response_model=DecisionReply, responses=_WRITE, tags=["proposals"])
+    @app.post(
+        "/proposals/{pid}/approve",
+        status_code=202,
+        response_model=DecisionReply,
+        responses=_WRITE,
+        tags=["proposals"],
+    )
     def approve(pid: Annotated[str, PathParam(max_length=200)], who: Writer) -> Any:
         """Approve a pending proposal: an event carrying its actions is committed."""
         return _decide(lambda: centre.approve(pid, who.name), "id")
 
-    @app.post("/proposals/{pid}/reject", status_code=202, response_model=DecisionReply, responses=_WRITE, tags=["proposals"])
-    def reject(pid: Annotated[str, PathParam(max_length=200)], who: Writer, body: Decision | None = None) -> Any:
+    @app.post(
+        "/proposals/{pid}/reject",
+        status_code=202,
+        response_model=DecisionReply,
+        responses=_WRITE,
+        tags=["proposals"],
+    )
+    def reject(
+        pid: Annotated[str, PathParam(max_length=200)], who: Writer, body: Decision | None = None
+    ) -> Any:
         """Reject a pending proposal (with an optional reason)."""
         reason = body.reason if body is not None else ""
         return _decide(lambda: centre.reject(pid, who.name, reason), "id")
 
-    @app.post("/alarms/{aid}/ack", status_code=202, response_model=DecisionReply, responses=_WRITE, tags=["alarms"])
+    @app.post(
+        "/alarms/{aid}/ack",
+        status_code=202,
+        response_model=DecisionReply,
+        responses=_WRITE,
+        tags=["alarms"],
+    )
     def acknowledge(aid: Annotated[str, PathParam(max_length=200)], who: Writer) -> Any:
         """Acknowledge an alarm."""
         return _decide(lambda: centre.acknowledge(aid, who.name), "id")
@@ -555,7 +615,7 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
             msg = json.loads(first) if len(first) < 10_000 else None
             tok = msg.get("token") if isinstance(msg, dict) else None
         except (TimeoutError, ValueError, WebSocketDisconnect):
-            await _refuse(ws, 401, "stream: send {\"token\": ...} first")
+            await _refuse(ws, 401, 'stream: send {"token": ...} first')
             return
         if isinstance(tok, str) and tok:
             who = opts.tokens.check(tok)
@@ -570,9 +630,7 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
             await _refuse(ws, 429, "too many requests")
             return
         try:
-            cur = (
-                Cursor.parse(since, centre) if since not in (None, "") else hub.head
-            )
+            cur = Cursor.parse(since, centre) if since not in (None, "") else hub.head
         except ValidationError as e:
             await _refuse(ws, 422, str(e))
             return
@@ -591,7 +649,9 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
             else:
                 q.put_nowait(b)
 
-        await ws.send_text(json.dumps({"type": "hello", "cursor": str(cur), "role": who.role if who else None}))
+        await ws.send_text(
+            json.dumps({"type": "hello", "cursor": str(cur), "role": who.role if who else None})
+        )
         sub = await run_in_threadpool(hub.subscribe, cur, put)
         closed = asyncio.Event()
 
@@ -612,7 +672,9 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
                     b = await asyncio.wait_for(q.get(), timeout=opts.heartbeat_s)
                 except TimeoutError:
                     await ws.send_text(
-                        json.dumps({"type": "heartbeat", "cursor": str(last), "server_time": _utc()})
+                        json.dumps(
+                            {"type": "heartbeat", "cursor": str(last), "server_time": _utc()}
+                        )
                     )
                     continue
                 if b is None:
@@ -634,7 +696,10 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
 
     @app.get("/ui/", include_in_schema=False)
     def dashboard() -> Any:
-        return FileResponse(STATIC / "index.html", headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"})
+        return FileResponse(
+            STATIC / "index.html",
+            headers={"Content-Security-Policy": _CSP, "Cache-Control": "no-store"},
+        )
 
     app.mount("/ui", StaticFiles(directory=STATIC), name="ui")
 
@@ -653,7 +718,9 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is not None:
             return app.openapi_schema
-        doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
+        doc = get_openapi(
+            title=app.title, version=app.version, description=app.description, routes=app.routes
+        )
         ev = event_json_schema()
         defs = ev.pop("$defs", {})
         ev.pop("$schema", None)
@@ -692,5 +759,3 @@ def _no_constant(token: str) -> Any:
 
 def _utc() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds")
-
-

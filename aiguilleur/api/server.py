@@ -56,7 +56,9 @@ class ServeOptions:
             raise ValidationError("host: expected a host name or address")
 
 
-def initialise(centre: OpsCentre, case: str, *, fleet: bool, seed: int, say: Callable[[str], None]) -> int:
+def initialise(
+    centre: OpsCentre, case: str, *, fleet: bool, seed: int, say: Callable[[str], None]
+) -> int:
     """Write the world events into an empty store (as ``aiguilleur ops init``); returns how many."""
     if centre.last_seq:
         return 0
@@ -106,8 +108,12 @@ def serve(opts: ServeOptions, say: Callable[[str], None] | None = None) -> None:
     with console(opts, tell) as con:
         app = create_app(con, opts.api)
         if not len(opts.api.tokens):
-            tell("warning: no tokens (AIGUILLEUR_TOKENS or --tokens): every request will be refused")
-        tell(f"aiguilleur console on http://{opts.host}:{opts.port}/ (store {con.centre.store.url})")
+            tell(
+                "warning: no tokens (AIGUILLEUR_TOKENS or --tokens): every request will be refused"
+            )
+        tell(
+            f"aiguilleur console on http://{opts.host}:{opts.port}/ (store {con.centre.store.url})"
+        )
         config = uvicorn.Config(
             app,
             host=opts.host,

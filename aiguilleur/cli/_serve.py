@@ -23,11 +23,15 @@ def serve(
         ),
     ] = "aiguilleur-ops.db",
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", help="Port to listen on.", min=0, max=65535)] = 8000,
+    port: Annotated[
+        int, typer.Option("--port", help="Port to listen on.", min=0, max=65535)
+    ] = 8000,
     case: Annotated[
         str, typer.Option("--case", help="Grid of a fresh store: bundled case name or .m file.")
     ] = "case1888",
-    fleet: Annotated[bool, typer.Option("--fleet/--no-fleet", help="Fleets in a fresh store.")] = True,
+    fleet: Annotated[
+        bool, typer.Option("--fleet/--no-fleet", help="Fleets in a fresh store.")
+    ] = True,
     tokens: Annotated[
         Path | None,
         typer.Option(

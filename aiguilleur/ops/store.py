@@ -624,7 +624,15 @@ class SqlStore:
                         for i, e in enumerate(fresh):
                             seq_of[e.event_id] = first + i
                             rows_in.append(
-                                (first + i, e.event_id, e.type, e.occurred_at, e.source, e.body, now)
+                                (
+                                    first + i,
+                                    e.event_id,
+                                    e.type,
+                                    e.occurred_at,
+                                    e.source,
+                                    e.body,
+                                    now,
+                                )
                             )
                         conn.exec_driver_sql(self._insert_sql(), rows_in)
                 new_ids = {e.event_id for e in fresh}

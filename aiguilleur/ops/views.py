@@ -243,10 +243,10 @@ def contingencies(centre: OpsCentre, *, recent: int = 200) -> dict[str, Any]:
 
     return {
         "ranking": [] if risk is None else list(risk["body"].get("ranking", [])),
-        "risk": None if risk is None else {**meta(risk), "horizon_h": risk["body"].get("horizon_h")},
-        "n1": None
-        if n1 is None
-        else {**meta(n1), **{k: v for k, v in n1["body"].items()}},
+        "risk": None
+        if risk is None
+        else {**meta(risk), "horizon_h": risk["body"].get("horizon_h")},
+        "n1": None if n1 is None else {**meta(n1), **{k: v for k, v in n1["body"].items()}},
         **_stamp(st),
     }
 
@@ -289,14 +289,17 @@ def _edge_lines(graph: Any, edges: Any) -> list[list[list[float]]]:
         a, b = int(graph.tail[e]), int(graph.head[e])
         s, t = int(graph.geom_indptr[e]), int(graph.geom_indptr[e + 1])
         pts = [[float(graph.lon[a]), float(graph.lat[a])]]
-        pts += [[float(x), float(y)] for x, y in zip(graph.geom_lon[s:t], graph.geom_lat[s:t], strict=True)]
+        pts += [
+            [float(x), float(y)]
+            for x, y in zip(graph.geom_lon[s:t], graph.geom_lat[s:t], strict=True)
+        ]
         pts.append([float(graph.lon[b]), float(graph.lat[b])])
         lines.append([[round(x, 6), round(y, 6)] for x, y in pts])
     return lines
 
 
 def roads(state: State) -> dict[str, Any] | None:
-    """The road network of the fleets as polylines (one per street segment, both directions once)."""
+    """The road network of the fleets as polylines (one per street segment, either direction)."""
     fs = state.fleet
     if fs is None:
         return None
@@ -365,7 +368,12 @@ def routes(state: State) -> dict[str, Any]:
             if len(nodes) > 2:
                 seqs.append(nodes)
                 props.append(
-                    {"feature": "route", "fleet": name, "vehicle": r["vehicle"], "orders": list(r["orders"])}
+                    {
+                        "feature": "route",
+                        "fleet": name,
+                        "vehicle": r["vehicle"],
+                        "orders": list(r["orders"]),
+                    }
                 )
         if seqs:
             try:

@@ -10,7 +10,9 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip("fastapi", reason="the api extra is not installed: pip install 'aiguilleur[api]'")
+pytest.importorskip(
+    "fastapi", reason="the api extra is not installed: pip install 'aiguilleur[api]'"
+)
 pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
 
 OPERATOR = "op-token-for-tests-0123456789"

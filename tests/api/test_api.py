@@ -55,12 +55,16 @@ def test_health_needs_no_token(client: Any) -> None:
 
 
 @pytest.mark.parametrize(("method", "path", "body"), WRITES)
-def test_every_write_refuses_a_missing_token_and_a_viewer(client: Any, method: str, path: str, body: Any) -> None:
+def test_every_write_refuses_a_missing_token_and_a_viewer(
+    client: Any, method: str, path: str, body: Any
+) -> None:
     r = client.request(method, path, json=body)
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Bearer"
     assert r.json()["field"] == "authorization"
-    r = client.request(method, path, json=body, headers={"Authorization": "Bearer not-a-known-token-at-all"})
+    r = client.request(
+        method, path, json=body, headers={"Authorization": "Bearer not-a-known-token-at-all"}
+    )
     assert r.status_code == 401
     r = client.request(method, path, json=body, headers=VIEW)
     assert r.status_code == 403, r.text
@@ -91,7 +95,9 @@ def test_whoami_names_the_holder_not_the_token(client: Any) -> None:
     assert client.get("/whoami", headers=VIEW).json() == {"name": "bob", "role": "viewer"}
 
 
-def test_tokens_never_appear_in_responses_or_logs(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+def test_tokens_never_appear_in_responses_or_logs(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
     caplog.set_level(logging.DEBUG)
     bodies = []
     for h in (OP, VIEW, {"Authorization": f"Bearer {OPERATOR}x"}):
@@ -116,6 +122,7 @@ def test_body_size_limit_is_413(centre: Any) -> None:
         r = c.post("/events", json=big, headers=OP)
         assert r.status_code == 413
         assert r.json()["field"] == "body"
+
         # a streamed body without Content-Length is counted as it arrives
         def chunks() -> Any:
             for _ in range(10):
@@ -177,7 +184,12 @@ def test_post_one_event_then_again_is_idempotent(client: Any) -> None:
     assert d["stored"] == 1 and d["last_seq"] == 3
     r = client.post("/events", json=trip(1), headers=OP)
     assert r.status_code == 202
-    assert r.json()["results"][0] == {"id": "trip-1-10.0", "seq": 3, "duplicate": True, "error": None}
+    assert r.json()["results"][0] == {
+        "id": "trip-1-10.0",
+        "seq": 3,
+        "duplicate": True,
+        "error": None,
+    }
     assert client.get("/state", headers=VIEW).json()["last_seq"] == 3
 
 
@@ -208,12 +220,21 @@ def test_a_partly_refused_batch_is_422_naming_the_item_and_field(client: Any) ->
         (b"[]", "non-empty array"),
         (b"42", "event object"),
         (b'{"id": "x", "type": "branch_trip"}', "missing"),
-        (b'{"id": "x", "type": "no_such_type", "occurred_at": "2026-01-15T05:00:00Z", "source": "s"}', "unknown event type"),
-        (b'{"id":"x","type":"load_change","occurred_at":"2026-01-15T05:00:00Z","source":"s","bus":"bus:1","p_kw":3}', "unknown field"),
-        (b'[NaN]', "not valid JSON"),
+        (
+            b'{"id": "x", "type": "no_such_type", "occurred_at": "2026-01-15T05:00:00Z", '
+            b'"source": "s"}',
+            "unknown event type",
+        ),
+        (
+            b'{"id":"x","type":"load_change","occurred_at":"2026-01-15T05:00:00Z","source":"s","bus":"bus:1","p_kw":3}',
+            "unknown field",
+        ),
+        (b"[NaN]", "not valid JSON"),
     ],
 )
-def test_bad_events_are_4xx_with_the_reason_never_a_traceback(client: Any, body: bytes, needle: str) -> None:
+def test_bad_events_are_4xx_with_the_reason_never_a_traceback(
+    client: Any, body: bytes, needle: str
+) -> None:
     r = client.post("/events", content=body, headers={**OP, "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert needle in r.text
@@ -286,7 +307,9 @@ def test_acknowledge_an_alarm_once(client: Any, centre: Any) -> None:
     assert a["acknowledged"] and a["ack"]["operator"] == "alice"
     assert client.post(f"/alarms/{aid}/ack", headers=OP).status_code == 409
     assert client.post("/alarms/A999-1/ack", headers=OP).status_code == 404
-    open_ids = {x["id"] for x in client.get("/alarms?unacknowledged=true", headers=VIEW).json()["alarms"]}
+    open_ids = {
+        x["id"] for x in client.get("/alarms?unacknowledged=true", headers=VIEW).json()["alarms"]
+    }
     assert aid not in open_ids
 
 
@@ -326,7 +349,16 @@ def test_views_of_the_grid_fleets_and_forecasts(client: Any) -> None:
 def test_openapi_is_published_with_the_event_schema(client: Any) -> None:
     d = client.get("/openapi.json").json()
     assert d["openapi"].startswith("3.1")
-    for p in ("/events", "/state", "/contingencies", "/proposals", "/alarms", "/forecasts", "/routes", "/healthz"):
+    for p in (
+        "/events",
+        "/state",
+        "/contingencies",
+        "/proposals",
+        "/alarms",
+        "/forecasts",
+        "/routes",
+        "/healthz",
+    ):
         assert p in d["paths"]
     assert "BranchTrip" in d["components"]["schemas"]
     assert "$defs" not in json.dumps(d)
@@ -336,7 +368,7 @@ def test_dashboard_is_served_offline(client: Any) -> None:
     r = client.get("/", follow_redirects=False)
     assert r.status_code in (302, 307) and r.headers["location"] == "/ui/"
     r = client.get("/ui/")
-    assert r.status_code == 200 and "<canvas id=\"grid\"" in r.text
+    assert r.status_code == 200 and '<canvas id="grid"' in r.text
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp
     for asset in ("/ui/app.js", "/ui/style.css"):

@@ -13,6 +13,7 @@ test runs as root (as CI does); otherwise it is skipped with the reason.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -60,7 +61,10 @@ def ensure_chromium() -> tuple[str | None, str]:
     if not shutil.which("apt-get"):
         return None, "chromium is not installed and there is no apt-get to install it"
     if os.geteuid() != 0:
-        return None, "chromium is not installed and installing it needs root: apt-get install chromium"
+        return (
+            None,
+            "chromium is not installed and installing it needs root: apt-get install chromium",
+        )
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     for cmd in (["apt-get", "install", "-y", "-q", "chromium"], ["apt-get", "update", "-q"]):
         try:
@@ -70,12 +74,19 @@ def ensure_chromium() -> tuple[str | None, str]:
         path = _find_chromium()
         if path:
             return path, ""
-    try:  # after the update
-        subprocess.run(["apt-get", "install", "-y", "-q", "chromium"], env=env, capture_output=True, timeout=900, check=False)
-    except (OSError, subprocess.TimeoutExpired):
-        pass
+    with contextlib.suppress(OSError, subprocess.TimeoutExpired):  # after the update
+        subprocess.run(
+            ["apt-get", "install", "-y", "-q", "chromium"],
+            env=env,
+            capture_output=True,
+            timeout=900,
+            check=False,
+        )
     path = _find_chromium()
-    return path, "" if path else "apt-get could not install chromium (no access to a Debian mirror?)"
+    return (
+        path,
+        "" if path else "apt-get could not install chromium (no access to a Debian mirror?)",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -124,8 +135,20 @@ def server(base_store: Path, tmp_path: Path) -> Iterator[str]:
     port = _free_port()
     log = (tmp_path / "server.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiguilleur.cli", "serve", "--store", str(store), "--port", str(port),
-         "--tokens", str(tokens), "--case", "case14"],
+        [
+            sys.executable,
+            "-m",
+            "aiguilleur.cli",
+            "serve",
+            "--store",
+            str(store),
+            "--port",
+            str(port),
+            "--tokens",
+            str(tokens),
+            "--case",
+            "case14",
+        ],
         stdout=log,
         stderr=subprocess.STDOUT,
         cwd=tmp_path,
@@ -142,7 +165,9 @@ def server(base_store: Path, tmp_path: Path) -> Iterator[str]:
                 pass
             if proc.poll() is not None or time.monotonic() > deadline:
                 log.close()
-                pytest.fail(f"the server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}")
+                pytest.fail(
+                    f"the server did not start: {(tmp_path / 'server.log').read_text()[-2000:]}"
+                )
             time.sleep(0.2)
         yield base
     finally:
@@ -167,7 +192,9 @@ def _wait(cond: Any, timeout_s: float = 20.0) -> None:
         time.sleep(0.05)
 
 
-def test_dashboard_trip_alarm_proposal_approve(chromium: str, server: str, artefacts: Path, tmp_path: Path) -> None:
+def test_dashboard_trip_alarm_proposal_approve(
+    chromium: str, server: str, artefacts: Path, tmp_path: Path
+) -> None:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -199,7 +226,13 @@ def test_dashboard_trip_alarm_proposal_approve(chromium: str, server: str, artef
             code, res = _http(
                 f"{server}/events",
                 OPERATOR,
-                {"id": "browser-trip-1", "type": "branch_trip", "occurred_at": at(30), "source": "scada:test", "branch": "branch:1"},
+                {
+                    "id": "browser-trip-1",
+                    "type": "branch_trip",
+                    "occurred_at": at(30),
+                    "source": "scada:test",
+                    "branch": "branch:1",
+                },
             )
             assert code == 202, res
             seq = res["results"][0]["seq"]
@@ -237,7 +270,9 @@ def test_dashboard_trip_alarm_proposal_approve(chromium: str, server: str, artef
             page.wait_for_selector("#timeline li:has-text('proposal_approved')", timeout=20_000)
             page.screenshot(path=str(artefacts / "3-approved.png"), full_page=True)
             code, p = _http(f"{server}/proposals/P{seq}-grid", VIEWER)
-            assert code == 200 and p["status"] == "approved" and p["decision"]["operator"] == "alice"
+            assert (
+                code == 200 and p["status"] == "approved" and p["decision"]["operator"] == "alice"
+            )
             code, st = _http(f"{server}/state", VIEWER)
             assert f"P{seq}-grid" not in st["pending"] and st["last_seq"] > seq
             # acknowledge an alarm from the page
@@ -247,7 +282,13 @@ def test_dashboard_trip_alarm_proposal_approve(chromium: str, server: str, artef
         finally:
             ctx.close()
     assert not errors, errors
-    outside = [u for u in requests if not u.startswith(server.replace("http", "ws")) and not u.startswith(server) and not u.startswith("data:")]
+    outside = [
+        u
+        for u in requests
+        if not u.startswith(server.replace("http", "ws"))
+        and not u.startswith(server)
+        and not u.startswith("data:")
+    ]
     assert not outside, outside  # the page works offline: nothing from anywhere else
 
 
@@ -257,7 +298,13 @@ def test_viewer_sees_but_cannot_decide(chromium: str, server: str, tmp_path: Pat
     _http(
         f"{server}/events",
         OPERATOR,
-        {"id": "browser-trip-2", "type": "branch_trip", "occurred_at": at(31), "source": "scada:test", "branch": "branch:1"},
+        {
+            "id": "browser-trip-2",
+            "type": "branch_trip",
+            "occurred_at": at(31),
+            "source": "scada:test",
+            "branch": "branch:1",
+        },
     )
     with sync_playwright() as p:
         b = p.chromium.launch_persistent_context(
@@ -271,7 +318,10 @@ def test_viewer_sees_but_cannot_decide(chromium: str, server: str, tmp_path: Pat
             page.wait_for_selector(".card button.approve", timeout=30_000)
             assert page.inner_text("#who") == "bob (viewer)"
             assert page.is_disabled(".card button.approve")
-            page.evaluate("sessionStorage.setItem('aiguilleur-token', 'wrong-token-wrong-token'); location.reload()")
+            page.evaluate(
+                "sessionStorage.setItem('aiguilleur-token', 'wrong-token-wrong-token'); "
+                "location.reload()"
+            )
             page.wait_for_selector("#login:not([hidden])", timeout=20_000)
             assert "refused" in page.inner_text("#login-error")
         finally:

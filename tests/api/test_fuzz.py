@@ -8,7 +8,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-schemathesis = pytest.importorskip("schemathesis", reason="schemathesis is not installed (dev extra)")
+schemathesis = pytest.importorskip(
+    "schemathesis", reason="schemathesis is not installed (dev extra)"
+)
 
 from schemathesis.checks import (  # noqa: E402
     content_type_conformance,
@@ -19,7 +21,12 @@ from schemathesis.checks import (  # noqa: E402
 
 from tests.api.conftest import OP, make_app  # noqa: E402
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 
 
 def _fuzz(centre: Any, headers: dict[str, str] | None, examples: int) -> list[str]:
@@ -29,7 +36,12 @@ def _fuzz(centre: Any, headers: dict[str, str] | None, examples: int) -> list[st
         op = result.ok()
 
         @given(case=op.as_strategy())
-        @settings(max_examples=examples, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=list(HealthCheck),
+        )
         def run(case: Any) -> None:
             r = case.call_and_validate(headers=headers, checks=CHECKS)
             if headers is None and case.path != "/healthz":

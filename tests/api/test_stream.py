@@ -46,7 +46,9 @@ class _Log:
         for _ in range(n):
             self.k += 1
             body = json.dumps({"id": f"e{self.k}", "pad": "x" * (5000 if self.k % 7 == 0 else 1)})
-            batch.append(NewEvent(f"e{self.k}", "telemetry", "2026-01-15T05:00:00+00:00", "t", body))
+            batch.append(
+                NewEvent(f"e{self.k}", "telemetry", "2026-01-15T05:00:00+00:00", "t", body)
+            )
         self.store.append(batch)
 
     def answer(self, alarms: int, proposal: bool) -> None:
@@ -160,7 +162,9 @@ def test_hub_subscribers_miss_nothing_while_writes_go_on() -> None:
     try:
         for start in (Cursor(), Cursor(3, 0, 0), None):
             got: list[dict[str, Any]] = []
-            sub = hub.subscribe(hub.head if start is None else start, lambda b, g=got: g.extend(b.items))
+            sub = hub.subscribe(
+                hub.head if start is None else start, lambda b, g=got: g.extend(b.items)
+            )
             subs.append((start, got, sub))
             time.sleep(0.05)
         time.sleep(0.1)
@@ -219,7 +223,13 @@ def _items(msgs: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _trip(b: int, minutes: float) -> dict[str, Any]:
-    return {"id": f"trip{b}", "type": "branch_trip", "occurred_at": at(minutes), "source": "t", "branch": f"branch:{b}"}
+    return {
+        "id": f"trip{b}",
+        "type": "branch_trip",
+        "occurred_at": at(minutes),
+        "source": "t",
+        "branch": f"branch:{b}",
+    }
 
 
 def test_stream_needs_a_token_first(live: Any) -> None:
@@ -262,7 +272,10 @@ def test_stream_sends_events_alarms_proposals_and_resumes_exactly_once(live: Any
         assert ws.receive_json()["cursor"] == cursor
         msgs = _until(ws, lambda m: any(i.get("id") == "trip2" for i in m.get("items", [])))
         again = [i for i in _items(msgs) if i["kind"] == "event"]
-        assert [(i["seq"], i["type"]) for i in again] == [(4, "proposal_approved"), (5, "branch_trip")]
+        assert [(i["seq"], i["type"]) for i in again] == [
+            (4, "proposal_approved"),
+            (5, "branch_trip"),
+        ]
         assert not [i for i in _items(msgs) if i["kind"] != "event"]  # nothing seen twice
         hb = _until(ws, lambda m: m["type"] == "heartbeat")
         assert hb[-1]["cursor"] == msgs[-1]["cursor"]

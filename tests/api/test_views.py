@@ -60,13 +60,17 @@ def test_tokens_from_a_file_and_the_environment(tmp_path: Path) -> None:
     from aiguilleur.api import Principal, load_tokens
 
     f = tmp_path / "tokens"
-    f.write_text("# operators\noperator:alice:a-very-long-token-0001\nviewer:b-very-long-token-0002\n\n")
+    f.write_text(
+        "# operators\noperator:alice:a-very-long-token-0001\nviewer:b-very-long-token-0002\n\n"
+    )
     t = load_tokens(f)
     assert len(t) == 2
     assert t.check("a-very-long-token-0001") == Principal("alice", "operator")
     assert t.check("b-very-long-token-0002") == Principal("viewer-2", "viewer")
     assert t.check("a-very-long-token-000") is None and t.check("") is None
-    env = {"AIGUILLEUR_TOKENS": "operator:carol:c-very-long-token-0003,viewer:d-very-long-token-0004"}
+    env = {
+        "AIGUILLEUR_TOKENS": "operator:carol:c-very-long-token-0003,viewer:d-very-long-token-0004"
+    }
     t = load_tokens(environ=env)
     assert t.check("c-very-long-token-0003") == Principal("carol", "operator")
     assert len(load_tokens(environ={})) == 0
@@ -81,7 +85,9 @@ def test_tokens_from_a_file_and_the_environment(tmp_path: Path) -> None:
         ("operator:a-very-long-token-0001\nviewer:a-very-long-token-0001", "twice"),
     ],
 )
-def test_bad_token_files_name_the_line_never_the_token(tmp_path: Path, text: str, needle: str) -> None:
+def test_bad_token_files_name_the_line_never_the_token(
+    tmp_path: Path, text: str, needle: str
+) -> None:
     from aiguilleur.api import load_tokens
 
     f = tmp_path / "tokens"
