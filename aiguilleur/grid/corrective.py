@@ -552,11 +552,7 @@ def _ac_opf_stage(
     chk: ACCheck | None = None
     iters = 0
     attempts = [start, "flat"] if not isinstance(start, str) else [start]
-    if (
-        warm is not None
-        and len(warm.pg_mw) == n_g + n_s
-        and len(warm.vm_pu) == net.n_bus
-    ):
+    if warm is not None and len(warm.pg_mw) == n_g + n_s and len(warm.vm_pu) == net.n_bus:
         attempts.insert(0, warm)
     for round_ in range(3):
         left = _left(deadline)
@@ -576,7 +572,8 @@ def _ac_opf_stage(
             pmax_s = np.concatenate([hi, pd_now[load_bus]])
             cur = opf_net.replace(bus=bus, gen=dataclasses.replace(opf_net.gen, pmax_mw=pmax_s))
         new_res = None
-        for st in attempts if round_ == 0 else [res]:
+        tries: list[Any] = attempts if round_ == 0 else [res]
+        for st in tries:
             try:
                 new_res = ac_opf(cur, aco, start=st)
             except AiguilleurError as e:
@@ -767,7 +764,9 @@ def corrective_plan(
     if not any(c.check.ok for c in cands[1:]):
         first = 0 if volt else 1
         if volt or limit is not None:
-            got, limit = _dc_rounds(net, opts, deadline, stages, range(first, opts.ac_rounds), limit)
+            got, limit = _dc_rounds(
+                net, opts, deadline, stages, range(first, opts.ac_rounds), limit
+            )
             cands += got
     good = [c for c in cands[1:] if c.check.ok]
     if good:

@@ -191,7 +191,7 @@ class Responder:
         self._fleet_model: Any = None
         self._health: Any = None
         self._health_fit: Any = None
-        self._last_opf: Any = None  # the last corrective AC-OPF: the next one's warm start  # a thread fitting the health models ahead of need
+        self._last_opf: Any = None  # the last corrective AC-OPF: the next one's warm start
         self.last_risk: list[dict[str, Any]] = []
         self.last_grid: dict[str, Any] | None = None
         self._n1_alarm: tuple[int, str | None] | None = None
@@ -262,6 +262,7 @@ class Responder:
                 restoring = plan.ok and plan.shed_total_mw < g.total_shed_mw - 1e-3
             if not restoring:
                 plan = corrective_plan(net, copts, warm=self._last_opf)
+            assert plan is not None
             if plan.opf is not None:
                 self._last_opf = plan.opf
         except AiguilleurError as e:
@@ -393,12 +394,9 @@ class Responder:
         # the proposal: shedding is stated as the total shed at each bus from now on
         actions = [_grid_action(a) for a in plan.actions if a.kind != "shed_load"]
         shed_now = np.asarray(g.shed_mw)
-        if restoring:
-            total = np.asarray(plan.shed_mw)
-        else:
-            total = shed_now + np.asarray(plan.shed_mw)
+        total = np.asarray(plan.shed_mw) if restoring else shed_now + np.asarray(plan.shed_mw)
         bus_ids = net.bus.bus_id
-        for i in np.flatnonzero((np.abs(total - shed_now) > 1e-3)).tolist():
+        for i in np.flatnonzero(np.abs(total - shed_now) > 1e-3).tolist():
             actions.append(ev.ShedLoad(bus=f"bus:{int(bus_ids[i])}", shed_mw=float(total[i])))
         shed = float(np.sum(total))
         ok = plan.ok
@@ -560,7 +558,8 @@ class Responder:
             out.alarm(
                 "deadline",
                 "alarm",
-                f"health analysis took {dt:.2f} s, past its {self.options.health_deadline_s:g} s deadline",
+                f"health analysis took {dt:.2f} s, past its "
+                f"{self.options.health_deadline_s:g} s deadline",
                 0.0,
             )
 
@@ -583,7 +582,8 @@ class Responder:
             out.alarm(
                 "stale_input",
                 "alarm",
-                f"the load forecast starts {start.isoformat()}, older than {o.forecast_stale_h:g} h: look-ahead not run",
+                f"the load forecast starts {start.isoformat()}, older than "
+                f"{o.forecast_stale_h:g} h: look-ahead not run",
                 0.0,
             )
             out.analysis(
@@ -619,7 +619,8 @@ class Responder:
                 out.alarm(
                     "deadline",
                     "alarm",
-                    f"look-ahead stopped after {len(hours)} hour(s): past its {o.lookahead_deadline_s:g} s deadline",
+                    f"look-ahead stopped after {len(hours)} hour(s): past its "
+                    f"{o.lookahead_deadline_s:g} s deadline",
                     0.0,
                 )
                 break
@@ -732,7 +733,8 @@ class Responder:
             out.alarm(
                 "deadline",
                 "alarm",
-                f"fleet re-planning took {dt:.2f} s, past its {self.options.fleet_deadline_s:g} s deadline",
+                f"fleet re-planning took {dt:.2f} s, past its "
+                f"{self.options.fleet_deadline_s:g} s deadline",
                 0.0,
             )
 

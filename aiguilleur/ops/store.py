@@ -25,6 +25,7 @@ store applies those it has not seen, each in its own transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -419,7 +420,7 @@ class SqlStore:
             self._t = _tables(self._md)
             self._raw: Any = None
             self._raw_lock = threading.Lock()
-            dbapi = self._engine.dialect.dbapi
+            dbapi: Any = self._engine.dialect.dbapi
             self._dbapi_integrity = dbapi.IntegrityError
             self._dbapi_error = dbapi.Error
             self._migrate(create)
@@ -549,19 +550,15 @@ class SqlStore:
                     raise self._sa.exc.OperationalError("append", None, e) from None
                 raise
             finally:
-                try:
+                with contextlib.suppress(Exception):
                     cur.close()
-                except Exception:
-                    pass
         return [first + i for i in range(len(fresh))]
 
     def _drop_raw(self) -> None:
         raw, self._raw = self._raw, None
         if raw is not None:
-            try:
+            with contextlib.suppress(Exception):
                 raw.invalidate()
-            except Exception:
-                pass
 
     def _append_checked(self, events: Sequence[NewEvent]) -> list[Appended]:
         """The general path: look up which ids are stored, append the others."""
@@ -603,7 +600,15 @@ class SqlStore:
                         for i, e in enumerate(fresh):
                             seq_of[e.event_id] = first + i
                             rows_in.append(
-                                (first + i, e.event_id, e.type, e.occurred_at, e.source, e.body, now)
+                                (
+                                    first + i,
+                                    e.event_id,
+                                    e.type,
+                                    e.occurred_at,
+                                    e.source,
+                                    e.body,
+                                    now,
+                                )
                             )
                         conn.exec_driver_sql(self._insert_sql(), rows_in)
                 new_ids = {e.event_id for e in fresh}
@@ -764,10 +769,8 @@ class SqlStore:
     def close(self) -> None:
         with self._raw_lock:
             if self._raw is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._raw.close()
-                except Exception:
-                    pass
                 self._raw = None
         self._engine.dispose()
         if self._reader is not self._engine:
