@@ -422,6 +422,10 @@ class OpsCentre:
         with contextlib.suppress(AiguilleurError):
             self.store.save_snapshot(st.last_seq, st.state_hash, st.to_bytes())
 
+    def flush(self) -> None:
+        """Wait until the snapshots already taken are written."""
+        self._snapshots.submit(lambda: None).result()
+
     def snapshot(self) -> tuple[int, str]:
         """Write a snapshot of the current state now; returns ``(seq, state hash)``."""
         with self._lock:

@@ -205,7 +205,7 @@ class Responder:
         proposals: list[dict[str, Any]] = []
         alarms: list[dict[str, Any]] = []
         at: dict[str, float] = {}
-        out = _Out(seq, state, analyses, proposals, alarms, at, t0)
+        out = _Out(seq, state, analyses, proposals, alarms, at, t0, list(batch))
         answered = tuple(s for s, _ in batch)
         if self._health_fit is None and state.grid is not None and state.grid.assets:
             # assets are monitored: fit the health models now, beside the grid analyses
@@ -255,11 +255,15 @@ class Responder:
         restoring = False
         try:
             plan = None
-            if g.total_shed_mw > 1e-6:
+            only_decisions = all(e.type in ev.OPERATOR_EVENT_TYPES for _, e in out.batch)
+            if g.total_shed_mw > 1e-6 and not only_decisions:
                 # load is shed: plan from the grid with every load restored, so that the
                 # proposal sheds only what the grid still needs (possibly nothing)
                 plan = corrective_plan(_restored(g), copts, warm=self._last_opf)
-                restoring = plan.ok and plan.shed_total_mw < g.total_shed_mw - 1e-3
+                # restore only for a real gain (a re-optimised plan shaving a few kW off
+                # the shedding is not worth an operator's decision)
+                gain = g.total_shed_mw - plan.shed_total_mw
+                restoring = plan.ok and gain >= max(1.0, 0.02 * g.total_shed_mw)
             if not restoring:
                 plan = corrective_plan(net, copts, warm=self._last_opf)
             assert plan is not None
@@ -751,6 +755,7 @@ class _Out:
     alarms: list[dict[str, Any]]
     at: dict[str, float]
     t0: float
+    batch: list[tuple[int, Any]] = field(default_factory=list)
 
     def analysis(
         self,

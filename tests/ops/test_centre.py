@@ -61,6 +61,7 @@ def test_restart_loads_snapshot_and_tail(tmp_path) -> None:  # type: ignore[no-u
     for k in range(10):
         c.ingest([ev(k, "load_scale", k, factor=1.01)])
     h, seq = c.state().state_hash, c.last_seq
+    c.flush()
     snap = c.store.latest_snapshot()
     assert snap is not None and 0 < snap[0] <= seq
     c.close()
