@@ -92,7 +92,7 @@ class ResponderOptions:
     """
 
     grid_deadline_s: float = 10.0
-    fleet_deadline_s: float = 3.0
+    fleet_deadline_s: float = 2.5
     health_deadline_s: float = 2.0
     lookahead_deadline_s: float = 5.0
     minutes: float = 15.0
@@ -671,7 +671,8 @@ class Responder:
                     name,
                     at_s,
                     self._fleet_model,
-                    deadline_s=self.options.fleet_deadline_s,
+                    # the event's deadline is shared by the fleets it touches
+                    deadline_s=max(0.5, self.options.fleet_deadline_s / max(len(names), 1)),
                     seed=self.options.seed,
                     workers=self.options.fleet_workers,
                 )
@@ -733,7 +734,7 @@ class Responder:
                 ],
             )
         dt = time.perf_counter() - t
-        if dt > self.options.fleet_deadline_s + 1.0:
+        if dt > self.options.fleet_deadline_s + 0.5:
             out.alarm(
                 "deadline",
                 "alarm",
