@@ -173,7 +173,9 @@ def bench_recorders(n: int, pg: str | None, tmp: Path) -> None:
         d.mkdir()
         a = ours(f"sqlite:///{d / 'ops.db'}", batch)
         b = anchor("sqlite", batch, d / "es.db")
-        print(f"| SQLite (WAL, synchronous=FULL) | aiguilleur / eventsourcing | {batch} | {a:,.0f} / {b:,.0f} | {a / b:.2f}x |")
+        print(
+            f"| SQLite (WAL, synchronous=FULL) | aiguilleur / eventsourcing | {batch} | {a:,.0f} / {b:,.0f} | {a / b:.2f}x |"
+        )
         if pg:
             url, sch = fresh_pg(pg)
             url2, sch2 = fresh_pg(pg)
@@ -183,7 +185,9 @@ def bench_recorders(n: int, pg: str | None, tmp: Path) -> None:
             finally:
                 drop_pg(pg, sch)
                 drop_pg(pg, sch2)
-            print(f"| PostgreSQL | aiguilleur / eventsourcing | {batch} | {a:,.0f} / {b:,.0f} | {a / b:.2f}x |")
+            print(
+                f"| PostgreSQL | aiguilleur / eventsourcing | {batch} | {a:,.0f} / {b:,.0f} | {a / b:.2f}x |"
+            )
 
 
 _PRODUCER = r"""
@@ -207,7 +211,9 @@ json.dump(sent, open(path_out, "w"))
 """
 
 
-def bench_stream(rate: float, readings: int, seconds: float, url: str, label: str, tmp: Path) -> None:
+def bench_stream(
+    rate: float, readings: int, seconds: float, url: str, label: str, tmp: Path
+) -> None:
     """The whole ingest path, offered ``rate`` events/s by another process (a pipe)."""
     import subprocess
     import sys
@@ -220,7 +226,9 @@ def bench_stream(rate: float, readings: int, seconds: float, url: str, label: st
     assert c.ingest([genesis1888()])[0].ok
     n = int(rate * seconds)
     src = tmp / f"lines_{rate}_{readings}.jsonl"
-    src.write_bytes(b"".join((json.dumps(telemetry(k, readings)) + "\n").encode() for k in range(n)))
+    src.write_bytes(
+        b"".join((json.dumps(telemetry(k, readings)) + "\n").encode() for k in range(n))
+    )
     out = tmp / f"sent_{rate}_{readings}.json"
     r, w = os.pipe()
     prod = subprocess.Popen(
@@ -253,7 +261,9 @@ def bench_stream(rate: float, readings: int, seconds: float, url: str, label: st
 def bench_ingest(args: argparse.Namespace, tmp: Path) -> None:
     bench_recorders(args.events, args.pg, tmp)
     print("\n## whole ingest path (parse, validate on case1888_rte, append, acknowledge, fold)")
-    print("| store | offered (events/s x readings), by another process | sustained | ack p50 | ack p99 | commits |")
+    print(
+        "| store | offered (events/s x readings), by another process | sustained | ack p50 | ack p99 | commits |"
+    )
     print("|---|---|---|---:|---:|---:|")
     for rate, readings in ((5000, 1), (500, 10), (10000, 1)):
         d = tmp / f"s{rate}_{readings}"
@@ -315,7 +325,9 @@ def bench_react(args: argparse.Namespace) -> None:
 
     t = time.perf_counter()
     world = [grid_world("case1888", at=T0), fleet_world(seed=1, shift_start=T0)]
-    print(f"\n## event to proposal on case1888_rte and the bundled fleet (world {time.perf_counter() - t:.1f} s)")
+    print(
+        f"\n## event to proposal on case1888_rte and the bundled fleet (world {time.perf_counter() - t:.1f} s)"
+    )
     c = OpsCentre(
         MemoryStore(),
         CentreOptions(responder=ResponderOptions(auto_apply=("grid_corrective", "fleet_replan"))),
@@ -334,7 +346,12 @@ def bench_react(args: argparse.Namespace) -> None:
 
     def send(doc: dict[str, Any]) -> tuple[float, float | None]:
         clock[0] += 1
-        doc = {**doc, "id": f"b{clock[0]}", "source": "bench", "occurred_at": (T0 + timedelta(minutes=clock[0])).isoformat()}
+        doc = {
+            **doc,
+            "id": f"b{clock[0]}",
+            "source": "bench",
+            "occurred_at": (T0 + timedelta(minutes=clock[0])).isoformat(),
+        }
         t0 = time.perf_counter()
         assert c.ingest([doc])[0].ok
         reacts = c.respond()
@@ -348,7 +365,9 @@ def bench_react(args: argparse.Namespace) -> None:
         if first is not None:
             trip_prop.append(first)
         send({"type": "branch_restore", "branch": f"branch:{k + 1}"})
-    print("| event | count | with a proposal | to proposal p50 / p95 | to end of analyses p50 / p95 |")
+    print(
+        "| event | count | with a proposal | to proposal p50 / p95 | to end of analyses p50 / p95 |"
+    )
     print("|---|---:|---:|---|---|")
     print(
         f"| branch trip | {len(trip_all)} | {len(trip_prop)} | {pct(trip_prop, 50):.2f} / {pct(trip_prop, 95):.2f} s | "

@@ -34,10 +34,17 @@ def demo(
     AC (or a fleet re-plan), approved by policy or by the scripted operator.
     Reported here and in an HTML report with the log, the routes and a summary.
     """
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     from aiguilleur.cli._ops import _print_replay
     from aiguilleur.ops.demo import run_demo
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn
-    from rich.progress import TimeElapsedColumn
 
     err = _stderr()
     bar = Progress(

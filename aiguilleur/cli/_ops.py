@@ -222,7 +222,9 @@ def ops_plans(
 @_guard
 def ops_alarms(
     store: StoreOpt = DEFAULT_STORE,
-    unacknowledged: Annotated[bool, typer.Option("--unacknowledged", help="Only open ones.")] = False,
+    unacknowledged: Annotated[
+        bool, typer.Option("--unacknowledged", help="Only open ones.")
+    ] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Alarms: severity, time to act, text, acknowledgement."""

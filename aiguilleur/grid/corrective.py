@@ -63,6 +63,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 _MOVE_TOL_MW = 0.05
+#: IPOPT iterations a warm start from an earlier plan gets before the primal start takes over
+WARM_MAX_ITER = 40
 _VOLT_TOL = 1e-4
 
 
@@ -92,6 +94,9 @@ class CorrectiveOptions:
         Wall time for the whole plan (``None``: none); the AC-OPF gets what is left.
     up_premium_eur_per_mwh, down_premium_eur_per_mwh
         Price of moving a unit up or down, beside its marginal cost.
+    shed_hops
+        The AC-OPF may shed load only within this many branches of a violated
+        element (-1: anywhere).
     """
 
     rating: Literal["a", "b", "c"] = "a"
@@ -105,6 +110,7 @@ class CorrectiveOptions:
     time_limit_s: float | None = None
     up_premium_eur_per_mwh: float = 5.0
     down_premium_eur_per_mwh: float = 5.0
+    shed_hops: int = 4
 
     def __post_init__(self) -> None:
         if self.rating not in ("a", "b", "c"):
@@ -126,6 +132,9 @@ class CorrectiveOptions:
         r = self.ac_rounds
         if isinstance(r, bool) or not isinstance(r, int) or not 1 <= r <= 20:
             raise ValidationError(f"ac_rounds: expected an integer in 1..20, got {r!r}")
+        h = self.shed_hops
+        if isinstance(h, bool) or not isinstance(h, int) or not -1 <= h <= 1000:
+            raise ValidationError(f"shed_hops: expected an integer >= -1, got {h!r}")
         t = self.time_limit_s
         if t is not None and (
             isinstance(t, bool) or not isinstance(t, int | float) or not 0 < t < math.inf
@@ -471,6 +480,7 @@ def _ac_opf_stage(
     deadline: float | None,
     stages: list[dict[str, Any]],
     warm: Any = None,
+    guide: _Candidate | None = None,
 ) -> _Candidate | None:
     from aiguilleur.grid.acopf import ACOPFOptions, ACOPFStart, ac_opf
     from aiguilleur.grid.redispatch import RedispatchOptions, _marginal_costs, _ramp_mw
@@ -502,7 +512,7 @@ def _ac_opf_stage(
     c1 = mc - 2.0 * w * pg0
     c0 = w * pg0**2 - mc * pg0
     pd = np.asarray(net.bus.pd_mw)
-    load_bus = np.flatnonzero(pd > 0) if opts.allow_shedding else np.zeros(0, np.int64)
+    load_bus = _shedding_buses(net, base, opts) if opts.allow_shedding else np.zeros(0, np.int64)
     n_s = load_bus.size
     bus_ids = net.bus.bus_id[load_bus]
 
@@ -535,12 +545,16 @@ def _ac_opf_stage(
     )
     opf_net = net.replace(gen=gen, gencost=cost)
     start: Any = "flat"
-    pf = base.pf
+    # the primal start: the AC power flow of the DC plan when there is one (it already
+    # removed most of the overload), else the grid as it is
+    pf, pg_start, shed_start = base.pf, pg0, np.zeros(net.n_bus)
+    if guide is not None and guide.check.pf is not None and guide.check.pf.converged:
+        pf, pg_start, shed_start = guide.check.pf, guide.pg, guide.shed
     if pf is not None and pf.converged:
         start = ACOPFStart(
             vm_pu=np.where(pf.vm_pu > 0, pf.vm_pu, 1.0),
             va_deg=pf.va_deg,
-            pg_mw=cat(np.clip(pg0, lo, hi), np.zeros(n_s)),
+            pg_mw=cat(np.clip(pg_start, lo, hi), shed_start[load_bus]),
             qg_mvar=cat(pf.qg_mvar, np.zeros(n_s)),
         )
     # Shedding at a bus lowers its reactive load in proportion, which the AC-OPF's
@@ -552,11 +566,7 @@ def _ac_opf_stage(
     chk: ACCheck | None = None
     iters = 0
     attempts = [start, "flat"] if not isinstance(start, str) else [start]
-    if (
-        warm is not None
-        and len(warm.pg_mw) == n_g + n_s
-        and len(warm.vm_pu) == net.n_bus
-    ):
+    if warm is not None and len(warm.pg_mw) == n_g + n_s and len(warm.vm_pu) == net.n_bus:
         attempts.insert(0, warm)
     for round_ in range(3):
         left = _left(deadline)
@@ -576,9 +586,16 @@ def _ac_opf_stage(
             pmax_s = np.concatenate([hi, pd_now[load_bus]])
             cur = opf_net.replace(bus=bus, gen=dataclasses.replace(opf_net.gen, pmax_mw=pmax_s))
         new_res = None
-        for st in attempts if round_ == 0 else [res]:
+        tries: list[Any] = attempts if round_ == 0 else [res]
+        for st in tries:
+            # A primal-dual warm start from another event's optimum helps when the grid
+            # moved a little (demand steps: half the iterations) and hurts when its
+            # active set changed (a trip: 4 to 5 times more): it gets a short leash,
+            # then the primal start from the present power flow takes over.
+            short = round_ == 0 and st is warm and warm is not None
+            run = dataclasses.replace(aco, max_iter=WARM_MAX_ITER) if short else aco
             try:
-                new_res = ac_opf(cur, aco, start=st)
+                new_res = ac_opf(cur, run, start=st)
             except AiguilleurError as e:
                 stages.append(
                     {
@@ -638,6 +655,36 @@ def _ac_opf_stage(
         }
     )
     return _Candidate("ac_opf", pg, vg, qg, shed, total, chk, opf=res)
+
+
+def _shedding_buses(net: Network, base: ACCheck, opts: CorrectiveOptions) -> IntArray:
+    """Load buses where the AC-OPF may shed: within ``shed_hops`` of a violation.
+
+    Shedding far from every violated element relieves nothing; leaving those
+    buses out keeps the AC-OPF small (case1888_rte has over a thousand load
+    buses). Where the power flow does not converge, every load bus is a candidate.
+    """
+    pd = np.asarray(net.bus.pd_mw)
+    loads = pd > 0
+    if not base.converged or opts.shed_hops < 0:
+        return np.flatnonzero(loads).astype(np.int64)
+    seed = np.zeros(net.n_bus, dtype=bool)
+    rows = np.array([k for k, _ in base.overloads], dtype=np.int64)
+    seed[net.branch_from[rows]] = True
+    seed[net.branch_to[rows]] = True
+    for i, _, _ in (*base.low_voltage, *base.high_voltage):
+        seed[i] = True
+    on = net.branch.in_service == 1
+    f, t = net.branch_from[on], net.branch_to[on]
+    near = seed.copy()
+    for _ in range(opts.shed_hops):
+        grow = near.copy()
+        grow[t[near[f]]] = True
+        grow[f[near[t]]] = True
+        if (grow == near).all():
+            break
+        near = grow
+    return np.flatnonzero(near & loads).astype(np.int64)
 
 
 def _actions(net: Network, c: _Candidate, opts: CorrectiveOptions) -> tuple[PlanAction, ...]:
@@ -761,13 +808,16 @@ def corrective_plan(
         got, limit = _dc_rounds(net, opts, deadline, stages, range(1))
         cands += got
     if not any(c.check.ok for c in cands[1:]) and opts.use_ac_opf:
-        c = _ac_opf_stage(net, opts, base, deadline, stages, warm)
+        dc = [c for c in cands[1:] if c.check.converged]
+        c = _ac_opf_stage(net, opts, base, deadline, stages, warm, dc[-1] if dc else None)
         if c is not None:
             cands.append(c)
     if not any(c.check.ok for c in cands[1:]):
         first = 0 if volt else 1
         if volt or limit is not None:
-            got, limit = _dc_rounds(net, opts, deadline, stages, range(first, opts.ac_rounds), limit)
+            got, limit = _dc_rounds(
+                net, opts, deadline, stages, range(first, opts.ac_rounds), limit
+            )
             cands += got
     good = [c for c in cands[1:] if c.check.ok]
     if good:

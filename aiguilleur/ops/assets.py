@@ -205,7 +205,7 @@ def risk_ranking(
     chosen += [pos[el] for el in prob_of if el in pos and pos[el] not in chosen]
     base_p = background_probability(horizon_h)
     rate = net.branch.rating_mva(rating)
-    out = []
+    out: list[dict[str, Any]] = []
     for p in chosen:
         ref = ref_of[p]
         status = str(n1.status[p])

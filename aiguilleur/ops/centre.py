@@ -21,6 +21,7 @@ tail; a snapshot is written every ``snapshot_every`` events.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -172,7 +173,10 @@ class OpsCentre:
     def proposals(
         self, status: str | None = None, limit: int | None = None
     ) -> list[dict[str, Any]]:
-        """Proposals with their status from the log: pending, approved, amended, rejected, superseded."""
+        """Proposals with their status from the log.
+
+        Statuses: pending, approved, amended, rejected, superseded.
+        """
         st = self.state()
         recs = self.store.records("proposals", limit=limit)
         latest: dict[str, int] = {}
@@ -273,7 +277,8 @@ class OpsCentre:
             if t == "order_created":
                 if e.fleet not in fl["fleets"]:
                     raise ValidationError(
-                        f"fleet: unknown fleet {e.fleet!r} (known: {', '.join(sorted(fl['fleets']))})"
+                        f"fleet: unknown fleet {e.fleet!r} "
+                        f"(known: {', '.join(sorted(fl['fleets']))})"
                     )
                 if e.order in fl["orders"] or e.order in pend.get("orders", set()):
                     raise ValidationError(f"order: {e.order!r} already exists")
@@ -292,7 +297,8 @@ class OpsCentre:
             elif t in ("vehicle_position", "vehicle_breakdown"):
                 if e.vehicle not in fl["vehicles"]:
                     raise ValidationError(
-                        f"vehicle: unknown vehicle {e.vehicle!r} (known: {', '.join(sorted(fl['vehicles']))})"
+                        f"vehicle: unknown vehicle {e.vehicle!r} "
+                        f"(known: {', '.join(sorted(fl['vehicles']))})"
                     )
             elif t in ("depot_outage", "depot_restored"):
                 depots = {fx["depot"] for fx in fl["fleets"].values()}
@@ -308,7 +314,8 @@ class OpsCentre:
                 bad = [x for x in e.area.edges if x >= model.graph.n_edges]
                 if bad:
                     raise ValidationError(
-                        f"area.edges: {bad[0]} is not an edge of the roads ({model.graph.n_edges} edges)"
+                        f"area.edges: {bad[0]} is not an edge of the roads "
+                        f"({model.graph.n_edges} edges)"
                     )
                 pend.setdefault("closures", set()).add(e.closure)
             return
@@ -351,7 +358,9 @@ class OpsCentre:
                     self.check(e, pending)
                     body = ev.event_to_json(e)
                 except AiguilleurError as err:
-                    results[i] = IngestResult(i, _id_of(item), None, error=" ".join(str(err).split()))
+                    results[i] = IngestResult(
+                        i, _id_of(item), None, error=" ".join(str(err).split())
+                    )
                     continue
                 todo.append((i, e, NewEvent(e.id, e.type, _occurred(e), e.source, body)))
                 if e.type in ev.WORLD_EVENT_TYPES:
@@ -364,7 +373,9 @@ class OpsCentre:
             self.respond()
         return out
 
-    def _commit(self, todo: list[tuple[int, Any, NewEvent]], results: dict[int, IngestResult]) -> None:
+    def _commit(
+        self, todo: list[tuple[int, Any, NewEvent]], results: dict[int, IngestResult]
+    ) -> None:
         """Append ``todo`` in one transaction, acknowledge each, fold the new ones."""
         try:
             acks: list[Any] = self.store.append([n for _, _, n in todo])
@@ -407,10 +418,13 @@ class OpsCentre:
             self._snapshots.submit(self._write_snapshot, st)
 
     def _write_snapshot(self, st: State) -> None:
-        try:
+        # a lost snapshot costs a longer restart, never an event
+        with contextlib.suppress(AiguilleurError):
             self.store.save_snapshot(st.last_seq, st.state_hash, st.to_bytes())
-        except AiguilleurError:
-            pass  # a lost snapshot costs a longer restart, never an event
+
+    def flush(self) -> None:
+        """Wait until the snapshots already taken are written."""
+        self._snapshots.submit(lambda: None).result()
 
     def snapshot(self) -> tuple[int, str]:
         """Write a snapshot of the current state now; returns ``(seq, state hash)``."""

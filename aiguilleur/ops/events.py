@@ -23,9 +23,12 @@ Element names are checked against the world in :func:`check_event` (the
 schema alone cannot know whether ``branch:9999`` exists); the operations
 centre does both before an event reaches the log.
 
-The leaves' own event types map to and from this vocabulary in one place:
-:func:`grid_outages` (grid :class:`~aiguilleur.grid.redispatch.Outage`),
-:func:`road_disruption` (roads ``RoadClosure`` / ``Slowdown``).
+The leaves' own event types map to and from this vocabulary here: grid
+:class:`~aiguilleur.grid.redispatch.Outage` (:func:`grid_outages`,
+:func:`outage_event`), roads ``RoadClosure`` / ``Slowdown`` (:func:`road_disruption`,
+:func:`disruption_event`). The routing leaf's re-planning events (new matrices,
+depots down, breakdowns, urgent orders) are differences between two fleet states,
+not single events: :func:`aiguilleur.ops.fleet.replan_fleet` derives them.
 """
 
 from __future__ import annotations
@@ -100,15 +103,18 @@ __all__ = [
     "VehicleBreakdown",
     "VehiclePosition",
     "check_event",
+    "disruption_event",
     "element_index",
     "element_row",
     "event_dict",
     "event_json_schema",
     "event_to_json",
     "grid_outages",
+    "outage_event",
     "outage_ref",
     "parse_event",
     "parse_event_json",
+    "road_disruption",
     "same_event",
 ]
 
@@ -123,19 +129,30 @@ MAX_JSON_DEPTH = 64
 _STRICT = ConfigDict(extra="forbid", frozen=True, str_max_length=100_000, allow_inf_nan=False)
 
 
-def _element(kind: str) -> Any:
-    pattern = rf"^{kind}:[1-9][0-9]{{0,9}}$"
-    desc = {
-        "bus": "a bus as the case file numbers it: bus:<id>",
-        "branch": "the n-th branch row of the case file, from 1: branch:<n>",
-        "gen": "the n-th generator row of the case file, from 1: gen:<n>",
-    }[kind]
-    return Annotated[str, Field(pattern=pattern, description=desc, examples=[f"{kind}:1"])]
-
-
-BusRef = _element("bus")
-BranchRef = _element("branch")
-GenRef = _element("gen")
+BusRef = Annotated[
+    str,
+    Field(
+        pattern=r"^bus:[1-9][0-9]{0,9}$",
+        description="a bus as the case file numbers it: bus:<id>",
+        examples=["bus:1"],
+    ),
+]
+BranchRef = Annotated[
+    str,
+    Field(
+        pattern=r"^branch:[1-9][0-9]{0,9}$",
+        description="the n-th branch row of the case file, from 1: branch:<n>",
+        examples=["branch:1"],
+    ),
+]
+GenRef = Annotated[
+    str,
+    Field(
+        pattern=r"^gen:[1-9][0-9]{0,9}$",
+        description="the n-th generator row of the case file, from 1: gen:<n>",
+        examples=["gen:1"],
+    ),
+]
 AnyRef = Annotated[
     str,
     Field(
@@ -214,7 +231,7 @@ class GenDerate(_Base):
 
 
 class LoadChange(_Base):
-    """The demand at one bus becomes ``p_mw`` (and ``q_mvar`` if given; else at the same power factor)."""
+    """The demand at one bus becomes ``p_mw`` (and ``q_mvar``; else at the same power factor)."""
 
     type: Literal["load_change"] = "load_change"
     bus: BusRef
@@ -269,7 +286,7 @@ _QUANTITY_UNIT = {
 
 
 class Reading(BaseModel):
-    """One measured value: ``quantity`` at ``element``, in ``unit`` (checked against the quantity)."""
+    """One measured value: ``quantity`` at ``element``, in ``unit`` (checked for the quantity)."""
 
     model_config = _STRICT
 
@@ -554,7 +571,7 @@ ACTION_KINDS = (
 
 
 class ProposalApproved(_Base):
-    """An operator (or the stated policy) approves a proposal; the actions it applies are carried."""
+    """An operator (or the stated policy) approves a proposal; it carries the actions applied."""
 
     type: Literal["proposal_approved"] = "proposal_approved"
     proposal: Id
@@ -950,11 +967,11 @@ def _refs(ev: Any) -> Iterable[tuple[str, str]]:
         for a, el in ev.assets.items():
             yield f"assets.{a}", el
     if isinstance(ev, ProposalApproved | ProposalAmended):
-        for k, a in enumerate(ev.actions):
+        for j, act in enumerate(ev.actions):
             for f in ("gen", "bus"):
-                v = getattr(a, f, None)
+                v = getattr(act, f, None)
                 if isinstance(v, str):
-                    yield f"actions[{k}].{f}", v
+                    yield f"actions[{j}].{f}", v
 
 
 def check_event(ev: Any, net: Network | None) -> None:
@@ -989,8 +1006,58 @@ def grid_outages(ev: Any, net: Network) -> list[Outage]:
     return []
 
 
+def outage_event(outage: Outage, *, event_id: str, at: datetime, source: str) -> Any:
+    """The ``branch_trip`` or ``gen_trip`` event of a grid leaf :class:`Outage`."""
+    ref = outage_ref(outage.kind, outage.row)
+    if outage.kind == "branch":
+        return BranchTrip(id=event_id, occurred_at=at, source=source, branch=ref)
+    return GenTrip(id=event_id, occurred_at=at, source=source, gen=ref)
+
+
+def road_disruption(ev: Any) -> Any:
+    """The roads leaf's ``RoadClosure`` / ``Slowdown`` of a ``road_closure`` / ``road_slowdown``."""
+    from aiguilleur.logistics.roads import RoadClosure as LeafClosure
+    from aiguilleur.logistics.roads import Slowdown as LeafSlowdown
+
+    if not isinstance(ev, RoadClosure | RoadSlowdown):
+        raise ValidationError(f"{getattr(ev, 'type', ev)!r}: not a road closure or slowdown")
+    a = ev.area
+    kw: dict[str, Any] = {
+        "edges": tuple(a.edges),
+        "polygon_lonlat": tuple(tuple(p) for p in a.polygon_lonlat),
+        "center_latlon": (a.center_lat, a.center_lon) if a.center_lat is not None else None,
+        "radius_m": float(a.radius_m),
+        "reason": ev.reason,
+    }
+    if isinstance(ev, RoadSlowdown):
+        return LeafSlowdown(factor=ev.factor, **kw)
+    return LeafClosure(**kw)
+
+
+def disruption_event(d: Any, *, closure: str, event_id: str, at: datetime, source: str) -> Any:
+    """The ``road_closure`` / ``road_slowdown`` event of a roads leaf disruption."""
+    area = {
+        "edges": list(d.edges),
+        "polygon_lonlat": [list(p) for p in d.polygon_lonlat],
+        "radius_m": float(d.radius_m),
+    }
+    if d.center_latlon is not None:
+        area["center_lat"], area["center_lon"] = d.center_latlon
+    doc: dict[str, Any] = {
+        "id": event_id,
+        "occurred_at": at.isoformat(),
+        "source": source,
+        "closure": closure,
+        "area": area,
+        "reason": d.reason,
+    }
+    if hasattr(d, "factor"):
+        return parse_event({**doc, "type": "road_slowdown", "factor": d.factor})
+    return parse_event({**doc, "type": "road_closure"})
+
+
 def outage_ref(kind: str, row: int) -> str:
-    """The stable name of a 0-based outage row (grid leaf kinds ``branch``, ``gen``/``generator``)."""
+    """The stable name of a 0-based outage row (leaf kinds ``branch``, ``gen``/``generator``)."""
     k = "gen" if kind in ("gen", "generator") else kind
     return f"{k}:{int(row) + 1}"
 

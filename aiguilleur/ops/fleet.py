@@ -218,7 +218,7 @@ def _route_plans(problem: RoutingProblem, routes: Sequence[PlannedRoute]) -> lis
     return out
 
 
-# -- problems from the state ------------------------------------------------------------------------
+# -- problems from the state --------------------------------------------------------------
 
 
 def _problem_from(
@@ -272,19 +272,21 @@ def _problem_from(
 
 
 def _disruption(rec: Mapping[str, Any]) -> RoadClosure | Slowdown:
-    a = rec["area"]
-    kw: dict[str, Any] = {
-        "edges": tuple(a.get("edges") or ()),
-        "polygon_lonlat": tuple(tuple(p) for p in a.get("polygon_lonlat") or ()),
-        "center_latlon": (a["center_lat"], a["center_lon"])
-        if a.get("center_lat") is not None
-        else None,
-        "radius_m": float(a.get("radius_m") or 0.0),
+    """The roads leaf's disruption of a closure record of the state (via the vocabulary)."""
+    doc: dict[str, Any] = {
+        "id": "x",
+        "occurred_at": rec.get("since") or "1970-01-01T00:00:00+00:00",
+        "source": "state",
+        "closure": "x",
+        "area": dict(rec["area"]),
         "reason": str(rec.get("reason", "")),
     }
     if rec["kind"] == "slowdown":
-        return Slowdown(factor=float(rec["factor"]), **kw)
-    return RoadClosure(**kw)
+        e = ev.parse_event({**doc, "type": "road_slowdown", "factor": float(rec["factor"])})
+    else:
+        e = ev.parse_event({**doc, "type": "road_closure"})
+    out: RoadClosure | Slowdown = ev.road_disruption(e)
+    return out
 
 
 @dataclass

@@ -27,7 +27,7 @@ REPORT_FILES = ("index.html", "events.jsonl", "routes.geojson", "summary.json")
 
 
 def check_report_dir(out: Path, *, force: bool = False) -> None:
-    """Refuse a report folder that is a file, cannot be made, or holds a report (unless ``force``)."""
+    """Refuse a folder that is a file, cannot be made, or holds a report (unless ``force``)."""
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise AiguilleurError(f"{out}: exists and is not a folder")
@@ -43,11 +43,13 @@ def check_report_dir(out: Path, *, force: bool = False) -> None:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        raise AiguilleurError(f"{out}: cannot create the report folder ({e.strerror or e})") from None
+        raise AiguilleurError(
+            f"{out}: cannot create the report folder ({e.strerror or e})"
+        ) from None
 
 
 def _hm(s: float) -> str:
-    m = int(round(s / 60))
+    m = round(s / 60)
     return f"{m // 60:02d}:{m % 60:02d}"
 
 
@@ -110,7 +112,8 @@ def write_replay_report(result: Any, out: Path) -> Path:
         top = np.argsort(-np.nan_to_num(l1, nan=0.0))[:12]
         bars = [
             Bar(
-                f"branch:{int(k) + 1} ({int(net.branch.from_bus_id[k])}-{int(net.branch.to_bus_id[k])})",
+                f"branch:{int(k) + 1} "
+                f"({int(net.branch.from_bus_id[k])}-{int(net.branch.to_bus_id[k])})",
                 float(l1[k]),
                 float(l0[k]),
             )
@@ -143,7 +146,9 @@ def write_replay_report(result: Any, out: Path) -> Path:
                     "branches out of service at the end in red.",
                 )
             )
-    geo = _fleet_geojson(last) if last is not None else {"type": "FeatureCollection", "features": []}
+    geo = (
+        _fleet_geojson(last) if last is not None else {"type": "FeatureCollection", "features": []}
+    )
     timeline_rows = tuple(
         (
             _hm(row["at_s"]),
@@ -299,5 +304,7 @@ def write_replay_report(result: Any, out: Path) -> Path:
             figures=figures,
         )
     except OSError as e:
-        raise AiguilleurError(f"{e.filename or out}: cannot write the report ({e.strerror or e})") from None
+        raise AiguilleurError(
+            f"{e.filename or out}: cannot write the report ({e.strerror or e})"
+        ) from None
     return Path(path)

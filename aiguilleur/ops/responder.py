@@ -92,7 +92,7 @@ class ResponderOptions:
     """
 
     grid_deadline_s: float = 10.0
-    fleet_deadline_s: float = 3.0
+    fleet_deadline_s: float = 2.5
     health_deadline_s: float = 2.0
     lookahead_deadline_s: float = 5.0
     minutes: float = 15.0
@@ -191,7 +191,7 @@ class Responder:
         self._fleet_model: Any = None
         self._health: Any = None
         self._health_fit: Any = None
-        self._last_opf: Any = None  # the last corrective AC-OPF: the next one's warm start  # a thread fitting the health models ahead of need
+        self._last_opf: Any = None  # the last corrective AC-OPF: the next one's warm start
         self.last_risk: list[dict[str, Any]] = []
         self.last_grid: dict[str, Any] | None = None
         self._n1_alarm: tuple[int, str | None] | None = None
@@ -205,7 +205,7 @@ class Responder:
         proposals: list[dict[str, Any]] = []
         alarms: list[dict[str, Any]] = []
         at: dict[str, float] = {}
-        out = _Out(seq, state, analyses, proposals, alarms, at, t0)
+        out = _Out(seq, state, analyses, proposals, alarms, at, t0, list(batch))
         answered = tuple(s for s, _ in batch)
         if self._health_fit is None and state.grid is not None and state.grid.assets:
             # assets are monitored: fit the health models now, beside the grid analyses
@@ -255,13 +255,18 @@ class Responder:
         restoring = False
         try:
             plan = None
-            if g.total_shed_mw > 1e-6:
+            only_decisions = all(e.type in ev.OPERATOR_EVENT_TYPES for _, e in out.batch)
+            if g.total_shed_mw > 1e-6 and not only_decisions:
                 # load is shed: plan from the grid with every load restored, so that the
                 # proposal sheds only what the grid still needs (possibly nothing)
                 plan = corrective_plan(_restored(g), copts, warm=self._last_opf)
-                restoring = plan.ok and plan.shed_total_mw < g.total_shed_mw - 1e-3
+                # restore only for a real gain (a re-optimised plan shaving a few kW off
+                # the shedding is not worth an operator's decision)
+                gain = g.total_shed_mw - plan.shed_total_mw
+                restoring = plan.ok and gain >= max(1.0, 0.02 * g.total_shed_mw)
             if not restoring:
                 plan = corrective_plan(net, copts, warm=self._last_opf)
+            assert plan is not None
             if plan.opf is not None:
                 self._last_opf = plan.opf
         except AiguilleurError as e:
@@ -393,12 +398,9 @@ class Responder:
         # the proposal: shedding is stated as the total shed at each bus from now on
         actions = [_grid_action(a) for a in plan.actions if a.kind != "shed_load"]
         shed_now = np.asarray(g.shed_mw)
-        if restoring:
-            total = np.asarray(plan.shed_mw)
-        else:
-            total = shed_now + np.asarray(plan.shed_mw)
+        total = np.asarray(plan.shed_mw) if restoring else shed_now + np.asarray(plan.shed_mw)
         bus_ids = net.bus.bus_id
-        for i in np.flatnonzero((np.abs(total - shed_now) > 1e-3)).tolist():
+        for i in np.flatnonzero(np.abs(total - shed_now) > 1e-3).tolist():
             actions.append(ev.ShedLoad(bus=f"bus:{int(bus_ids[i])}", shed_mw=float(total[i])))
         shed = float(np.sum(total))
         ok = plan.ok
@@ -560,7 +562,8 @@ class Responder:
             out.alarm(
                 "deadline",
                 "alarm",
-                f"health analysis took {dt:.2f} s, past its {self.options.health_deadline_s:g} s deadline",
+                f"health analysis took {dt:.2f} s, past its "
+                f"{self.options.health_deadline_s:g} s deadline",
                 0.0,
             )
 
@@ -583,7 +586,8 @@ class Responder:
             out.alarm(
                 "stale_input",
                 "alarm",
-                f"the load forecast starts {start.isoformat()}, older than {o.forecast_stale_h:g} h: look-ahead not run",
+                f"the load forecast starts {start.isoformat()}, older than "
+                f"{o.forecast_stale_h:g} h: look-ahead not run",
                 0.0,
             )
             out.analysis(
@@ -619,7 +623,8 @@ class Responder:
                 out.alarm(
                     "deadline",
                     "alarm",
-                    f"look-ahead stopped after {len(hours)} hour(s): past its {o.lookahead_deadline_s:g} s deadline",
+                    f"look-ahead stopped after {len(hours)} hour(s): past its "
+                    f"{o.lookahead_deadline_s:g} s deadline",
                     0.0,
                 )
                 break
@@ -666,7 +671,8 @@ class Responder:
                     name,
                     at_s,
                     self._fleet_model,
-                    deadline_s=self.options.fleet_deadline_s,
+                    # the event's deadline is shared by the fleets it touches
+                    deadline_s=max(0.5, self.options.fleet_deadline_s / max(len(names), 1)),
                     seed=self.options.seed,
                     workers=self.options.fleet_workers,
                 )
@@ -728,11 +734,12 @@ class Responder:
                 ],
             )
         dt = time.perf_counter() - t
-        if dt > self.options.fleet_deadline_s + 1.0:
+        if dt > self.options.fleet_deadline_s + 0.5:
             out.alarm(
                 "deadline",
                 "alarm",
-                f"fleet re-planning took {dt:.2f} s, past its {self.options.fleet_deadline_s:g} s deadline",
+                f"fleet re-planning took {dt:.2f} s, past its "
+                f"{self.options.fleet_deadline_s:g} s deadline",
                 0.0,
             )
 
@@ -749,6 +756,7 @@ class _Out:
     alarms: list[dict[str, Any]]
     at: dict[str, float]
     t0: float
+    batch: list[tuple[int, Any]] = field(default_factory=list)
 
     def analysis(
         self,

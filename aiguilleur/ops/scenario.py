@@ -77,12 +77,16 @@ def parse_offset(text: Any, where: str = "at") -> float:
     else:
         t = str(text).strip().lower().replace(" ", "")
         m = _CLOCK.match(t)
+        if re.fullmatch(r"\d+(?:\.\d+)?", t):
+            t = t + "s"
         if m:
             v = int(m.group(1)) * 3600 + int(m.group(2)) * 60 + float(m.group(3) or 0)
         else:
             m = _OFFSET.match(t)
             if not t or m is None:
-                raise ValidationError(f"{where}: expected an offset like 30m or 01:30:00, got {text!r}")
+                raise ValidationError(
+                    f"{where}: expected an offset like 30m or 01:30:00, got {text!r}"
+                )
             d, h, mi, s = (float(x) if x else 0.0 for x in m.groups())
             v = d * 86400 + h * 3600 + mi * 60 + s
     if not (math.isfinite(v) and 0 <= v <= 366 * 86400):
@@ -182,9 +186,13 @@ def _scenario(doc: Any, src: str, text: str) -> Scenario:
     name = str(doc.get("name", Path(src).stem))[:128]
     start_raw = doc.get("start")
     try:
-        start = start_raw if isinstance(start_raw, datetime) else datetime.fromisoformat(str(start_raw))
+        start = (
+            start_raw if isinstance(start_raw, datetime) else datetime.fromisoformat(str(start_raw))
+        )
     except ValueError:
-        raise CaseFormatError(f"start: expected an ISO date and time, got {start_raw!r}", src) from None
+        raise CaseFormatError(
+            f"start: expected an ISO date and time, got {start_raw!r}", src
+        ) from None
     if start.tzinfo is None:
         raise CaseFormatError("start: needs a time zone (e.g. +01:00 or Z)", src)
     world = doc.get("world") or {}
@@ -235,7 +243,7 @@ def _scenario(doc: Any, src: str, text: str) -> Scenario:
             raise CaseFormatError(str(e), src, line) from None
     items.sort(key=lambda x: x[0])
     # every event of the timeline must validate on its own (the world is checked at replay)
-    for k, (off, d) in enumerate(items):
+    for off, d in items:
         if "operator" in d and "type" not in d:
             continue
         doc1 = {**d, "occurred_at": (start + timedelta(seconds=off)).isoformat()}
@@ -293,7 +301,9 @@ def _health_stream(entry: dict[str, Any], k: int, name: str) -> list[tuple[float
     else:
         ref = files("aiguilleur.data").joinpath("cmapss", fname)
         if not ref.is_file():
-            raise ValidationError(f"timeline[{k}].file: no such file or bundled C-MAPSS file {fname!r}")
+            raise ValidationError(
+                f"timeline[{k}].file: no such file or bundled C-MAPSS file {fname!r}"
+            )
         with as_file(ref) as path:
             tel = read_cmapss(path)
     rows = np.flatnonzero(tel.unit == unit)
@@ -316,7 +326,9 @@ def _health_stream(entry: dict[str, Any], k: int, name: str) -> list[tuple[float
                     "asset": asset,
                     "cycle": int(tel.cycle[r]),
                     "settings": [float(x) for x in tel.settings[r]],
-                    "sensors": {s: float(v) for s, v in zip(tel.sensor_names, tel.sensors[r], strict=True)},
+                    "sensors": {
+                        s: float(v) for s, v in zip(tel.sensor_names, tel.sensors[r], strict=True)
+                    },
                 },
             )
         )
@@ -361,18 +373,25 @@ class ReplayResult:
     def ok(self) -> bool:
         """True when the end state holds in AC and nothing required is undelivered."""
         v = self.ac_violations_after
-        return bool(v.get("converged", False)) and not v.get("branches") and not v.get("buses") and not self.undelivered_orders
+        return (
+            bool(v.get("converged", False))
+            and not v.get("branches")
+            and not v.get("buses")
+            and not self.undelivered_orders
+        )
 
     def to_dict(self) -> dict[str, Any]:
         from aiguilleur.ops._canon import json_safe
 
-        return json_safe(
+        out: dict[str, Any] = json_safe(
             {
                 "scenario": self.scenario,
                 "ok": self.ok,
                 "events": self.events,
                 "proposals": len(self.proposals),
-                "approved": sum(1 for p in self.proposals if p["status"] in ("approved", "amended")),
+                "approved": sum(
+                    1 for p in self.proposals if p["status"] in ("approved", "amended")
+                ),
                 "alarms": len(self.alarms),
                 "reaction_s": self.reaction_s,
                 "ac_violations_after": self.ac_violations_after,
@@ -387,6 +406,7 @@ class ReplayResult:
                 "report": self.report_path,
             }
         )
+        return out
 
 
 def _quantiles(xs: list[float]) -> dict[str, float]:
@@ -432,7 +452,9 @@ def replay(
     st = open_store(store) if store is not None else open_store("memory://")
     if st.last_seq() != 0:
         st.close()
-        raise ValidationError(f"{store}: the store already holds events; a replay needs a fresh store")
+        raise ValidationError(
+            f"{store}: the store already holds events; a replay needs a fresh store"
+        )
     kw: dict[str, Any] = {
         "auto_apply": scenario.auto_apply,
         "horizon_h": scenario.horizon_h,
@@ -605,9 +627,7 @@ def _result(
         net = st.grid.net
         viol = {
             "converged": chk.converged,
-            "branches": [
-                {"branch": f"branch:{k + 1}", "loading_pct": p} for k, p in chk.overloads
-            ],
+            "branches": [{"branch": f"branch:{k + 1}", "loading_pct": p} for k, p in chk.overloads],
             "buses": [
                 {"bus": f"bus:{int(net.bus.bus_id[i])}", "vm_pu": v, "limit_pu": lim}
                 for i, v, lim in (*chk.low_voltage, *chk.high_voltage)

@@ -645,7 +645,8 @@ class Folder:
         if self.base is None:
             return False
         if e.buses is not None:
-            rows = np.array(sorted({self._row(b) for b in e.buses} - {None}), dtype=np.int64)
+            found = {self._row(b) for b in e.buses}
+            rows = np.array(sorted(r for r in found if r is not None), dtype=np.int64)
         elif e.area is not None:
             rows = np.flatnonzero(self.base.bus.area == e.area)
         else:
@@ -994,7 +995,7 @@ class Folder:
 
 
 def _deep(x: Any) -> Any:
-    """A detached copy of nested plain dicts and lists (so a frozen state never aliases the fold)."""
+    """A detached copy of nested plain dicts and lists (a frozen state never aliases the fold)."""
     if isinstance(x, dict):
         return {k: _deep(v) for k, v in sorted(x.items())}
     if isinstance(x, list):

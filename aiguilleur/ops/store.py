@@ -25,6 +25,7 @@ store applies those it has not seen, each in its own transaction.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -440,7 +441,7 @@ class SqlStore:
             self._t = _tables(self._md)
             self._raw: Any = None
             self._raw_lock = threading.Lock()
-            dbapi = self._engine.dialect.dbapi
+            dbapi: Any = self._engine.dialect.dbapi
             self._dbapi_integrity = dbapi.IntegrityError
             self._dbapi_error = dbapi.Error
             self._migrate(create)
@@ -570,19 +571,15 @@ class SqlStore:
                     raise self._sa.exc.OperationalError("append", None, e) from None
                 raise
             finally:
-                try:
+                with contextlib.suppress(Exception):
                     cur.close()
-                except Exception:
-                    pass
         return [first + i for i in range(len(fresh))]
 
     def _drop_raw(self) -> None:
         raw, self._raw = self._raw, None
         if raw is not None:
-            try:
+            with contextlib.suppress(Exception):
                 raw.invalidate()
-            except Exception:
-                pass
 
     def _append_checked(self, events: Sequence[NewEvent]) -> list[Appended]:
         """The general path: look up which ids are stored, append the others."""
@@ -806,10 +803,8 @@ class SqlStore:
     def close(self) -> None:
         with self._raw_lock:
             if self._raw is not None:
-                try:
+                with contextlib.suppress(Exception):
                     self._raw.close()
-                except Exception:
-                    pass
                 self._raw = None
         self._engine.dispose()
         if self._reader is not self._engine:

@@ -115,7 +115,9 @@ def grid_world(
         qg = np.asarray(res.qg_mvar)
         op.update(
             {
-                "method": f"AC-OPF (IPOPT) with branches limited to {100 - margin_pct:g} % of rate A",
+                "method": (
+                    f"AC-OPF (IPOPT) with branches limited to {100 - margin_pct:g} % of rate A"
+                ),
                 "objective_eur_per_h": float(res.objective),
                 "iterations": int(res.iterations),
             }

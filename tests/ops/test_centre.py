@@ -33,10 +33,18 @@ def test_ingest_refuses_what_the_world_does_not_hold() -> None:
     c = OpsCentre(MemoryStore())
     r = c.ingest([ev(1, "branch_trip", 1, branch="branch:3")])
     assert r[0].error is not None and "no grid is initialised" in r[0].error
-    r = c.ingest([case14_genesis(), ev(2, "branch_trip", 1, branch="branch:21"), ev(3, "branch_trip", 1, branch="branch:3")])
+    r = c.ingest(
+        [
+            case14_genesis(),
+            ev(2, "branch_trip", 1, branch="branch:21"),
+            ev(3, "branch_trip", 1, branch="branch:3"),
+        ]
+    )
     assert [x.seq for x in r] == [1, None, 2]
     assert "20 branch rows" in (r[1].error or "")
-    r = c.ingest([ev(4, "order_created", 2, order="o", fleet="tankers", lat=43.7, lon=7.4, quantity=5)])
+    r = c.ingest(
+        [ev(4, "order_created", 2, order="o", fleet="tankers", lat=43.7, lon=7.4, quantity=5)]
+    )
     assert "no fleet is initialised" in (r[0].error or "")
     r = c.ingest(['{"id": "x", "type": "branch_trip"', "not json", b"\xff"])
     assert all(x.error for x in r)
@@ -53,6 +61,7 @@ def test_restart_loads_snapshot_and_tail(tmp_path) -> None:  # type: ignore[no-u
     for k in range(10):
         c.ingest([ev(k, "load_scale", k, factor=1.01)])
     h, seq = c.state().state_hash, c.last_seq
+    c.flush()
     snap = c.store.latest_snapshot()
     assert snap is not None and 0 < snap[0] <= seq
     c.close()
@@ -83,11 +92,20 @@ def _pandapower_check(net: Any) -> dict[str, Any]:
     from aiguilleur.grid.pandapower_io import to_pandapower
 
     p = to_pandapower(net)
-    pp.runpp(p, calculate_voltage_angles=True, enforce_q_lims=True, init="dc", numba=False, tolerance_mva=1e-8)
+    pp.runpp(
+        p,
+        calculate_voltage_angles=True,
+        enforce_q_lims=True,
+        init="dc",
+        numba=False,
+        tolerance_mva=1e-8,
+    )
     rate = np.asarray(net.branch.rate_a_mva)
     s = np.zeros(net.n_branch)
     ln = p.res_line
-    s[ln.index] = np.maximum(np.hypot(ln.p_from_mw, ln.q_from_mvar), np.hypot(ln.p_to_mw, ln.q_to_mvar))
+    s[ln.index] = np.maximum(
+        np.hypot(ln.p_from_mw, ln.q_from_mvar), np.hypot(ln.p_to_mw, ln.q_to_mvar)
+    )
     tr = p.res_trafo
     s[tr.index] = np.maximum(np.hypot(tr.p_hv_mw, tr.q_hv_mvar), np.hypot(tr.p_lv_mw, tr.q_lv_mvar))
     on = net.branch.in_service == 1
@@ -172,12 +190,41 @@ def test_fleet_events_give_replans_that_keep_required_orders(world118: list[Any]
     c.respond()
     bad = c.ingest([ev("v", "vehicle_breakdown", 30, vehicle="tanker#9")])
     assert "unknown vehicle" in (bad[0].error or "")
-    bad = c.ingest([ev("o", "order_created", 30, order="far", fleet="tankers", lat=48.85, lon=2.35, quantity=100)])
+    bad = c.ingest(
+        [
+            ev(
+                "o",
+                "order_created",
+                30,
+                order="far",
+                fleet="tankers",
+                lat=48.85,
+                lon=2.35,
+                quantity=100,
+            )
+        ]
+    )
     assert "lat/lon" in (bad[0].error or "")
     r = c.ingest(
         [
-            ev("c", "road_closure", 60, closure="flood", area={"center_lat": 43.7416601, "center_lon": 7.4268942, "radius_m": 190}),
-            ev("u", "order_created", 61, order="urgent-1", fleet="tankers", lat=43.7281586, lon=7.3696669, quantity=300, priority=1),
+            ev(
+                "c",
+                "road_closure",
+                60,
+                closure="flood",
+                area={"center_lat": 43.7416601, "center_lon": 7.4268942, "radius_m": 190},
+            ),
+            ev(
+                "u",
+                "order_created",
+                61,
+                order="urgent-1",
+                fleet="tankers",
+                lat=43.7281586,
+                lon=7.3696669,
+                quantity=300,
+                priority=1,
+            ),
         ]
     )
     assert all(x.ok for x in r)

@@ -23,8 +23,16 @@ def test_bundled_crisis_parses() -> None:
     assert sc.auto_apply == ("grid_corrective", "fleet_replan")
     assert sc.duration_s > 20 * 3600
     types = {d.get("type") for _, d in sc.timeline}
-    for t in ("load_scale", "branch_trip", "gen_trip", "health_reading", "road_closure",
-              "depot_outage", "order_created", "forecast_issued"):
+    for t in (
+        "load_scale",
+        "branch_trip",
+        "gen_trip",
+        "health_reading",
+        "road_closure",
+        "depot_outage",
+        "order_created",
+        "forecast_issued",
+    ):
         assert t in types
     offsets = [t for t, _ in sc.timeline]
     assert offsets == sorted(offsets)
@@ -32,7 +40,15 @@ def test_bundled_crisis_parses() -> None:
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("90", 90.0), ("90s", 90.0), ("30m", 1800.0), ("2h15m", 8100.0), ("1d", 86400.0), ("01:30", 5400.0), ("00:00:05", 5.0)],
+    [
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("30m", 1800.0),
+        ("2h15m", 8100.0),
+        ("1d", 86400.0),
+        ("01:30", 5400.0),
+        ("00:00:05", 5.0),
+    ],
 )
 def test_offsets(text: str, seconds: float) -> None:
     assert parse_offset(text) == seconds
@@ -47,11 +63,23 @@ def test_bad_offsets(bad: Any) -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "match"),
     [
-        ("name: x\nstart: 2026-01-01T00:00:00\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: 1.1}]", "time zone"),
-        ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: -1}]", "factor"),
-        ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: later, type: load_scale, factor: 1}]", "offset"),
+        (
+            "name: x\nstart: 2026-01-01T00:00:00\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: 1.1}]",
+            "time zone",
+        ),
+        (
+            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: -1}]",
+            "factor",
+        ),
+        (
+            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: later, type: load_scale, factor: 1}]",
+            "offset",
+        ),
         ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {}\ntimeline: []", "world"),
-        ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {}}\npolicy: {auto_apply: [shed]}\ntimeline: [{at: 1m, operator: approve_pending}]", "auto_apply"),
+        (
+            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {}}\npolicy: {auto_apply: [shed]}\ntimeline: [{at: 1m, operator: approve_pending}]",
+            "auto_apply",
+        ),
         ("timeline: [\n", "YAML"),
         ("- just a list", "mapping"),
     ],
@@ -88,8 +116,15 @@ def crisis118() -> Any:
 def test_crisis118_replays_to_a_state_that_holds(crisis118: Any, tmp_path: Path) -> None:
     r = crisis118
     d = r.to_dict()
-    for key in ("events", "proposals", "reaction_s", "ac_violations_after", "shed_mw",
-                "undelivered_orders", "state_hash"):
+    for key in (
+        "events",
+        "proposals",
+        "reaction_s",
+        "ac_violations_after",
+        "shed_mw",
+        "undelivered_orders",
+        "state_hash",
+    ):
         assert key in d
     assert set(d["reaction_s"]) >= {"p50", "p95", "max"}
     assert d["events"] > 100 and d["proposals"] >= 5

@@ -41,19 +41,44 @@ def stream() -> list[bytes]:
             e = {
                 "type": "telemetry",
                 "readings": [
-                    {"element": f"bus:{k % 14 + 1}", "quantity": "vm", "value": 1.0 + k * 1e-5, "unit": "pu"},
-                    {"element": f"branch:{k % 20 + 1}", "quantity": "p_from", "value": float(k), "unit": "MW"},
+                    {
+                        "element": f"bus:{k % 14 + 1}",
+                        "quantity": "vm",
+                        "value": 1.0 + k * 1e-5,
+                        "unit": "pu",
+                    },
+                    {
+                        "element": f"branch:{k % 20 + 1}",
+                        "quantity": "p_from",
+                        "value": float(k),
+                        "unit": "MW",
+                    },
                 ],
             }
-        lines.append(json.dumps({"id": f"d{k}", "occurred_at": at(k / 10), "source": "kill-test", **e}).encode())
+        lines.append(
+            json.dumps(
+                {"id": f"d{k}", "occurred_at": at(k / 10), "source": "kill-test", **e}
+            ).encode()
+        )
     return lines
 
 
 def run_trial(url: str, lines: list[bytes], kill_after_s: float) -> list[dict[str, Any]]:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "aiguilleur.cli", "ops", "ingest", "-", "--store", url,
-         "--no-respond", "--snapshot-every", "50"],
+        [
+            sys.executable,
+            "-m",
+            "aiguilleur.cli",
+            "ops",
+            "ingest",
+            "-",
+            "--store",
+            url,
+            "--no-respond",
+            "--snapshot-every",
+            "50",
+        ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -39,14 +39,23 @@ EXAMPLES: dict[str, dict[str, Any]] = {
     },
     "health_reading": {"asset": "GT-1", "cycle": 3, "sensors": {"s2": 642.1, "s3": 1580.0}},
     "asset_registered": {"asset": "TR-7", "element": "branch:7"},
-    "road_closure": {"closure": "flood-1", "area": {"center_lat": 43.74, "center_lon": 7.42, "radius_m": 150}},
+    "road_closure": {
+        "closure": "flood-1",
+        "area": {"center_lat": 43.74, "center_lon": 7.42, "radius_m": 150},
+    },
     "road_slowdown": {"closure": "snow", "area": {"edges": [1, 2, 3]}, "factor": 2.0},
     "road_reopening": {"closure": "flood-1"},
     "depot_outage": {"depot": "fuel-depot", "stock_lost": 500},
     "depot_restored": {"depot": "fuel-depot"},
     "vehicle_position": {"vehicle": "tanker#0", "lat": 43.73, "lon": 7.42},
     "vehicle_breakdown": {"vehicle": "tanker#0"},
-    "order_created": {"order": "o-1", "fleet": "tankers", "lat": 43.73, "lon": 7.42, "quantity": 500},
+    "order_created": {
+        "order": "o-1",
+        "fleet": "tankers",
+        "lat": 43.73,
+        "lon": 7.42,
+        "quantity": 500,
+    },
     "order_cancelled": {"order": "o-1"},
     "order_urgent": {"order": "o-1"},
     "proposal_approved": {
@@ -61,7 +70,11 @@ EXAMPLES: dict[str, dict[str, Any]] = {
         "actions": [{"kind": "shed_load", "bus": "bus:4", "shed_mw": 5.0}],
     },
     "alarm_acknowledged": {"alarm": "A3-1", "operator": "alice"},
-    "grid_initialised": {k: v for k, v in case14_genesis().items() if k not in ("id", "type", "occurred_at", "source")},
+    "grid_initialised": {
+        k: v
+        for k, v in case14_genesis().items()
+        if k not in ("id", "type", "occurred_at", "source")
+    },
     "fleet_initialised": {
         "roads": "bundled:monaco",
         "roads_sha256": "0" * 64,
@@ -148,7 +161,12 @@ def test_elements_are_checked_against_the_network() -> None:
     for bad, msg in (("bus:99", "no bus 99"), ("branch:21", "20 branch rows"), ("gen:6", "5 gen")):
         with pytest.raises(ValidationError, match=msg):
             ev.element_row(bad, net)
-    e = ev.parse_event(doc("telemetry", readings=[{"element": "bus:99", "quantity": "vm", "value": 1.0, "unit": "pu"}]))
+    e = ev.parse_event(
+        doc(
+            "telemetry",
+            readings=[{"element": "bus:99", "quantity": "vm", "value": 1.0, "unit": "pu"}],
+        )
+    )
     with pytest.raises(ValidationError, match=r"readings\[0\].element: bus:99"):
         ev.check_event(e, net)
     with pytest.raises(ValidationError, match="no grid is initialised"):
@@ -185,7 +203,27 @@ json_values = st.recursive(
 @settings(max_examples=200, deadline=2000, suppress_health_check=[HealthCheck.too_slow])
 @given(
     st.sampled_from(ev.EVENT_TYPES),
-    st.dictionaries(st.sampled_from(["id", "source", "occurred_at", "branch", "gen", "bus", "readings", "factor", "actions", "area", "p_mw", "order", "x"]), json_values, max_size=6),
+    st.dictionaries(
+        st.sampled_from(
+            [
+                "id",
+                "source",
+                "occurred_at",
+                "branch",
+                "gen",
+                "bus",
+                "readings",
+                "factor",
+                "actions",
+                "area",
+                "p_mw",
+                "order",
+                "x",
+            ]
+        ),
+        json_values,
+        max_size=6,
+    ),
 )
 def test_any_input_is_an_event_or_a_validation_error(t: str, junk: dict[str, Any]) -> None:
     d = {"id": "x1", "type": t, **BASE, **EXAMPLES[t], **junk}
@@ -206,3 +244,23 @@ def test_any_bytes_are_an_event_or_a_validation_error(raw: bytes | str) -> None:
 
 def test_at_helper_is_aware() -> None:
     assert at(5).endswith("+00:00")
+
+
+def test_leaf_disruptions_map_both_ways() -> None:
+    from datetime import UTC, datetime
+
+    from aiguilleur.grid.redispatch import Outage
+    from aiguilleur.logistics.roads import RoadClosure as LeafClosure
+    from aiguilleur.logistics.roads import Slowdown as LeafSlowdown
+
+    when = datetime(2026, 1, 15, 6, tzinfo=UTC)
+    leaf = LeafClosure(center_latlon=(43.74, 7.42), radius_m=150.0, reason="flood")
+    e = ev.disruption_event(leaf, closure="f1", event_id="x1", at=when, source="t")
+    assert e.type == "road_closure" and ev.road_disruption(e) == leaf
+    slow = LeafSlowdown(factor=2.5, edges=(3, 4), reason="snow")
+    e2 = ev.disruption_event(slow, closure="s1", event_id="x2", at=when, source="t")
+    assert e2.type == "road_slowdown" and ev.road_disruption(e2) == slow
+    trip = ev.outage_event(Outage("gen", 4), event_id="x3", at=when, source="t")
+    assert trip.type == "gen_trip" and trip.gen == "gen:5"
+    with pytest.raises(ValidationError):
+        ev.road_disruption(trip)

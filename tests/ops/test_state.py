@@ -15,7 +15,9 @@ GEN = ev.parse_event(case14_genesis())
 
 
 def E(i: int, t: str, minute: float, **kw: Any) -> Any:
-    return ev.parse_event({"id": f"e{i}", "type": t, "occurred_at": at(minute), "source": "t", **kw})
+    return ev.parse_event(
+        {"id": f"e{i}", "type": t, "occurred_at": at(minute), "source": "t", **kw}
+    )
 
 
 grid_events = st.one_of(
@@ -125,14 +127,19 @@ def test_order_matters_only_where_it_should() -> None:
     assert a.grid is not None and b.grid is not None
     assert a.grid.net.branch.in_service[2] == 1 and b.grid.net.branch.in_service[2] == 0
     # a telemetry batch and a rating change touch different things: they commute
-    tel = E(4, "telemetry", 10, readings=[{"element": "bus:2", "quantity": "vm", "value": 1.01, "unit": "pu"}])
+    tel = E(
+        4,
+        "telemetry",
+        10,
+        readings=[{"element": "bus:2", "quantity": "vm", "value": 1.01, "unit": "pu"}],
+    )
     rat = E(5, "rating_change", 10, branch="branch:1", rate_a_mva=99.0)
     x = fold_all([*g, (2, rat), (3, tel)])
     y = fold_all([*g, (2, tel), (3, rat)])
     assert x.grid is not None and y.grid is not None
     assert x.grid.net == y.grid.net
     assert x.telemetry is not None and y.telemetry is not None
-    assert (x.telemetry.value[1] == y.telemetry.value[1] == 1.01)
+    assert x.telemetry.value[1] == y.telemetry.value[1] == 1.01
 
 
 def test_agc_keeps_the_balance() -> None:

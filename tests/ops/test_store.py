@@ -11,7 +11,9 @@ from aiguilleur.ops.store import SCHEMA_VERSION, NewEvent, SqlStore, StoreError,
 
 
 def new(i: int, body: str | None = None) -> NewEvent:
-    return NewEvent(f"e{i}", "branch_trip", "2026-01-15T05:00:00+00:00", "test", body or f'{{"n":{i}}}')
+    return NewEvent(
+        f"e{i}", "branch_trip", "2026-01-15T05:00:00+00:00", "test", body or f'{{"n":{i}}}'
+    )
 
 
 def test_append_is_gapless_and_idempotent(store_url: str) -> None:
@@ -21,7 +23,12 @@ def test_append_is_gapless_and_idempotent(store_url: str) -> None:
         assert [a.seq for a in out] == [1, 2, 3, 4, 5]
         assert not any(a.duplicate for a in out)
         again = s.append([new(1), new(4), new(6), new(6)])
-        assert [(a.seq, a.duplicate) for a in again] == [(2, True), (5, True), (6, False), (6, True)]
+        assert [(a.seq, a.duplicate) for a in again] == [
+            (2, True),
+            (5, True),
+            (6, False),
+            (6, True),
+        ]
         assert s.last_seq() == 6 == s.count()
         assert [e.seq for e in s.read()] == list(range(1, 7))
         assert [e.event_id for e in s.read(5, limit=1)] == ["e6"]
