@@ -164,11 +164,14 @@ class DecisionReply(BaseModel):
     duplicate: bool = False
 
 
+Running = Literal["running", "stopped", "failed", "off"]
+
+
 class Health(BaseModel):
     ok: bool
     last_seq: int
-    responder: Literal["running", "stopped", "failed", "off"]
-    feed: Literal["running", "stopped", "failed", "off"]
+    responder: Running
+    feed: Running
     stream_clients: int
 
 
@@ -286,8 +289,10 @@ class Console:
     hub: FeedHub | None = None
     responder: Any = None  # aiguilleur.ops.stream.ResponderThread
 
-    def status(self) -> tuple[str, str]:
+    def status(self) -> tuple[Running, Running]:
         r = self.responder
+        rs: Running
+        hs: Running
         if r is None:
             rs = "off"
         elif r.error is not None:
