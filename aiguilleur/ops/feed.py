@@ -289,6 +289,13 @@ class FeedHub:
         """Read what is new and hand it to every subscriber; returns the number of batches."""
         n = 0
         with self._lock:
+            if (
+                not self._subs
+            ):  # nobody listens: only move the head (subscribers read their backlog)
+                self.head = Cursor(
+                    self.centre.store.last_seq(), self.head.alarms, self.head.proposals
+                )
+                return 0
             while True:
                 b = read_feed(self.centre, self.head)
                 if b is None:

@@ -58,5 +58,6 @@ def test_schema_fuzz_as_operator(centre: Any) -> None:
     assert "POST /events" in done and "POST /proposals/{pid}/approve" in done and len(done) >= 17
 
 
+@pytest.mark.slow
 def test_schema_fuzz_without_a_token(centre: Any) -> None:
     assert len(_fuzz(centre, None, 5)) >= 17

@@ -10,7 +10,7 @@ import pytest
 from aiguilleur.errors import ValidationError
 
 
-@pytest.mark.parametrize("case", ["case14", "case118"])
+@pytest.mark.parametrize("case", ["case14", pytest.param("case118", marks=pytest.mark.slow)])
 def test_worst_post_contingency_loading_matches_pandapower_dc_per_outage(case: str) -> None:
     """Outside reference: pandapower's DC power flow with each branch out, one at a time."""
     pp = pytest.importorskip("pandapower")
