@@ -280,7 +280,8 @@ def bench_load(
     args: argparse.Namespace, world: Path, vehicles: list[str], clock: datetime, tmp: Path
 ) -> None:
     print(
-        f"\n## load: {args.requests} requests of {args.batch} events, {args.clients} client(s), best of {args.repeat}"
+        f"\n## load: {args.requests} requests of {args.batch} events, "
+        f"{args.clients} client(s), best of {args.repeat}"
     )
     rows = []
     for r in range(args.repeat):
@@ -309,7 +310,8 @@ def bench_load(
     best = max(rows, key=lambda x: x[0])
     anchor = max(rows, key=lambda x: x[3])
     print(
-        f"  best: HTTP {best[0]:,.0f} events/s (p50 {1e3 * best[1]:.1f} ms, p99 {1e3 * best[2]:.1f} ms per "
+        f"  best: HTTP {best[0]:,.0f} events/s (p50 {1e3 * best[1]:.1f} ms, "
+        f"p99 {1e3 * best[2]:.1f} ms per "
         f"{args.batch}-event request); in-process ingest {anchor[3]:,.0f} events/s; "
         f"HTTP / in-process = {best[0] / anchor[3]:.2f}"
     )
@@ -362,7 +364,8 @@ def bench_stream(
     n = args.stream_clients
     nb, size = args.stream_batches, args.stream_batch
     print(
-        f"\n## stream: {n} WebSocket clients, {nb} batches of {size} events posted {args.stream_gap_ms} ms apart"
+        f"\n## stream: {n} WebSocket clients, {nb} batches of {size} events "
+        f"posted {args.stream_gap_ms} ms apart"
     )
     work = batches(vehicles, clock, nb, size, "s")
     with server(world, tmp, args.case) as addr:
@@ -399,7 +402,8 @@ def bench_stream(
         f"{complete}/{n} clients got every event once, in order | load {la:.1f}"
     )
     print(
-        f"  target (p99 <= 250 ms at {n} clients): {'met' if pct(lat, 99) <= 0.25 and complete == n else 'NOT met'}"
+        f"  target (p99 <= 250 ms at {n} clients): "
+        f"{'met' if pct(lat, 99) <= 0.25 and complete == n else 'NOT met'}"
     )
 
 
@@ -493,19 +497,25 @@ def bench_page(
         draws = m["gridDrawMs"]
         ctx.close()
     la = os.getloadavg()[0]
+    nan = float("nan")
     print(
-        f"  alarm commit -> on screen: p50 {1e3 * pct(alarm_screen, 50):.0f} ms, max {1e3 * max(alarm_screen, default=float('nan')):.0f} ms "
-        f"({len(alarm_screen)} alarms); event commit -> in the timeline: max {1e3 * max(event_screen, default=float('nan')):.0f} ms"
+        f"  alarm commit -> on screen: p50 {1e3 * pct(alarm_screen, 50):.0f} ms, "
+        f"max {1e3 * max(alarm_screen, default=nan):.0f} ms ({len(alarm_screen)} alarms); "
+        f"event commit -> in the timeline: max {1e3 * max(event_screen, default=nan):.0f} ms"
     )
     print(
-        f"  event commit -> first alarm on screen (includes the responder's analysis on {args.case}): "
+        "  event commit -> first alarm on screen (includes the responder's analysis on "
+        f"{args.case}): "
         f"p50 {pct(event_alarm, 50):.2f} s, max {max(event_alarm, default=float('nan')):.2f} s"
     )
     print(
-        f"  grid drawn ({g['n_bus']:,} buses, {g['n_branch']:,} branches): median {np.median(draws):.1f} ms, max {max(draws):.1f} ms over {len(draws)} draws | load {la:.1f}"
+        f"  grid drawn ({g['n_bus']:,} buses, {g['n_branch']:,} branches): "
+        f"median {np.median(draws):.1f} ms, max {max(draws):.1f} ms over {len(draws)} draws "
+        f"| load {la:.1f}"
     )
     print(
-        f"  target (alarm on screen within 1 s of its commit): {'met' if alarm_screen and max(alarm_screen) < 1.0 else 'NOT met'}"
+        "  target (alarm on screen within 1 s of its commit): "
+        f"{'met' if alarm_screen and max(alarm_screen) < 1.0 else 'NOT met'}"
     )
 
 
@@ -536,7 +546,8 @@ def main() -> None:
         if "page" in args.parts:
             bench_page(args, world, vehicles, clock, tmp)
     print(
-        f"\n# load average at the end {os.getloadavg()}  ({datetime.now(UTC).isoformat(timespec='seconds')})"
+        f"\n# load average at the end {os.getloadavg()}  "
+        f"({datetime.now(UTC).isoformat(timespec='seconds')})"
     )
 
 
