@@ -151,6 +151,29 @@ EXPECTED = {
         "open_store",
     ],
     "aiguilleur.ops.demo": ["DEMO_SCENARIO", "default_report_dir", "run_demo"],
+    "aiguilleur.ops.feed": ["MAX_EVENT_BODY_CHARS", "Cursor", "FeedBatch", "FeedHub", "read_feed"],
+    "aiguilleur.ops.views": [
+        "contingencies",
+        "forecasts",
+        "grid_geometry",
+        "grid_loading",
+        "roads",
+        "routes",
+        "state_summary",
+    ],
+    "aiguilleur.api": [
+        "ROLES",
+        "ApiOptions",
+        "Console",
+        "Principal",
+        "ServeOptions",
+        "Tokens",
+        "console",
+        "create_app",
+        "initialise",
+        "load_tokens",
+        "serve",
+    ],
     "aiguilleur.ops.fleet": [
         "BUNDLED_ROADS",
         "FleetModel",
@@ -509,6 +532,19 @@ def test_domain_packages_are_leaves(leaf: str) -> None:
     code = (
         f"import sys, aiguilleur.{leaf}\n"
         f"bad = [m for m in {others!r} if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_ops_and_the_cli_need_no_web_framework() -> None:
+    """The api extra is optional: ops and the CLI import without FastAPI or uvicorn."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, aiguilleur.ops, aiguilleur.ops.feed, aiguilleur.ops.views, aiguilleur.cli\n"
+        "bad = [m for m in ('aiguilleur.api', 'fastapi', 'uvicorn', 'starlette') if m in sys.modules]\n"
         "assert not bad, bad\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
