@@ -410,6 +410,20 @@ def bench_stream(
 # -- page -----------------------------------------------------------------------------------
 
 
+def _get(addr: tuple[str, int], path: str) -> Any:
+    c = http.client.HTTPConnection(*addr, timeout=120)
+    c.request("GET", path, headers={"Authorization": f"Bearer {VIEWER}"})
+    out = json.loads(c.getresponse().read())
+    c.close()
+    return out
+
+
+def _rates(case: str) -> Any:
+    from aiguilleur.ops.world import load_case_source
+
+    return np.asarray(load_case_source(case)[3].branch.rate_a_mva, dtype=float)
+
+
 def bench_page(
     args: argparse.Namespace, world: Path, vehicles: list[str], clock: datetime, tmp: Path
 ) -> None:
@@ -422,7 +436,7 @@ def bench_page(
     if chromium is None:
         print("\n## page: skipped (no chromium: apt-get install chromium)")
         return
-    print(f"\n## page: the dashboard in {chromium}, {args.trips} branch trips")
+    print(f"\n## page: the dashboard in {chromium}, {args.trips} temporary ratings below the flow")
     with server(world, tmp, args.case) as addr, sync_playwright() as p:
         base = f"http://{addr[0]}:{addr[1]}"
         ctx = p.chromium.launch_persistent_context(
@@ -440,61 +454,54 @@ def bench_page(
         page.wait_for_selector("#grid[data-draw-ms]", timeout=120_000)
         page.wait_for_selector("#conn.live", timeout=60_000)
         print(f"  signed in and grid drawn in {time.perf_counter() - t:.2f} s")
-        conn = http.client.HTTPConnection(*addr, timeout=120)
-        conn.request("GET", "/grid/geometry", headers={"Authorization": f"Bearer {VIEWER}"})
-        g = json.loads(conn.getresponse().read())
-        rng = np.random.default_rng(3)
+        g = _get(addr, "/grid/geometry")
+        ld = _get(addr, "/grid/loading")
+        rate_a = _rates(args.case)
+        # the most loaded branches: a temporary rating below the flow is an alarm for sure
+        order = np.argsort(-np.nan_to_num(np.asarray(ld["base_loading_pct"], dtype=float)))
         alarm_screen, event_alarm, event_screen = [], [], []
         for k in range(args.trips):
-            br = int(rng.integers(1, g["n_branch"] + 1))
+            row = int(order[k])
+            flow = ld["base_loading_pct"][row] / 100.0 * rate_a[row]
             when = (clock + timedelta(minutes=1 + k)).isoformat()
-            _, _ = post(
-                conn,
-                [
-                    {
-                        "id": f"page-trip-{k}",
-                        "type": "branch_trip",
-                        "occurred_at": when,
-                        "source": "bench",
-                        "branch": f"branch:{br}",
-                    }
-                ],
-            )
-            conn.request("GET", "/feed/head", headers={"Authorization": f"Bearer {VIEWER}"})
-            seq = int(json.loads(conn.getresponse().read())["cursor"].split(".")[0])
-            end = time.monotonic() + 120
+            ev = {
+                "id": f"page-rating-{k}",
+                "type": "rating_change",
+                "occurred_at": when,
+                "source": "bench:dlr",
+                "branch": f"branch:{row + 1}",
+                "rate_a_mva": round(0.8 * flow, 3),
+            }
+            c = http.client.HTTPConnection(*addr, timeout=120)
+            _, _ = post(c, [ev])
+            c.close()
+            seq = int(_get(addr, "/feed/head")["cursor"].split(".")[0])
+            end = time.monotonic() + 180
             m: dict[str, Any] = {}
             while time.monotonic() < end:
                 m = page.evaluate("window.aiguilleur.metrics")
-                if (
-                    any(a.startswith(f"A{seq}-") for a in m["alarmShownAt"])
-                    and str(seq) in m["eventShownAt"]
-                ):
+                if any(a.startswith(f"A{seq}-") for a in m["alarmShownAt"]):
                     break
                 time.sleep(0.05)
             mine = [v for a, v in m["alarmShownAt"].items() if a.startswith(f"A{seq}-")]
-            ev = m["eventShownAt"].get(str(seq))
-            if not mine or ev is None:
-                print(f"  trip branch:{br}: no alarm within 120 s")
+            shown = m["eventShownAt"].get(str(seq))
+            if not mine or shown is None:
+                print(f"  rating change on branch:{row + 1}: no alarm on screen within 180 s")
                 continue
             alarm_screen += [(v[1] - v[0]) / 1e3 for v in mine]
-            event_screen.append((ev[1] - ev[0]) / 1e3)
-            event_alarm.append((min(v[1] for v in mine) - ev[0]) / 1e3)
-            # restore, so that each trip starts from the same grid
-            post(
-                conn,
-                [
-                    {
-                        "id": f"page-restore-{k}",
-                        "type": "branch_restore",
-                        "occurred_at": when,
-                        "source": "bench",
-                        "branch": f"branch:{br}",
-                    }
-                ],
-            )
+            event_screen.append((shown[1] - shown[0]) / 1e3)
+            event_alarm.append((min(v[1] for v in mine) - shown[0]) / 1e3)
+            back = {**ev, "id": f"page-rating-back-{k}", "rate_a_mva": float(rate_a[row])}
+            c = http.client.HTTPConnection(*addr, timeout=120)
+            post(c, [back])
+            c.close()
+            # let the responder answer the restore before the next trial
+            time.sleep(1.0)
         m = page.evaluate("window.aiguilleur.metrics")
         draws = m["gridDrawMs"]
+        if args.screenshot:
+            page.screenshot(path=args.screenshot, full_page=True)
+            print(f"  screenshot: {args.screenshot}")
         ctx.close()
     la = os.getloadavg()[0]
     nan = float("nan")
@@ -533,7 +540,8 @@ def main() -> None:
     ap.add_argument("--stream-batches", type=int, default=40)
     ap.add_argument("--stream-batch", type=int, default=25)
     ap.add_argument("--stream-gap-ms", type=float, default=50.0)
-    ap.add_argument("--trips", type=int, default=5)
+    ap.add_argument("--trips", type=int, default=5, help="alarm-raising rating changes")
+    ap.add_argument("--screenshot", metavar="PNG", help="save the page after the page part")
     args = ap.parse_args()
     header()
     with tempfile.TemporaryDirectory(prefix="bench-api-") as d:
