@@ -151,7 +151,14 @@ EXPECTED = {
         "open_store",
     ],
     "aiguilleur.ops.demo": ["DEMO_SCENARIO", "default_report_dir", "run_demo"],
-    "aiguilleur.ops.feed": ["MAX_EVENT_BODY_CHARS", "Cursor", "FeedBatch", "FeedHub", "read_feed"],
+    "aiguilleur.ops.feed": [
+        "MAX_EVENT_BODY_CHARS",
+        "Cursor",
+        "FeedBatch",
+        "FeedHub",
+        "head",
+        "read_feed",
+    ],
     "aiguilleur.ops.views": [
         "contingencies",
         "forecasts",

@@ -56,6 +56,7 @@ from aiguilleur.ops import views
 from aiguilleur.ops.centre import OpsCentre
 from aiguilleur.ops.events import event_json_schema
 from aiguilleur.ops.feed import Cursor, FeedBatch, FeedHub, read_feed
+from aiguilleur.ops.feed import head as feed_head
 
 __all__ = ["ApiOptions", "create_app"]
 
@@ -306,7 +307,7 @@ class Console:
             hs = "off"
         elif h.error is not None:
             hs = "failed"
-        elif h._thread is not None and h._thread.is_alive():
+        elif h.running:
             hs = "running"
         else:
             hs = "stopped"
@@ -473,10 +474,7 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
     @app.get("/feed/head", response_model=_Obj, responses=_READ, tags=["events"])
     def get_feed_head(who: Reader) -> Any:
         """The cursor of the newest item (where a client that has just read the lists starts)."""
-        s = centre.store
-        a = s.record_log("alarms")
-        p = s.record_log("proposals")  # (a head cursor: the last n of each)
-        return {"cursor": str(Cursor(s.last_seq(), a[-1][0] if a else 0, p[-1][0] if p else 0))}
+        return {"cursor": str(feed_head(centre))}
 
     def _cursor(since: str) -> Cursor:
         try:

@@ -33,7 +33,7 @@ from typing import Any
 from aiguilleur.errors import ValidationError
 from aiguilleur.ops.centre import OpsCentre
 
-__all__ = ["MAX_EVENT_BODY_CHARS", "Cursor", "FeedBatch", "FeedHub", "read_feed"]
+__all__ = ["MAX_EVENT_BODY_CHARS", "Cursor", "FeedBatch", "FeedHub", "head", "read_feed"]
 
 MAX_EVENT_BODY_CHARS = 4096  # larger event bodies (world events, telemetry) are sent without body
 _CURSOR = re.compile(r"^(0|[1-9][0-9]{0,17})(?:\.(0|[1-9][0-9]{0,17})\.(0|[1-9][0-9]{0,17}))?$")
@@ -122,6 +122,14 @@ def _batch(start: Cursor, end: Cursor, items: tuple[dict[str, Any], ...]) -> Fee
     return FeedBatch(start, end, items, text)
 
 
+def head(centre: OpsCentre) -> Cursor:
+    """The cursor of the newest item in the store (where a client that has read the lists starts)."""
+    s = centre.store
+    a = s.record_log("alarms")
+    p = s.record_log("proposals")
+    return Cursor(s.last_seq(), a[-1][0] if a else 0, p[-1][0] if p else 0)
+
+
 def read_feed(centre: OpsCentre, cursor: Cursor, limit: int = 2000) -> FeedBatch | None:
     """What the store holds after ``cursor`` (at most ``limit`` events), or None.
 
@@ -203,7 +211,7 @@ class FeedHub:
 
     def start(self) -> FeedHub:
         with self._lock:
-            self.head = self._store_head()
+            self.head = head(self.centre)
         self._thread = threading.Thread(target=self._run, name="aiguilleur-feed", daemon=True)
         self._thread.start()
         return self
@@ -219,14 +227,12 @@ class FeedHub:
         self._wake.set()
 
     @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    @property
     def subscribers(self) -> int:
         return len(self._subs)
-
-    def _store_head(self) -> Cursor:
-        s = self.centre.store
-        a = s.record_log("alarms")
-        p = s.record_log("proposals")
-        return Cursor(s.last_seq(), a[-1][0] if a else 0, p[-1][0] if p else 0)
 
     def subscribe(self, cursor: Cursor, callback: Callback) -> _Sub:
         """Deliver what was written after ``cursor``, then every new batch, to ``callback``.
