@@ -223,6 +223,37 @@ def test_dashboard_trip_alarm_proposal_approve(
             page.screenshot(path=str(artefacts / "1-signed-in.png"), full_page=True)
             version0 = page.get_attribute("#grid", "data-version")
 
+            # a forecast and a flood: the fan chart and the closed streets appear
+            start = at(0)
+            code, res = _http(
+                f"{server}/events",
+                OPERATOR,
+                [
+                    {
+                        "id": "browser-forecast",
+                        "type": "forecast_issued",
+                        "occurred_at": at(20),
+                        "source": "forecaster",
+                        "start": start,
+                        "p10_mw": [230, 240, 250, 245, 235, 225],
+                        "p50_mw": [250, 262, 275, 270, 258, 247],
+                        "p90_mw": [270, 285, 300, 296, 282, 270],
+                    },
+                    {
+                        "id": "browser-flood",
+                        "type": "road_closure",
+                        "occurred_at": at(21),
+                        "source": "police",
+                        "closure": "flood-1",
+                        "area": {"center_lat": 43.7416, "center_lon": 7.419, "radius_m": 150},
+                    },
+                ],
+            )
+            assert code == 202, res
+            _wait(lambda: "forecast" in page.inner_text("#forecast-note"))
+            _wait(lambda: "0 closed" not in page.inner_text("#fleet-summary"), 40)
+            page.screenshot(path=str(artefacts / "1b-forecast-and-flood.png"), full_page=True)
+
             code, res = _http(
                 f"{server}/events",
                 OPERATOR,
@@ -240,6 +271,7 @@ def test_dashboard_trip_alarm_proposal_approve(
             card = f".card[data-id='P{seq}-grid']"
             page.wait_for_selector(f"{card} button.approve", timeout=20_000)
             _wait(lambda: "out: branch:1" in page.inner_text("#grid-summary"))
+            version1 = page.get_attribute("#grid", "data-version")
             m = page.evaluate("window.aiguilleur.metrics")
             shown = m["eventShownAt"][str(seq)]
             commit_to_screen_s = (shown[1] - shown[0]) / 1000.0
@@ -266,7 +298,10 @@ def test_dashboard_trip_alarm_proposal_approve(
             page.click(f"{card} button.approve")
             page.wait_for_selector(f".card.approved[data-id='P{seq}-grid']", timeout=20_000)
             assert "approved by alice" in page.inner_text(f".card[data-id='P{seq}-grid']")
-            _wait(lambda: page.get_attribute("#grid", "data-version") not in (version0, ""))
+            _wait(
+                lambda: page.get_attribute("#grid", "data-version") not in (version0, version1, "")
+            )
+            assert "out: branch:1" in page.inner_text("#grid-summary")
             page.wait_for_selector("#timeline li:has-text('proposal_approved')", timeout=20_000)
             page.screenshot(path=str(artefacts / "3-approved.png"), full_page=True)
             code, p = _http(f"{server}/proposals/P{seq}-grid", VIEWER)

@@ -15,7 +15,15 @@ runner = CliRunner()
 def test_serve_is_a_command_with_its_options() -> None:
     res = runner.invoke(app, ["serve", "--help"])
     assert res.exit_code == 0
-    for opt in ("--store", "--host", "--port", "--case", "--tokens", "--open-reads", "--cors-origin"):
+    for opt in (
+        "--store",
+        "--host",
+        "--port",
+        "--case",
+        "--tokens",
+        "--open-reads",
+        "--cors-origin",
+    ):
         assert opt in res.output
 
 
