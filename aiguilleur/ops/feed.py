@@ -123,7 +123,7 @@ def _batch(start: Cursor, end: Cursor, items: tuple[dict[str, Any], ...]) -> Fee
 
 
 def head(centre: OpsCentre) -> Cursor:
-    """The cursor of the newest item in the store (where a client that has read the lists starts)."""
+    """The cursor of the newest item in the store (where a client that read the lists starts)."""
     s = centre.store
     a = s.record_log("alarms")
     p = s.record_log("proposals")
