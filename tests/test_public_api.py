@@ -180,6 +180,7 @@ EXPECTED = {
         "initialise",
         "load_tokens",
         "serve",
+        "token_file",
     ],
     "aiguilleur.ops.fleet": [
         "BUNDLED_ROADS",

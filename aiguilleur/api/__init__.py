@@ -5,7 +5,7 @@ centre, and the dashboard it serves (FastAPI; ``pip install 'aiguilleur[api]'``)
 :func:`serve` runs it with the responder and the live feed (``aiguilleur serve``).
 """
 
-from aiguilleur.api._auth import ROLES, Principal, Tokens, load_tokens
+from aiguilleur.api._auth import ROLES, Principal, Tokens, load_tokens, token_file
 from aiguilleur.api.app import ApiOptions, Console, create_app
 from aiguilleur.api.server import ServeOptions, console, initialise, serve
 
@@ -21,4 +21,5 @@ __all__ = [
     "initialise",
     "load_tokens",
     "serve",
+    "token_file",
 ]

@@ -16,13 +16,14 @@ import hashlib
 import hmac
 import os
 import re
+import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiguilleur.errors import ValidationError
 
-__all__ = ["ROLES", "Principal", "Tokens", "load_tokens"]
+__all__ = ["ROLES", "Principal", "Tokens", "load_tokens", "token_file"]
 
 ROLES = ("viewer", "operator")
 MIN_TOKEN_CHARS = 16
@@ -121,3 +122,26 @@ def load_tokens(file: str | Path | None = None, environ: Mapping[str, str] | Non
     text = env.get("AIGUILLEUR_TOKENS", "")
     items = [x for chunk in text.splitlines() for x in chunk.split(",")]
     return _parse((f"AIGUILLEUR_TOKENS item {k}", x) for k, x in enumerate(items, 1))
+
+
+def token_file(path: str | Path) -> tuple[Tokens, bool]:
+    """Tokens from ``path``, made first when it does not exist: one operator token (random).
+
+    The file is created readable by its owner only (0600); the token is never
+    printed, the operator reads it from the file. Returns the tokens and whether
+    the file was created.
+    """
+    p = Path(path)
+    made = False
+    if not p.exists():
+        try:
+            fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except OSError as e:
+            raise ValidationError(
+                f"{p}: cannot create the token file ({e.strerror or e})"
+            ) from None
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("# role:name:token, one per line (roles: operator, viewer)\n")
+            f.write(f"operator:operator:{secrets.token_urlsafe(24)}\n")
+        made = True
+    return load_tokens(p), made

@@ -37,7 +37,8 @@ def serve(
         typer.Option(
             "--tokens",
             metavar="FILE",
-            help="role:token lines (roles: operator, viewer); default: $AIGUILLEUR_TOKENS.",
+            help="role:token lines (roles: operator, viewer); default: $AIGUILLEUR_TOKENS, "
+            "else aiguilleur-tokens beside the store (made with one operator token).",
         ),
     ] = None,
     open_reads: Annotated[
@@ -68,9 +69,22 @@ def serve(
         raise AiguilleurError(
             f"serve needs the api extra ({e.name} is missing): pip install 'aiguilleur[api]'"
         ) from None
-    from aiguilleur.api import ApiOptions, ServeOptions, load_tokens
+    import os
+    import sys
+
+    from aiguilleur.api import ApiOptions, ServeOptions, load_tokens, token_file
     from aiguilleur.api import serve as run
 
+    if tokens is None and not os.environ.get("AIGUILLEUR_TOKENS"):
+        # one command gives a working console: a token file beside the store
+        where = Path(store.split("///", 1)[1]) if store.startswith("sqlite:///") else Path(store)
+        folder = where.parent if "://" not in store or store.startswith("sqlite") else Path(".")
+        tokens = folder / "aiguilleur-tokens"
+        _, made = token_file(tokens)
+        print(
+            f"tokens: {tokens} ({'made now, ' if made else ''}the operator's token is in it)",
+            file=sys.stderr,
+        )
     opts = ServeOptions(
         store=store,
         host=host,

@@ -375,3 +375,18 @@ def test_dashboard_is_served_offline(client: Any) -> None:
         t = client.get(asset).text
         assert "http://" not in t and "https://" not in t, asset
     assert "https://" not in r.text and "http://" not in r.text
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/ui/../app.py",
+        "/ui/%2e%2e/app.py",
+        "/ui/..%2f..%2fpyproject.toml",
+        "/ui/static/../../app.py",
+    ],
+)
+def test_no_file_outside_the_dashboard_is_served(client: Any, path: str) -> None:
+    r = client.get(path)
+    assert r.status_code == 404
+    assert "import" not in r.text and "[project]" not in r.text

@@ -46,3 +46,19 @@ def test_a_store_in_a_missing_folder_is_one_line(tmp_path: Path) -> None:
     )
     assert res.exit_code == 2
     assert "does not exist" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_without_tokens_a_private_token_file_is_made_beside_the_store(tmp_path: Path) -> None:
+    import stat
+
+    from aiguilleur.api import token_file
+
+    f = tmp_path / "aiguilleur-tokens"
+    tokens, made = token_file(f)
+    assert made and len(tokens) == 1
+    assert stat.S_IMODE(f.stat().st_mode) == 0o600
+    again, made = token_file(f)
+    assert not made and len(again) == 1
+    token = f.read_text().splitlines()[-1].split(":", 2)[2]
+    p = again.check(token)
+    assert p is not None and p.role == "operator"
