@@ -637,8 +637,11 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         if limiter.take(key) > 0:
             await _refuse(ws, 429, "too many requests")
             return
-        try:
-            cur = Cursor.parse(since, centre) if since not in (None, "") else hub.head
+        try:  # store reads: off the event loop
+            if since in (None, ""):
+                cur = await run_in_threadpool(feed_head, centre)
+            else:
+                cur = await run_in_threadpool(Cursor.parse, since, centre)
         except ValidationError as e:
             await _refuse(ws, 422, str(e))
             return
