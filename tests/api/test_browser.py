@@ -295,9 +295,17 @@ def test_dashboard_trip_alarm_proposal_approve(
             assert "holds in AC" in page.inner_text(card)
             page.screenshot(path=str(artefacts / "2-alarm-and-proposal.png"), full_page=True)
 
+            asked: list[str] = []
+
+            def answer(d: Any) -> None:
+                asked.append(d.message)
+                d.accept()
+
+            page.on("dialog", answer)  # the plan sheds load: the page asks first
             page.click(f"{card} button.approve")
             page.wait_for_selector(f".card.approved[data-id='P{seq}-grid']", timeout=20_000)
             assert "approved by alice" in page.inner_text(f".card[data-id='P{seq}-grid']")
+            assert asked and "sheds" in asked[0] and "MW of load" in asked[0]
             _wait(
                 lambda: page.get_attribute("#grid", "data-version") not in (version0, version1, "")
             )

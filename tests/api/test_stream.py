@@ -279,3 +279,31 @@ def test_stream_sends_events_alarms_proposals_and_resumes_exactly_once(live: Any
         assert not [i for i in _items(msgs) if i["kind"] != "event"]  # nothing seen twice
         hb = _until(ws, lambda m: m["type"] == "heartbeat")
         assert hb[-1]["cursor"] == msgs[-1]["cursor"]
+
+
+def test_a_restarted_server_resumes_from_the_cursor(tmp_path: Any) -> None:
+    """The cursor is read from the store: a new centre and hub continue exactly after it."""
+    from aiguilleur.ops.centre import OpsCentre
+    from aiguilleur.ops.store import open_store
+    from tests.ops.conftest import case14_genesis
+
+    url = f"sqlite:///{tmp_path / 'ops.db'}"
+    with OpsCentre(open_store(url, create=True)) as c:
+        c.ingest([case14_genesis()])
+        c.respond()
+        b = read_feed(c, Cursor())
+        assert b is not None
+        cursor = str(b.end)
+        c.ingest([_trip(1, 5)])
+        c.respond()
+    with OpsCentre(open_store(url)) as c2:
+        hub = FeedHub(c2).start()
+        got: list[dict[str, Any]] = []
+        try:
+            hub.subscribe(Cursor.parse(cursor), lambda batch: got.extend(batch.items))
+        finally:
+            hub.stop()
+    kinds = [(x["kind"], x["seq"] if x["kind"] == "event" else x[x["kind"]]["seq"]) for x in got]
+    assert kinds[0] == ("event", 2)
+    assert all(s == 2 for _, s in kinds)
+    assert {k for k, _ in kinds} == {"event", "alarm", "proposal"}

@@ -253,6 +253,14 @@ async function loadProposals() {
 }
 
 async function decide(id, verb) {
+  const p = S.proposals.get(id);
+  if (verb === "approve" && p) {  // a plan that sheds load or does not hold is approved knowingly
+    const s = p.summary || {};
+    const warn = [];
+    if (p.sheds_load) warn.push(`it sheds ${fmt(s.shed_mw, 1)} MW of load`);
+    if (!p.ok) warn.push("it does NOT hold in AC");
+    if (warn.length && !window.confirm(`Approve ${id}? ${warn.join("; ")}.`)) return;
+  }
   try {
     const body = verb === "reject" ? { reason: "rejected from the console" } : undefined;
     await api(`/proposals/${encodeURIComponent(id)}/${verb}`, { method: "POST", body });
