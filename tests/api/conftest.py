@@ -3,6 +3,7 @@ copied for each test, and an app over it with an operator's and a viewer's token
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -10,10 +11,22 @@ from typing import Any
 
 import pytest
 
-pytest.importorskip(
-    "fastapi", reason="the api extra is not installed: pip install 'aiguilleur[api]'"
+_MISSING = [m for m in ("fastapi", "uvicorn", "httpx2") if importlib.util.find_spec(m) is None]
+API_REASON = (
+    f"{', '.join(_MISSING)} not installed: pip install 'aiguilleur[api]' "
+    "(and httpx2 for the test client)"
 )
-pytest.importorskip("httpx", reason="FastAPI's test client needs httpx")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without the api extra, every console test is skipped with the reason."""
+    if not _MISSING:
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.skip(reason=API_REASON))
+
 
 OPERATOR = "op-token-for-tests-0123456789"
 VIEWER = "viewer-token-for-tests-0123456789"
