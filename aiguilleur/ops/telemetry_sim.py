@@ -235,8 +235,9 @@ def simulation_grid(case: str | None, store: str | None) -> tuple[Any, datetime 
 
     if store is not None:
         from aiguilleur.ops.centre import OpsCentre
+        from aiguilleur.ops.store import open_store
 
-        with OpsCentre.open(store) as c:
+        with OpsCentre(open_store(store, create=False)) as c:
             st = c.state()
         if st.grid is None:
             raise ValidationError(f"{store}: the store holds no grid (run aiguilleur ops init)")
@@ -300,6 +301,7 @@ class TelemetrySimulator:
         self.start = o.start or datetime.now(UTC)
         self._rng = np.random.default_rng([o.seed, 7])
         self._health = [(a, self._unit_rows(u)) for a, u in o.assets]
+        self.dropped = 0  # readings missing from the scans drawn so far
 
     @staticmethod
     def _unit_rows(unit: int) -> Any:
@@ -341,6 +343,7 @@ class TelemetrySimulator:
         value = np.where(gross, value + sign * o.gross_error_sigma * self.sigma, value)
         when = self.scan_time(k).isoformat()
         rows = np.flatnonzero(keep)
+        self.dropped += int(value.size - rows.size)
         out: list[SimulatedMessage] = []
         for part, lo in enumerate(range(0, rows.size, o.readings_per_message)):
             chunk = rows[lo : lo + o.readings_per_message].tolist()
