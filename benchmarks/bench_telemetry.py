@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import hashlib
 import multiprocessing as mp
 import os
@@ -81,7 +82,15 @@ def new_store(case: str, directory: str) -> tuple[str, Any]:
 
 
 def _publisher(
-    broker: str, case_net: Any, scans: int, prefix: str, stream: str, out: Any, go: Any, drawn_ev: Any
+    broker: str,
+    case_net: Any,
+    scans: int,
+    prefix: str,
+    stream: str,
+    out: Any,
+    go: Any,
+    drawn_ev: Any,
+    rate_hz: float = 0.0,
 ) -> None:
     from aiguilleur.ops import telemetry_sim as ts
 
@@ -99,7 +108,10 @@ def _publisher(
     sent: dict[str, float] = {}
 
     def stamped() -> Any:
-        for msgs in drawn:
+        start = time.perf_counter()
+        for k, msgs in enumerate(drawn):
+            if rate_hz > 0:  # paced here, so that the stamp is the moment of publication
+                time.sleep(max(0.0, start + k / rate_hz - time.perf_counter()))
             now = time.time()
             for m in msgs:
                 sent[m.id] = now
@@ -108,11 +120,16 @@ def _publisher(
     drawn_ev.set()
     go.wait()
     t0 = time.time()
-    ts.publish_messages(stamped(), broker, prefix=prefix, stream=stream)  # type: ignore[arg-type]
+    ts.publish_messages(
+        stamped(),
+        broker,  # type: ignore[arg-type]
+        prefix=prefix,
+        stream=stream,
+    )
     out.put((t0, time.time(), sent, sum(len(m.payload["readings"]) for s in drawn for m in s)))
 
 
-def _ours(broker: str, url: str, net: Any, scans: int) -> dict[str, Any]:
+def _ours(broker: str, url: str, net: Any, scans: int, rate_hz: float = 0.0) -> dict[str, Any]:
     from aiguilleur.ops import telemetry as tel
     from aiguilleur.ops.centre import OpsCentre
     from aiguilleur.ops.store import open_store
@@ -127,14 +144,16 @@ def _ours(broker: str, url: str, net: Any, scans: int) -> dict[str, Any]:
         out = process(self, batch)
         now = time.time()
         for (_a, payload, _t), _o in zip(batch, out, strict=True):
-            mid = payload[7 : payload.index(b"\"", 7)].decode()  # {"id":"<id>",...
+            mid = payload[7 : payload.index(b'"', 7)].decode()  # {"id":"<id>",...
             committed[mid] = now
         return out
 
     tel.Intake.process = timed  # type: ignore[method-assign]
     ctx = mp.get_context("spawn")
     q, go, drawn = ctx.Queue(), ctx.Event(), ctx.Event()
-    pub = ctx.Process(target=_publisher, args=(broker, net, scans, prefix, stream, q, go, drawn))
+    pub = ctx.Process(
+        target=_publisher, args=(broker, net, scans, prefix, stream, q, go, drawn, rate_hz)
+    )
     pub.start()
     drawn.wait(600)
     ready = threading.Event()
@@ -164,7 +183,10 @@ def _ours(broker: str, url: str, net: Any, scans: int) -> dict[str, Any]:
         _cleanup(broker, opts.client_id, stream)
     lat = sorted(committed[m] - sent[m] for m in sent if m in committed)
     end = max(committed.values())
+    stats = result["stats"]
     return {
+        "commit_p50_ms": 1e3 * stats.percentile(50),
+        "commit_p99_ms": 1e3 * stats.percentile(99),
         "messages": len(sent),
         "stored": n,
         "readings": readings,
@@ -188,7 +210,7 @@ def _bare(broker: str, net: Any, scans: int) -> dict[str, Any]:
     drawn.wait(600)
 
     def record(payload: bytes) -> None:
-        got[payload[7 : payload.index(b"\"", 7)].decode()] = time.time()
+        got[payload[7 : payload.index(b'"', 7)].decode()] = time.time()
 
     try:
         if broker == "mqtt":
@@ -270,10 +292,8 @@ def _cleanup(broker: str, client_id: str, stream: str) -> None:
         import nats.js.errors
 
         nc = await nats.connect("nats://127.0.0.1:4222")
-        try:
+        with contextlib.suppress(nats.js.errors.NotFoundError):
             await nc.jetstream().delete_stream(stream)
-        except nats.js.errors.NotFoundError:
-            pass
         await nc.close()
 
     asyncio.run(go())
@@ -291,17 +311,22 @@ def brokers(args: argparse.Namespace) -> None:
                 continue
             best_ours: dict[str, Any] | None = None
             best_bare: dict[str, Any] | None = None
+            paced: dict[str, Any] | None = None
             loads = [os.getloadavg()[0]]
             for _ in range(args.repeat):
                 url, _ = new_store(args.case, d)
                 o = _ours(broker, url, net, args.scans)
                 assert o["stored"] == o["messages"], o
                 b = _bare(broker, net, args.scans)
+                url, _ = new_store(args.case, d)
+                p = _ours(broker, url, net, args.scans, rate_hz=args.rate)
                 loads.append(os.getloadavg()[0])
                 if best_ours is None or o["readings_per_s"] > best_ours["readings_per_s"]:
                     best_ours = o
                 if best_bare is None or b["readings_per_s"] > best_bare["readings_per_s"]:
                     best_bare = b
+                if paced is None or p["p50_ms"] < paced["p50_ms"]:
+                    paced = p
             assert best_ours is not None and best_bare is not None
             print(
                 f"{broker}: {best_ours['messages']} messages, {best_ours['readings']} readings "
@@ -316,8 +341,18 @@ def brokers(args: argparse.Namespace) -> None:
                 f"  bare subscriber (ack only)    {best_bare['readings_per_s']:>10,.0f} readings/s"
                 f"   latency p50 {best_bare['p50_ms']:7.1f} ms  p99 {best_bare['p99_ms']:7.1f} ms"
             )
+            ratio = best_ours["readings_per_s"] / best_bare["readings_per_s"]
+            print(f"  ratio ours/bare: {ratio:.2f}")
             print(
-                f"  ratio ours/bare: {best_ours['readings_per_s'] / best_bare['readings_per_s']:.2f}"
+                f"  flat out, arrival -> commit (ack follows): p50 {best_ours['commit_p50_ms']:.1f}"
+                f" ms  p99 {best_ours['commit_p99_ms']:.1f} ms"
+            )
+            assert paced is not None
+            per_s = args.rate * best_ours["readings"] / args.scans
+            print(
+                f"  paced at {args.rate:g} scans/s ({per_s:,.0f} readings/s): publish -> commit "
+                f"p50 {paced['p50_ms']:.1f} ms  p99 {paced['p99_ms']:.1f} ms; arrival -> commit "
+                f"p50 {paced['commit_p50_ms']:.1f} ms  p99 {paced['commit_p99_ms']:.1f} ms"
             )
 
 
@@ -381,6 +416,7 @@ def main() -> None:
     ap.add_argument("--case", default="case118", help="grid metered by the simulator")
     ap.add_argument("--scans", type=int, default=30, help="scans published per run")
     ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--rate", type=float, default=5.0, help="scans/s of the paced latency run")
     ap.add_argument("--skip-brokers", action="store_true")
     ap.add_argument("--skip-estimation", action="store_true")
     args = ap.parse_args()

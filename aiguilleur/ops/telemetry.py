@@ -74,12 +74,14 @@ exceeds ``lag_alarm_s`` (once, until it falls below half of it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
 import socket
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -229,9 +231,9 @@ def message_to_event(address: str, payload: bytes | str, transport: Transport = 
 class SubscriberStats:
     """What a subscriber did (counts since it started, times in seconds).
 
-    ``commit_latency_s`` holds, per committed message, the time from its
-    arrival at the subscriber to the commit of its event (the
-    acknowledgement follows at once); ``lag_s`` and ``lag_max_s`` the lag
+    ``commit_latency_s`` holds, per committed message (the last 100,000),
+    the time from its arrival at the subscriber to the commit of its event
+    (the acknowledgement follows at once); ``lag_s`` and ``lag_max_s`` the lag
     of the analyses (module docstring); ``coalesced`` the events analysed
     together with a newer one (the analysis answered them as one batch).
     """
@@ -249,7 +251,9 @@ class SubscriberStats:
     lag_max_s: float = 0.0
     lag_alarms: int = 0
     errors: list[str] = field(default_factory=list)
-    commit_latency_s: list[float] = field(default_factory=list, repr=False)
+    commit_latency_s: deque[float] = field(
+        default_factory=lambda: deque(maxlen=100_000), repr=False
+    )
     wall_s: float = 0.0
 
     def percentile(self, q: float) -> float:
@@ -777,12 +781,16 @@ async def _nats_loop(
             on_ready()
         run.last_arrival = time.monotonic()
         while not run.done():
+            # wait for one message (a request for a full batch would be held by the server
+            # until the batch fills or the request expires), then take what else is there
             try:
-                msgs = await sub.fetch(run.room(), timeout=0.25)
+                msgs = await sub.fetch(1, timeout=0.25)
             except (TimeoutError, nats.errors.TimeoutError):
                 continue
-            if not msgs:
-                continue
+            room = run.room() - len(msgs)
+            if room > 0:
+                with contextlib.suppress(TimeoutError, nats.errors.TimeoutError):
+                    msgs += await sub.fetch(room, timeout=0.01)
             run.last_arrival = time.monotonic()
             now = time.perf_counter()
             await asyncio.to_thread(
