@@ -51,6 +51,11 @@ acknowledgements; NATS subscribers a durable consumer with explicit
 acknowledgement. Publishers should also set ``Nats-Msg-Id`` to the message
 id (JetStream then drops duplicates on its side).
 
+What a broker keeps for a subscriber that is down is the broker's to bound: Mosquitto
+queues at most ``max_queued_messages`` (1000 by default) QoS 1 messages per offline
+session and drops the rest; a JetStream stream keeps what its limits allow. Size those
+limits for the longest outage the subscriber must survive.
+
 A message that cannot become a valid event (not JSON, a field missing, a
 unit that does not match, an element the grid does not have) is written to
 the store's dead-letter table with the reason, then acknowledged: it is
