@@ -635,3 +635,53 @@ def test_cli_refuses_bad_brokers_and_options_in_one_line(tmp_path: Path) -> None
             args,
             res.stderr,
         )
+
+
+# -- backpressure -------------------------------------------------------------------------------
+
+
+def test_when_analyses_lag_the_newest_reading_wins_and_the_lag_is_alarmed(world: Any) -> None:
+    from aiguilleur.ops import telemetry as tel
+    from aiguilleur.ops.centre import CentreOptions
+    from aiguilleur.ops.responder import ResponderOptions
+
+    c = OpsCentre(MemoryStore(), CentreOptions(responder=ResponderOptions(n1=False)))
+    assert c.ingest([case14_genesis()])[0].ok
+    c.respond()
+    opts = SubscriberOptions(lag_alarm_s=0.3)
+    stats = SubscriberStats()
+    intake = Intake(c, "mqtt", stats)
+    sim = TelemetrySimulator(world.grid.net, SimulatorOptions(start=T0, seed=9))
+    react = c.responder.react
+    first = threading.Event()
+
+    def slow(state: Any, batch: Any) -> Any:  # the first analysis takes a while
+        if not first.is_set():
+            first.set()
+            time.sleep(0.8)
+        return react(state, batch)
+
+    c.responder.react = slow  # type: ignore[method-assign]
+    analyst = tel._Analyst(intake, opts).start()
+    try:
+        scans = [sim.scan(k) for k in range(4)]
+        intake.process([("a/site1/telemetry", m.body(), time.perf_counter()) for m in scans[0]])
+        assert first.wait(10)
+        for s in scans[1:]:  # arrive while the first analysis runs
+            intake.process([("a/site1/telemetry", m.body(), time.perf_counter()) for m in s])
+    finally:
+        analyst.stop()
+    assert stats.analyses == 2 and stats.coalesced == 2  # scans 1 to 3 analysed as one batch
+    assert stats.lag_max_s > 0.3 and stats.lag_alarms == 1
+    lag = [a for a in c.alarms() if a["kind"] == "telemetry_lag"]
+    assert len(lag) == 1 and "analysed together" in lag[0]["text"]
+    est = [a for a in c.analyses() if a["kind"] == "estimate"]
+    assert [a["body"]["batch"]["telemetry_events"] for a in est] == [1, 3]
+    # what the second analysis saw: the newest reading of every element (scan 3), all stored
+    t = c.state().telemetry
+    assert t is not None and t.readings == 4 * sim.metered
+    newest = {(r["quantity"], r["element"]): r["value"] for r in scans[3][0].payload["readings"]}
+    rows = {int(b): i for i, b in enumerate(world.grid.net.bus.bus_id.tolist())}
+    for (q, el), v in newest.items():
+        kind, num = el.split(":")
+        assert t.value[t.slot(q, rows[int(num)] if kind == "bus" else int(num) - 1)] == v
