@@ -240,9 +240,10 @@ class Responder:
             self._health_fit.start()
         if "grid" in todo and state.grid is not None:
             self._grid(state, out)
-        if "telemetry" in todo and state.grid is not None and self.options.estimate:
-            if self._estimate(state, out, batch) and "grid" not in todo:
-                self._grid(state, out)  # the field sees an overload the model does not
+        estimating = "telemetry" in todo and state.grid is not None and self.options.estimate
+        # the field sees an overload the model does not: assess the grid too
+        if estimating and self._estimate(state, out, batch) and "grid" not in todo:
+            self._grid(state, out)
         if ("health" in todo or "grid" in todo) and state.grid is not None:
             if "health" in todo:
                 self._health_analysis(state, out, todo["health"])
