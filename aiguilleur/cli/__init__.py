@@ -27,6 +27,7 @@ from aiguilleur.cli._ops import ops_app
 from aiguilleur.cli._ops_dayahead import register as _register_day_ahead
 from aiguilleur.cli._routes import routes_app
 from aiguilleur.cli._serve import serve
+from aiguilleur.cli._telemetry import register as _register_telemetry
 from aiguilleur.errors import AiguilleurError
 
 __all__ = ["app", "main"]
@@ -43,6 +44,7 @@ app.add_typer(forecast_app, name="forecast")
 app.add_typer(health_app, name="health")
 app.add_typer(routes_app, name="routes")
 _register_day_ahead(ops_app)  # ops day-ahead
+_register_telemetry(ops_app)  # ops subscribe, ops simulate-telemetry
 app.add_typer(ops_app, name="ops")
 # (one line per command group; keep in this order)
 app.command("demo")(demo)

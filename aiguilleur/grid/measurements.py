@@ -48,6 +48,7 @@ __all__ = [
     "MEASUREMENT_KINDS",
     "Measurements",
     "SimulationOptions",
+    "measured_values",
     "read_measurements",
     "read_measurements_string",
     "simulate_measurements",
@@ -523,6 +524,40 @@ def _true_values(
     sf = v[net.branch_from] * np.conj(yf @ v) * base
     st = v[net.branch_to] * np.conj(yt @ v) * base
     return s.real, s.imag, sf.real, sf.imag, st.real, st.imag
+
+
+def measured_values(
+    net: Network, vm_pu: npt.ArrayLike, va_deg: npt.ArrayLike
+) -> dict[str, FloatArray]:
+    """What each measurement kind reads at the bus voltages ``vm_pu``, ``va_deg``.
+
+    The estimator's own model (the same admittances as the AC power flow):
+    ``vm`` per bus (pu), ``p_inj``/``q_inj`` per bus (MW, Mvar, positive into
+    the grid), ``p_from``/``q_from``/``p_to``/``q_to`` per branch row (MW,
+    Mvar, into the branch at that end). Out-of-service branches carry 0;
+    NaN voltages (buses not estimated) give NaN where they enter.
+
+    Raises
+    ------
+    ValidationError
+        When the voltages are not one per bus of ``net``.
+    """
+    vm = np.asarray(vm_pu, dtype=np.float64).reshape(-1)
+    va = np.asarray(va_deg, dtype=np.float64).reshape(-1)
+    if vm.size != net.n_bus or va.size != net.n_bus:
+        raise ValidationError(
+            f"measured_values: {vm.size} magnitudes and {va.size} angles for {net.n_bus} buses"
+        )
+    pinj, qinj, pf_, qf_, pt_, qt_ = _true_values(net, vm, va)
+    return {
+        "vm": np.array(vm),
+        "p_inj": pinj,
+        "q_inj": qinj,
+        "p_from": pf_,
+        "q_from": qf_,
+        "p_to": pt_,
+        "q_to": qt_,
+    }
 
 
 def simulate_measurements(

@@ -89,6 +89,14 @@ class ResponderOptions:
         Time to act on an N-1 insecurity (return to a secure state).
     seed, fleet_workers
         Search seed and parallel searches of fleet re-plans.
+    estimate
+        Run the state estimator on each batch with telemetry
+        (:mod:`aiguilleur.ops.estimator`); when it sees a branch overloaded that
+        the model does not, the grid analysis runs too.
+    estimate_deadline_s
+        Wall time the estimate may take; beyond it, a ``deadline`` alarm.
+    estimator
+        :class:`~aiguilleur.ops.estimator.EstimatorOptions` (``None``: defaults).
     """
 
     grid_deadline_s: float = 10.0
@@ -107,6 +115,9 @@ class ResponderOptions:
     n1_time_to_act_s: float = 1800.0
     seed: int = 1
     fleet_workers: int = 1
+    estimate: bool = True
+    estimate_deadline_s: float = 5.0
+    estimator: Any = None
 
     def __post_init__(self) -> None:
         from aiguilleur.errors import ValidationError
@@ -122,6 +133,7 @@ class ResponderOptions:
             "health_cycle_h",
             "forecast_stale_h",
             "n1_time_to_act_s",
+            "estimate_deadline_s",
         ):
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < math.inf:
@@ -130,6 +142,12 @@ class ResponderOptions:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 10_000:
                 raise ValidationError(f"{name}: expected a non-negative integer, got {v!r}")
+        from aiguilleur.ops.estimator import EstimatorOptions
+
+        if not isinstance(self.estimate, bool):
+            raise ValidationError(f"estimate: expected true or false, got {self.estimate!r}")
+        if self.estimator is not None and not isinstance(self.estimator, EstimatorOptions):
+            raise ValidationError("estimator: expected EstimatorOptions or None")
         bad = [k for k in self.auto_apply if k not in ("grid_corrective", "fleet_replan")]
         if bad:
             raise ValidationError(
@@ -164,6 +182,8 @@ def affected(events: Sequence[Any]) -> dict[str, set[str]]:
                 out.setdefault("grid", set())
         elif t == "health_reading" or t == "asset_registered":
             out.setdefault("health", set()).add(e.asset)
+        elif t == "telemetry":
+            out.setdefault("telemetry", set())
         elif t == "forecast_issued" and e.quantity == "load":
             out.setdefault("lookahead", set())
         elif t == "fleet_initialised":
@@ -195,6 +215,7 @@ class Responder:
         self.last_risk: list[dict[str, Any]] = []
         self.last_grid: dict[str, Any] | None = None
         self._n1_alarm: tuple[int, str | None] | None = None
+        self._estimator: Any = None  # ops.estimator.StateEstimator, made on first telemetry
 
     # -- entry point --------------------------------------------------------------------
     def react(self, state: State, batch: Sequence[tuple[int, Any]]) -> Reaction:
@@ -218,6 +239,10 @@ class Responder:
             )
             self._health_fit.start()
         if "grid" in todo and state.grid is not None:
+            self._grid(state, out)
+        estimating = "telemetry" in todo and state.grid is not None and self.options.estimate
+        # the field sees an overload the model does not: assess the grid too
+        if estimating and self._estimate(state, out, batch) and "grid" not in todo:
             self._grid(state, out)
         if ("health" in todo or "grid" in todo) and state.grid is not None:
             if "health" in todo:
@@ -504,6 +529,54 @@ class Responder:
             {"horizon_h": self.options.horizon_h, "ranking": ranking},
             grid_version=g.version,
         )
+
+    # -- state estimation -----------------------------------------------------------------
+    def _estimate(self, state: State, out: _Out, batch: Sequence[tuple[int, Any]]) -> bool:
+        """Estimate from the telemetry; True when the estimate newly overloads a branch."""
+        from aiguilleur.ops.estimator import StateEstimator
+
+        if self._estimator is None:
+            self._estimator = StateEstimator(self.options.estimator)
+        t = time.perf_counter()
+        try:
+            res = self._estimator.estimate(state)
+        except AiguilleurError as e:
+            out.analysis(
+                "estimate",
+                "aiguilleur.grid.estimation",
+                "error",
+                time.perf_counter() - t,
+                {"message": str(e)[:300]},
+            )
+            out.alarm("analysis_error", "alarm", f"state estimation failed: {str(e)[:200]}", 0.0)
+            return False
+        dt = time.perf_counter() - t
+        tel = [e for _, e in batch if e.type == "telemetry"]
+        # what the batch coalesced: every reading is in the log, the newest per slot is analysed
+        res.body["batch"] = {
+            "telemetry_events": len(tel),
+            "readings": sum(len(e.readings) for e in tel),
+        }
+        g = state.grid
+        out.analysis(
+            "estimate",
+            "aiguilleur.grid.estimation (WLS, normalised residuals, observability)",
+            res.status,
+            dt,
+            res.body,
+            grid_version=None if g is None else g.version,
+        )
+        for a in res.alarms:
+            out.alarm(a["kind"], a["severity"], a["text"], a["time_to_act_s"], element=a["element"])
+        if dt > self.options.estimate_deadline_s:
+            out.alarm(
+                "deadline",
+                "alarm",
+                f"state estimation took {dt:.2f} s, past its "
+                f"{self.options.estimate_deadline_s:g} s deadline",
+                0.0,
+            )
+        return bool(res.new_overloads)
 
     # -- health -------------------------------------------------------------------------
     def _health_analysis(self, state: State, out: _Out, assets: set[str]) -> None:

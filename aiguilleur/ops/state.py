@@ -167,7 +167,14 @@ class TelemetryState:
 
     Slots: ``vm``, ``p_inj``, ``q_inj`` per bus (network order), then
     ``p_from``, ``q_from``, ``p_to``, ``q_to`` per branch row. ``seq`` is the
-    log position of each slot's latest reading (0: never read).
+    log position of each slot's latest reading (0: never read), ``time_s``
+    when it was taken (the event's ``occurred_at``, s since the Unix epoch;
+    NaN: never read) and ``meter`` the meter that took it, by slot (slots
+    whose latest reading named no meter are absent).
+
+    The latest reading is the one taken last: a reading that arrives after a
+    newer one of the same slot (a message redelivered late by a broker) does
+    not replace it; readings taken at the same time follow the log's order.
     """
 
     n_bus: int
@@ -176,6 +183,8 @@ class TelemetryState:
     sigma: FloatArray
     seq: IntArray
     readings: int
+    time_s: FloatArray
+    meter: Mapping[int, str]
 
     def slot(self, quantity: str, row: int) -> int:
         if quantity in BUS_QUANTITIES:
@@ -328,6 +337,8 @@ def _to_plain(s: State) -> dict[str, Any]:
             "sigma": t.sigma,
             "seq": t.seq,
             "readings": t.readings,
+            "time_s": t.time_s,
+            "meter": {str(k): v for k, v in sorted(t.meter.items())},
         }
     f = s.fleet
     # the fleet's mappings are detached plain data already (see Folder.freeze): no deep copy
@@ -387,6 +398,8 @@ class Folder:
         self.tel_value = np.zeros(0)
         self.tel_sigma = np.zeros(0)
         self.tel_seq = np.zeros(0, dtype=np.int64)
+        self.tel_time = np.zeros(0)
+        self.tel_meter: dict[int, str] = {}
         self.tel_readings = 0
         self.health: dict[
             str, list[tuple[int, tuple[float, ...], tuple[tuple[str, float], ...]]]
@@ -458,6 +471,8 @@ class Folder:
                 _ro(self.tel_sigma),
                 _ro(self.tel_seq, np.int64),
                 self.tel_readings,
+                _ro(self.tel_time),
+                dict(self.tel_meter),
             )
         fl = None
         if self.fleet is not None:
@@ -526,6 +541,8 @@ class Folder:
         self.tel_value = np.full(n_slots, np.nan)
         self.tel_sigma = np.full(n_slots, np.nan)
         self.tel_seq = np.zeros(n_slots, dtype=np.int64)
+        self.tel_time = np.full(n_slots, np.nan)
+        self.tel_meter = {}
         self.tel_readings = 0
         self.grid_version += 1
         self._grid_dirty = True
@@ -687,7 +704,7 @@ class Folder:
         if self.base is None:
             return False
         nb, nl = self.base.n_bus, self.base.n_branch
-        slots, vals, sig = [], [], []
+        slots, vals, sig, meters = [], [], [], []
         for r in e.readings:
             row = self._row(r.element)
             if row is None:
@@ -699,13 +716,30 @@ class Folder:
             slots.append(s)
             vals.append(r.value)
             sig.append(np.nan if r.sigma is None else r.sigma)
+            meters.append(r.meter)
         if not slots:
             return False
+        self.tel_readings += len(slots)
+        taken = e.occurred_at.timestamp()
         idx = np.array(slots, dtype=np.int64)
+        # a reading taken before the slot's latest one (a late redelivery) does not replace it
+        newer = ~(self.tel_time[idx] > taken)
+        if not np.any(newer):
+            return True
+        if not np.all(newer):
+            idx = idx[newer]
+            vals = [v for v, k in zip(vals, newer.tolist(), strict=True) if k]
+            sig = [v for v, k in zip(sig, newer.tolist(), strict=True) if k]
+            meters = [v for v, k in zip(meters, newer.tolist(), strict=True) if k]
         self.tel_value[idx] = vals  # the last reading of a slot in the batch wins
         self.tel_sigma[idx] = sig
         self.tel_seq[idx] = seq
-        self.tel_readings += len(slots)
+        self.tel_time[idx] = taken
+        for s, m in zip(idx.tolist(), meters, strict=True):
+            if m is None:
+                self.tel_meter.pop(s, None)
+            else:
+                self.tel_meter[s] = m
         return True
 
     def _on_forecast_issued(self, e: ev.ForecastIssued, seq: int) -> bool:
@@ -1036,6 +1070,12 @@ def _folder_from_bytes(raw: bytes) -> Folder:
         f.tel_sigma = np.array(t["sigma"], dtype=np.float64)
         f.tel_seq = np.array(t["seq"], dtype=np.int64)
         f.tel_readings = int(t["readings"])
+        # snapshots written before readings carried their time and meter: unknown (NaN, none)
+        tt = t.get("time_s")
+        f.tel_time = (
+            np.full(f.tel_value.size, np.nan) if tt is None else np.array(tt, dtype=np.float64)
+        )
+        f.tel_meter = {int(k): str(v) for k, v in dict(t.get("meter") or {}).items()}
     f.health = {
         a: [
             (int(c), tuple(float(x) for x in st), tuple((str(k), float(v)) for k, v in se))
