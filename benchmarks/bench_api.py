@@ -14,6 +14,9 @@ Parts (choose with ``--parts``; all by default):
   batches are posted; for every event at every client, the time from its
   commit (the log's ``recorded_at``) to its arrival; each client is checked to
   receive every event once, in order.
+* ``views``: each read endpoint in-process (FastAPI's test client) on the world after
+  the responder's first answer: the first call (the grid loading view runs an AC power
+  flow and the LODF worst-outage scan, once per grid version) and the best of 3.
 * ``page``: the dashboard in Debian's chromium (Playwright): a branch trip is
   posted; the time from the alarm's commit to its display, from the event's
   commit to the alarm on screen (this one includes the responder's analysis),
@@ -88,6 +91,7 @@ def make_store(case: str, tmp: Path) -> tuple[Path, list[str], datetime]:
     t = time.perf_counter()
     with OpsCentre(open_store(f"sqlite:///{path}", create=True)) as c:
         initialise(c, case, fleet=True, seed=1, say=lambda m: print(f"  {m}", flush=True))
+        c.respond()  # the responder's first answer, as `serve` gives on a fresh store
         st = c.state()
         assert st.fleet is not None and st.clock is not None
         vehicles = sorted(st.fleet.vehicles)
@@ -526,10 +530,43 @@ def bench_page(
     )
 
 
+def bench_views(args: argparse.Namespace, world: Path, tmp: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from aiguilleur.api import ApiOptions, Tokens, create_app
+    from aiguilleur.ops.centre import OpsCentre
+    from aiguilleur.ops.store import open_store
+
+    print(f"\n## views: read endpoints in-process on {args.case} (first call, best of 3)")
+    store = tmp / f"views-{time.monotonic_ns()}.db"
+    shutil.copy(world, store)
+    tokens = Tokens.from_pairs([("viewer", "watch", VIEWER)])
+    h = {"Authorization": f"Bearer {VIEWER}"}
+    paths = ["/state", "/grid/geometry", "/grid/loading", "/contingencies", "/proposals"]
+    paths += ["/alarms", "/forecasts", "/routes", "/roads"]
+    c = OpsCentre(open_store(f"sqlite:///{store}"))
+    with c, TestClient(create_app(c, ApiOptions(tokens=tokens, rate_per_s=0))) as cl:
+        for path in paths:
+            times = []
+            for _ in range(4):
+                t = time.perf_counter()
+                r = cl.get(path, headers=h)
+                times.append(time.perf_counter() - t)
+                assert r.status_code == 200, (path, r.status_code)
+            print(
+                f"  {path:15s} first {1e3 * times[0]:7.1f} ms, "
+                f"best {1e3 * min(times[1:]):6.1f} ms, {len(r.content) / 1e3:6.1f} kB"
+            )
+    print(f"  load {os.getloadavg()[0]:.1f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     ap.add_argument(
-        "--parts", nargs="+", default=["load", "stream", "page"], choices=["load", "stream", "page"]
+        "--parts",
+        nargs="+",
+        default=["load", "stream", "views", "page"],
+        choices=["load", "stream", "views", "page"],
     )
     ap.add_argument("--case", default="case1888")
     ap.add_argument("--requests", type=int, default=100, help="POST /events requests per run")
@@ -551,6 +588,8 @@ def main() -> None:
             bench_load(args, world, vehicles, clock, tmp)
         if "stream" in args.parts:
             bench_stream(args, world, vehicles, clock, tmp)
+        if "views" in args.parts:
+            bench_views(args, world, tmp)
         if "page" in args.parts:
             bench_page(args, world, vehicles, clock, tmp)
     print(
