@@ -48,6 +48,7 @@ _lock = threading.Lock()
 _geometry: OrderedDict[str, dict[str, Any]] = OrderedDict()
 _loading: OrderedDict[tuple[str, int, str], dict[str, Any]] = OrderedDict()
 _roads: dict[str, dict[str, Any]] = {}
+_lines: OrderedDict[str, dict[str, Any]] = OrderedDict()
 _CACHE = 8
 
 
@@ -328,6 +329,29 @@ def roads(state: State) -> dict[str, Any] | None:
     return {**hit, **_stamp(state)}
 
 
+def _route_lines(
+    model: Any, g: Any, closures: Any, seqs: list[list[int]], props: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Routes drawn along the streets, cached by what they depend on (a GPS ping changes none)."""
+    import hashlib
+    import json
+
+    from aiguilleur.logistics.roads import routes_geojson
+
+    key = hashlib.sha256(
+        json.dumps([model.closure_key(closures), seqs, props], sort_keys=True).encode()
+    ).hexdigest()
+    hit = _cached(_lines, key)
+    if hit is None:
+        try:
+            fc = routes_geojson(g, seqs, properties=props, with_stops=False)
+        except AiguilleurError:  # a route the closures cut: drawn on the open graph
+            fc = routes_geojson(model.graph, seqs, properties=props, with_stops=False)
+        hit = {"features": fc["features"]}
+        _keep(_lines, key, hit)
+    return list(hit["features"])
+
+
 def routes(state: State) -> dict[str, Any]:
     """The fleets as one GeoJSON FeatureCollection.
 
@@ -337,7 +361,7 @@ def routes(state: State) -> dict[str, Any]:
     ``closure`` (LineStrings of the closed street segments), ``dropped``
     (Point of each order the plan in force does not deliver, with the reason).
     """
-    from aiguilleur.logistics.roads import ATTRIBUTION, routes_geojson
+    from aiguilleur.logistics.roads import ATTRIBUTION
     from aiguilleur.ops.fleet import FleetModel
 
     feats: list[dict[str, Any]] = []
@@ -376,11 +400,7 @@ def routes(state: State) -> dict[str, Any]:
                     }
                 )
         if seqs:
-            try:
-                fc = routes_geojson(g, seqs, properties=props, with_stops=False)
-            except AiguilleurError:  # a route the closures cut: drawn on the open graph
-                fc = routes_geojson(model.graph, seqs, properties=props, with_stops=False)
-            feats.extend(fc["features"])
+            feats.extend(_route_lines(model, g, fs.closures, seqs, props))
         for o, why in sorted(plan.get("dropped", {}).items()):
             rec = fs.orders.get(o)
             site = fs.sites.get(rec["site"]) if rec is not None else None

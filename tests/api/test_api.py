@@ -390,3 +390,37 @@ def test_no_file_outside_the_dashboard_is_served(client: Any, path: str) -> None
     r = client.get(path)
     assert r.status_code == 404
     assert "import" not in r.text and "[project]" not in r.text
+
+
+def test_routes_follow_positions_and_closures(client: Any) -> None:
+    def feats(kind: str) -> list[dict[str, Any]]:
+        fc = client.get("/routes", headers=VIEW).json()
+        return [f for f in fc["features"] if f["properties"]["feature"] == kind]
+
+    before = feats("route")
+    v = feats("vehicle")[0]["properties"]["vehicle"]
+    ping = {
+        "id": "gps-1",
+        "type": "vehicle_position",
+        "occurred_at": at(3),
+        "source": "gps",
+        "vehicle": v,
+        "lat": 43.74,
+        "lon": 7.42,
+    }
+    assert client.post("/events", json=ping, headers=OP).status_code == 202
+    moved = next(f for f in feats("vehicle") if f["properties"]["vehicle"] == v)
+    assert moved["properties"]["reported"] and moved["geometry"]["coordinates"] == [7.42, 43.74]
+    assert feats("route") == before  # a GPS ping does not redraw the routes
+    flood = {
+        "id": "flood-1",
+        "type": "road_closure",
+        "occurred_at": at(4),
+        "source": "police",
+        "closure": "flood-1",
+        "area": {"center_lat": 43.7416, "center_lon": 7.419, "radius_m": 150},
+    }
+    assert client.post("/events", json=flood, headers=OP).status_code == 202
+    (closed,) = feats("closure")
+    assert closed["geometry"]["type"] == "MultiLineString" and closed["geometry"]["coordinates"]
+    assert closed["properties"]["closures"] == ["flood-1"]
