@@ -455,7 +455,14 @@ class OpsCentre:
                 committed = min(self._committed_at.pop(s, time.perf_counter()) for s, _ in batch)
                 for s, _ in batch:
                     self._committed_at.pop(s, None)
-            react = self.responder.react(state, batch)
+            published: set[str] = set()
+
+            def publish(a: dict[str, Any], committed: float = committed) -> None:
+                a["reaction_s"] = time.perf_counter() - committed
+                self.store.put_record("alarms", a["id"], a["seq"], a)
+                published.add(a["id"])
+
+            react = self.responder.react(state, batch, publish)
             lag = time.perf_counter() - committed
             for a in react.analyses:
                 self.store.put_record("analyses", a["id"], a["seq"], a)
@@ -463,8 +470,9 @@ class OpsCentre:
                 p["reaction_s"] = lag - react.time_s + p["reaction_s"]
                 self.store.put_record("proposals", p["id"], p["seq"], p)
             for a in react.alarms:
-                a["reaction_s"] = lag - react.time_s + a["raised_after_s"]
-                self.store.put_record("alarms", a["id"], a["seq"], a)
+                if a["id"] not in published:
+                    a["reaction_s"] = lag - react.time_s + a["raised_after_s"]
+                    self.store.put_record("alarms", a["id"], a["seq"], a)
             out.append(react)
             self.reactions.append(react)
             self._auto_apply(react, state)

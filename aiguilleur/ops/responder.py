@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -218,7 +218,13 @@ class Responder:
         self._estimator: Any = None  # ops.estimator.StateEstimator, made on first telemetry
 
     # -- entry point --------------------------------------------------------------------
-    def react(self, state: State, batch: Sequence[tuple[int, Any]]) -> Reaction:
+    def react(
+        self,
+        state: State,
+        batch: Sequence[tuple[int, Any]],
+        publish: Callable[[dict[str, Any]], None] | None = None,
+    ) -> Reaction:
+        """Analyse ``batch`` on ``state``; ``publish`` gets each alarm as soon as it is raised."""
         t0 = time.perf_counter()
         seq = state.last_seq
         todo = affected([e for _, e in batch])
@@ -226,7 +232,7 @@ class Responder:
         proposals: list[dict[str, Any]] = []
         alarms: list[dict[str, Any]] = []
         at: dict[str, float] = {}
-        out = _Out(seq, state, analyses, proposals, alarms, at, t0, list(batch))
+        out = _Out(seq, state, analyses, proposals, alarms, at, t0, list(batch), publish)
         answered = tuple(s for s, _ in batch)
         if self._health_fit is None and state.grid is not None and state.grid.assets:
             # assets are monitored: fit the health models now, beside the grid analyses
@@ -273,6 +279,16 @@ class Responder:
         g = state.grid
         assert g is not None
         net = g.net
+        from aiguilleur.grid.corrective import ac_check
+
+        # the limits first (one AC power flow): their alarms go out before the plan is made
+        now = ac_check(net, "a")
+        if not now.converged:
+            out.alarm(
+                "ac_not_converged", "alarm", "the AC power flow of the grid does not converge", 0.0
+            )
+        for line in now.describe(net)[:20] if now.converged and not now.ok else []:
+            out.alarm("limit", "alarm", line, o.minutes * 60.0)
         copts = CorrectiveOptions(
             minutes=o.minutes, voll_eur_per_mwh=o.voll_eur_per_mwh, time_limit_s=o.grid_deadline_s
         )
@@ -395,13 +411,7 @@ class Responder:
                 f"grid analysis took {elapsed:.2f} s, past its {o.grid_deadline_s:g} s deadline",
                 0.0,
             )
-        # alarms on the state of the grid
-        if not before.converged:
-            out.alarm(
-                "ac_not_converged", "alarm", "the AC power flow of the grid does not converge", 0.0
-            )
-        for line in before.describe(net)[:20] if not before.ok else []:
-            out.alarm("limit", "alarm", line, o.minutes * 60.0)
+        # (the limit alarms went out from the opening AC check); back within limits: say so once
         if before.ok and self.last_grid is not None and not self.last_grid.get("ok", True):
             out.alarm("limit", "compliant", "every branch and voltage back within limits", 0.0)
         self.last_grid = {"ok": before.ok, "version": g.version}
@@ -830,6 +840,7 @@ class _Out:
     at: dict[str, float]
     t0: float
     batch: list[tuple[int, Any]] = field(default_factory=list)
+    publish: Callable[[dict[str, Any]], None] | None = None
 
     def analysis(
         self,
@@ -862,19 +873,21 @@ class _Out:
         time_to_act_s: float,
         element: str | None = None,
     ) -> None:
-        self.alarms.append(
-            {
-                "id": f"A{self.seq}-{len(self.alarms) + 1}",
-                "seq": self.seq,
-                "kind": kind,
-                "severity": severity,
-                "text": text,
-                "element": element,
-                "time_to_act_s": float(time_to_act_s),
-                "raised_at": _iso(self.state),
-                "raised_after_s": time.perf_counter() - self.t0,
-            }
-        )
+        rec = {
+            "id": f"A{self.seq}-{len(self.alarms) + 1}",
+            "seq": self.seq,
+            "kind": kind,
+            "severity": severity,
+            "text": text,
+            "element": element,
+            "time_to_act_s": float(time_to_act_s),
+            "raised_at": _iso(self.state),
+            "raised_after_s": time.perf_counter() - self.t0,
+        }
+        self.alarms.append(rec)
+        if self.publish is not None:
+            # stored at once: an operator sees the alarm before the analyses end
+            self.publish(rec)
 
     def proposal(
         self,
