@@ -112,7 +112,7 @@ def main() -> None:
                 sys.exit(f"missing {p}")
         train, test = health.read_cmapss(paths[0]), health.read_cmapss(paths[1])
         truth = health.read_rul(paths[2], test.units.size)
-        res = health.backtest(train, test, truth, health.RULSettings(threads=args.threads))
+        res = health.backtest(train, test, truth, health.RULOptions(threads=args.threads))
         print(
             f"{sub:7} {'aiguilleur':11} {res.rmse:6.2f} {res.score:7.1f} {res.train_time_s:8.1f} "
             f"{res.coverage:7.2f} {res.mean_interval_width:6.1f}"
@@ -120,7 +120,7 @@ def main() -> None:
         # Failure within 30 cycles: Brier score of the probabilities against the outcome,
         # beside that of the base rate (an oracle: it uses the test outcomes).
         risk = health.failure_probability(
-            res.prediction, 30.0, health.RiskSettings(cycle_duration_h=1.0)
+            res.prediction, 30.0, health.RiskOptions(cycle_duration_h=1.0)
         )
         failed = (truth <= 30).astype(float)
         brier = float(np.mean((risk.probability - failed) ** 2))

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from aiguilleur.health.anomaly import (
     AnomalyDetector,
+    AnomalyOptions,
     AnomalyScores,
-    AnomalySettings,
     AssetBaseline,
     StreamState,
     baseline,
@@ -29,12 +29,12 @@ from aiguilleur.health.anomaly import (
     update,
 )
 from aiguilleur.health.cmapss import read_cmapss, read_rul
-from aiguilleur.health.risk import FailureRisk, RiskSettings, failure_probability
+from aiguilleur.health.risk import FailureRisk, RiskOptions, failure_probability
 from aiguilleur.health.rul import (
     RULBacktest,
     RULModel,
+    RULOptions,
     RULPrediction,
-    RULSettings,
     backtest,
     fit,
     load_model,
@@ -47,16 +47,16 @@ from aiguilleur.health.telemetry import Gap, Telemetry
 
 __all__ = [
     "AnomalyDetector",
+    "AnomalyOptions",
     "AnomalyScores",
-    "AnomalySettings",
     "AssetBaseline",
     "FailureRisk",
     "Gap",
     "RULBacktest",
     "RULModel",
+    "RULOptions",
     "RULPrediction",
-    "RULSettings",
-    "RiskSettings",
+    "RiskOptions",
     "StreamState",
     "Telemetry",
     "backtest",

@@ -37,14 +37,14 @@ from aiguilleur.health.rul import RULPrediction
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FailureRisk", "RiskSettings", "failure_probability", "quantile_cdf"]
+__all__ = ["FailureRisk", "RiskOptions", "failure_probability", "quantile_cdf"]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
-class RiskSettings:
+class RiskOptions:
     """How RUL (in cycles) and anomaly scores become a probability over hours.
 
     Parameters
@@ -124,7 +124,7 @@ def quantile_cdf(quantiles: FloatArray, levels: FloatArray, x: float) -> FloatAr
 def failure_probability(
     prediction: RULPrediction,
     horizon_h: float,
-    settings: RiskSettings | None = None,
+    options: RiskOptions | None = None,
     anomaly_score: dict[int, float] | None = None,
 ) -> FailureRisk:
     """Probability that each asset fails within ``horizon_h`` hours.
@@ -135,7 +135,7 @@ def failure_probability(
         RUL predictions, one per asset (``predict(..., at="last")``).
     horizon_h
         The horizon, in hours (>= 0).
-    settings
+    options
         Cycle duration and anomaly hazard (see the module docstring).
     anomaly_score
         Per unit, the latest anomaly score (for example
@@ -147,7 +147,7 @@ def failure_probability(
     ValidationError
         A negative or non-finite horizon, or a unit predicted more than once.
     """
-    s = settings or RiskSettings()
+    s = options or RiskOptions()
     if isinstance(horizon_h, bool) or not isinstance(horizon_h, int | float):
         raise ValidationError(f"horizon_h: expected a number, got {horizon_h!r}")
     if not (0.0 <= horizon_h < math.inf):

@@ -43,8 +43,8 @@ __all__ = [
     "MODEL_VERSION",
     "RULBacktest",
     "RULModel",
+    "RULOptions",
     "RULPrediction",
-    "RULSettings",
     "backtest",
     "fit",
     "load_model",
@@ -58,7 +58,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 MODEL_FORMAT = "aiguilleur.health.rul"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 # Quantile levels at which each bin's residual distribution is stored.
 _LEVELS = np.linspace(0.0, 1.0, 201)
 
@@ -76,8 +76,8 @@ def _ints(name: str, v: object, lo: int = 1) -> None:
 
 
 @dataclass(frozen=True)
-class RULSettings:
-    """Settings of the remaining-useful-life model.
+class RULOptions:
+    """Options of the remaining-useful-life model.
 
     Parameters
     ----------
@@ -169,7 +169,7 @@ class RULModel:
     quantiles (at ``levels``) are the rows of ``residual_quantiles``.
     """
 
-    settings: RULSettings
+    options: RULOptions
     setting_names: tuple[str, ...]
     sensor_names: tuple[str, ...]
     regimes: Regimes
@@ -261,13 +261,13 @@ def phm08_score(predicted: npt.ArrayLike, true: npt.ArrayLike) -> float:
 
 
 def _features(
-    tel: Telemetry, regimes: Regimes, s: RULSettings
+    tel: Telemetry, regimes: Regimes, s: RULOptions
 ) -> tuple[FloatArray, tuple[str, ...]]:
     z = regimes.normalise(tel)
     return feature_matrix(z, tel, s.windows, s.slope_windows, s.alphas, s.baseline_cycles)
 
 
-def _train(x: FloatArray, y: FloatArray, s: RULSettings) -> list[Any]:
+def _train(x: FloatArray, y: FloatArray, s: RULOptions) -> list[Any]:
     import lightgbm as lgb
 
     params: dict[str, Any] = {
@@ -318,7 +318,7 @@ def _aligned(model: RULModel, tel: Telemetry) -> Telemetry:
 
 def fit(
     telemetry: Telemetry,
-    settings: RULSettings | None = None,
+    options: RULOptions | None = None,
     *,
     rul_at_end: npt.ArrayLike | None = None,
 ) -> RULModel:
@@ -329,8 +329,8 @@ def fit(
     telemetry
         Training readings; each unit's last reading is its failure unless
         ``rul_at_end`` says otherwise.
-    settings
-        Model settings (defaults: :class:`RULSettings`).
+    options
+        Model options (defaults: :class:`RULOptions`).
     rul_at_end
         Per unit, in order, the RUL after its last reading (for records that
         stop before failure).
@@ -346,7 +346,7 @@ def fit(
     ValidationError
         Too few units for the folds, or a non-finite sensor value (naming the row).
     """
-    s = settings or RULSettings()
+    s = options or RULOptions()
     t0 = time.perf_counter()
     units = telemetry.units
     if units.size < s.n_folds:
@@ -370,7 +370,7 @@ def fit(
     rq = np.vstack([np.quantile(resid[b == i], _LEVELS) for i in range(edges.size + 1)])
     boosters = _train(x, y, s)
     return RULModel(
-        settings=s,
+        options=s,
         setting_names=telemetry.setting_names,
         sensor_names=regimes.sensor_names,
         regimes=regimes,
@@ -414,7 +414,7 @@ def predict(
         ``"last"``: one prediction per unit, at its last reading. ``"all"``:
         one per reading (each using that reading and the unit's earlier ones).
     level
-        Interval coverage (default: the model's ``settings.level``).
+        Interval coverage (default: the model's ``options.level``).
 
     Raises
     ------
@@ -422,17 +422,17 @@ def predict(
         A sensor or setting column the model needs is missing (named), or a
         sensor value is not finite (naming the row).
     """
-    lv = model.settings.level if level is None else float(level)
+    lv = model.options.level if level is None else float(level)
     if not 0.0 < lv < 1.0:
         raise ValidationError(f"level: expected a number in (0, 1), got {level!r}")
     if at not in ("last", "all"):
         raise ValidationError(f"at: expected 'last' or 'all', got {at!r}")
     tel = _aligned(model, telemetry)
-    x, names = _features(tel, model.regimes, model.settings)
+    x, names = _features(tel, model.regimes, model.options)
     if names != model.feature_names:
         raise ValidationError("the features computed differ from the model's feature list")
     rows = tel.last_rows if at == "last" else np.arange(tel.n_readings)
-    p = _predict_boosters(model._lgb(), x[rows], model.settings.cap_cycles)
+    p = _predict_boosters(model._lgb(), x[rows], model.options.cap_cycles)
     q = model.distribution(p)
     lo_hi = np.column_stack(
         [_quantile_at(q, model.levels, (1 - lv) / 2), _quantile_at(q, model.levels, (1 + lv) / 2)]
@@ -490,7 +490,7 @@ def backtest(
     train: Telemetry,
     test: Telemetry,
     true_rul: npt.ArrayLike,
-    settings: RULSettings | None = None,
+    options: RULOptions | None = None,
 ) -> RULBacktest:
     """Fit on ``train``, predict each ``test`` unit at its last reading, score against ``true_rul``.
 
@@ -504,7 +504,7 @@ def backtest(
         raise ValidationError(
             f"true RUL: expected {test.units.size} values (one per test unit), got {truth.size}"
         )
-    model = fit(train, settings)
+    model = fit(train, options)
     t0 = time.perf_counter()
     pred = predict(model, test)
     dt = time.perf_counter() - t0
@@ -534,15 +534,15 @@ def _arr(a: FloatArray) -> list[Any]:
 def save_model(model: RULModel, path: str | Path) -> None:
     """Write ``model`` to a JSON file (versioned; never half-written).
 
-    The file holds the format name and version, the settings, the setting and
+    The file holds the format name and version, the options, the setting and
     sensor columns the model needs, the feature list, the regime statistics,
     the boosters (LightGBM's text format) and the residual distribution.
     """
-    settings = asdict(model.settings)
+    options = asdict(model.options)
     doc = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
-        "settings": settings,
+        "options": options,
         "setting_names": list(model.setting_names),
         "sensor_names": list(model.sensor_names),
         "feature_names": list(model.feature_names),
@@ -598,11 +598,11 @@ def load_model(path: str | Path) -> RULModel:
             p,
         )
     try:
-        raw = dict(_field(doc, "settings", p, dict))
+        raw = dict(_field(doc, "options", p, dict))
         for k in ("windows", "slope_windows", "alphas", "seeds"):
             if k in raw:
                 raw[k] = tuple(raw[k])
-        settings = RULSettings(**raw)
+        options = RULOptions(**raw)
         reg = _field(doc, "regimes", p, dict)
         cal = _field(doc, "calibration", p, dict)
         sensor_names = tuple(str(x) for x in _field(doc, "sensor_names", p, list))
@@ -616,7 +616,7 @@ def load_model(path: str | Path) -> RULModel:
         if regimes.mean.shape != (regimes.n_regimes, len(sensor_names)):
             raise CaseFormatError("field 'regimes': statistics do not match the sensor list", p)
         model = RULModel(
-            settings=settings,
+            options=options,
             setting_names=tuple(str(x) for x in _field(doc, "setting_names", p, list)),
             sensor_names=sensor_names,
             regimes=regimes,

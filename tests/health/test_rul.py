@@ -11,10 +11,10 @@ import pytest
 
 from aiguilleur import health
 from aiguilleur.errors import CaseFormatError, ValidationError
-from aiguilleur.health import RULModel, RULSettings, Telemetry
+from aiguilleur.health import RULModel, RULOptions, Telemetry
 from tests.health.conftest import SHARED_CMAPSS, requires_shared_cmapss
 
-FAST = RULSettings(n_rounds=120)
+FAST = RULOptions(n_rounds=120)
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +73,7 @@ def test_save_load_round_trip(model: RULModel, sample_test: Telemetry, tmp_path:
     np.testing.assert_allclose(a.rul_cycles, b.rul_cycles, rtol=1e-12)
     np.testing.assert_allclose(a.quantiles, b.quantiles, rtol=1e-12)
     assert back.feature_names == model.feature_names
-    assert back.settings == model.settings
+    assert back.options == model.options
 
 
 def test_load_errors(model: RULModel, tmp_path: Path) -> None:
@@ -117,11 +117,11 @@ def test_missing_sensor_column_is_named(model: RULModel, sample_test: Telemetry)
 
 def test_settings_validated() -> None:
     with pytest.raises(ValidationError, match="level"):
-        RULSettings(level=1.0)
+        RULOptions(level=1.0)
     with pytest.raises(ValidationError, match="windows"):
-        RULSettings(windows=())
+        RULOptions(windows=())
     with pytest.raises(ValidationError, match="alphas"):
-        RULSettings(alphas=(0.0,))
+        RULOptions(alphas=(0.0,))
     with pytest.raises(ValidationError, match="n_folds"):
         health.fit(
             Telemetry(
@@ -146,7 +146,7 @@ def test_cmapss_targets(subset: str) -> None:
     assert res.score < 250.0
     assert 0.7 <= res.coverage <= 1.0
     # Failure within 30 cycles: the probabilities beat the (oracle) base rate on Brier score.
-    risk = health.failure_probability(res.prediction, 30.0, health.RiskSettings(cycle_duration_h=1))
+    risk = health.failure_probability(res.prediction, 30.0, health.RiskOptions(cycle_duration_h=1))
     failed = (truth <= 30).astype(float)
     brier = np.mean((risk.probability - failed) ** 2)
     assert brier < 0.5 * np.mean((failed.mean() - failed) ** 2)
