@@ -228,6 +228,7 @@ EXPECTED = {
         "RiskOptions",
         "StreamState",
         "Telemetry",
+        "asset_failure_risk",
         "backtest",
         "baseline",
         "failure_probability",
@@ -276,6 +277,7 @@ EXPECTED = {
     "aiguilleur.health.risk": [
         "FailureRisk",
         "RiskOptions",
+        "asset_failure_risk",
         "failure_probability",
         "quantile_cdf",
     ],

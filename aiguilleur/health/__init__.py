@@ -12,6 +12,8 @@ Typical use::
     health.save_model(model, "fd001.json")
     pred = health.predict(model, health.read_cmapss("test_FD001.txt"))
     risk = health.failure_probability(pred, horizon_h=24.0)
+    # or, per asset from its readings so far:
+    risk = health.asset_failure_risk(model, readings, horizon_h=24.0)
 """
 
 from __future__ import annotations
@@ -29,7 +31,12 @@ from aiguilleur.health.anomaly import (
     update,
 )
 from aiguilleur.health.cmapss import read_cmapss, read_rul
-from aiguilleur.health.risk import FailureRisk, RiskOptions, failure_probability
+from aiguilleur.health.risk import (
+    FailureRisk,
+    RiskOptions,
+    asset_failure_risk,
+    failure_probability,
+)
 from aiguilleur.health.rul import (
     RULBacktest,
     RULModel,
@@ -59,6 +66,7 @@ __all__ = [
     "RiskOptions",
     "StreamState",
     "Telemetry",
+    "asset_failure_risk",
     "backtest",
     "baseline",
     "failure_probability",

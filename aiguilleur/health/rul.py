@@ -8,6 +8,11 @@ The model (Saxena et al.'s C-MAPSS protocol):
 * causal features of each reading from its unit's past: exponentially smoothed
   sensors, rolling means and spread, least-squares slopes over several windows,
   the drift from the unit's own first readings, the cycle count;
+* a health index: per regime, a ridge regression of the capped RUL on the
+  normalised sensors, so that readings of different operating conditions sit
+  on one scale before they are smoothed together; its smoothed values, rolling
+  means and slopes are features, and so is the share of each unit's readings
+  spent in each regime;
 * a gradient-boosted regression (LightGBM, one or more seeds averaged) on the
   piecewise-linear target ``min(RUL, cap)``;
 * the predictive distribution of the true (uncapped) RUL is the point
@@ -32,7 +37,15 @@ import numpy.typing as npt
 
 from aiguilleur._files import atomic_write_bytes
 from aiguilleur.errors import CaseFormatError, ValidationError
-from aiguilleur.health._features import Regimes, feature_matrix, find_regimes
+from aiguilleur.health._features import (
+    Regimes,
+    feature_matrix,
+    find_regimes,
+    fit_health_index,
+    health_index,
+    index_features,
+    regime_history,
+)
 from aiguilleur.health.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -96,10 +109,18 @@ class RULOptions:
         How many first readings of a unit define its own healthy level.
     n_regimes
         Number of operating regimes; ``None`` finds it from the settings.
+    health_index
+        Add the per-regime linear health index and its summaries as features.
+    index_alphas, index_windows, index_slope_windows
+        Smoothing factors, rolling-mean windows and slope windows of the health index.
+    index_ridge
+        Ridge penalty of the health index's per-regime regressions (on sensors
+        scaled to unit variance in their regime).
     n_rounds, learning_rate, num_leaves, min_data_in_leaf, feature_fraction
         LightGBM's boosting parameters.
     seeds
-        One booster per seed, averaged.
+        One booster per seed, averaged in the fitted model (the out-of-fold
+        fits behind the intervals use the first seed only).
     n_folds
         Folds (split by unit) of the out-of-fold residuals behind the intervals.
     n_bins
@@ -116,12 +137,17 @@ class RULOptions:
     alphas: tuple[float, ...] = (0.1, 0.3)
     baseline_cycles: int = 15
     n_regimes: int | None = None
+    health_index: bool = True
+    index_alphas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    index_windows: tuple[int, ...] = (5, 10, 20, 30, 50)
+    index_slope_windows: tuple[int, ...] = (10, 20, 40, 80)
+    index_ridge: float = 1.0
     n_rounds: int = 600
     learning_rate: float = 0.03
     num_leaves: int = 31
     min_data_in_leaf: int = 200
     feature_fraction: float = 0.5
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
     n_folds: int = 5
     n_bins: int = 5
     level: float = 0.8
@@ -134,11 +160,21 @@ class RULOptions:
             )
         _ints("windows", self.windows)
         _ints("slope_windows", self.slope_windows, 2)
-        if not isinstance(self.alphas, tuple) or not self.alphas:
-            raise ValidationError(f"alphas: expected a non-empty tuple, got {self.alphas!r}")
-        for a in self.alphas:
-            if isinstance(a, bool) or not isinstance(a, int | float) or not 0 < a <= 1:
-                raise ValidationError(f"alphas: expected numbers in (0, 1], got {a!r}")
+        _ints("index_windows", self.index_windows)
+        _ints("index_slope_windows", self.index_slope_windows, 2)
+        for name, al in (("alphas", self.alphas), ("index_alphas", self.index_alphas)):
+            if not isinstance(al, tuple) or not al:
+                raise ValidationError(f"{name}: expected a non-empty tuple, got {al!r}")
+            for a in al:
+                if isinstance(a, bool) or not isinstance(a, int | float) or not 0 < a <= 1:
+                    raise ValidationError(f"{name}: expected numbers in (0, 1], got {a!r}")
+        if not isinstance(self.health_index, bool):
+            raise ValidationError(
+                f"health_index: expected True or False, got {self.health_index!r}"
+            )
+        r = self.index_ridge
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0 <= r < math.inf:
+            raise ValidationError(f"index_ridge: expected a non-negative number, got {r!r}")
         _positive_int("baseline_cycles", self.baseline_cycles)
         if self.n_regimes is not None:
             _positive_int("n_regimes", self.n_regimes)
@@ -165,6 +201,8 @@ class RULModel:
     """A fitted RUL model: what :func:`predict` needs, and what :func:`save_model` writes.
 
     ``setting_names`` and ``sensor_names`` are the columns the model needs;
+    ``index_weights`` (one row per regime: intercept, then one weight per
+    sensor) define the health index, empty when the options leave it out;
     ``bin_edges`` split the predicted RUL into the bins whose residual
     quantiles (at ``levels``) are the rows of ``residual_quantiles``.
     """
@@ -173,6 +211,7 @@ class RULModel:
     setting_names: tuple[str, ...]
     sensor_names: tuple[str, ...]
     regimes: Regimes
+    index_weights: FloatArray
     feature_names: tuple[str, ...]
     boosters: tuple[str, ...]
     bin_edges: FloatArray
@@ -261,13 +300,47 @@ def phm08_score(predicted: npt.ArrayLike, true: npt.ArrayLike) -> float:
 
 
 def _features(
-    tel: Telemetry, regimes: Regimes, s: RULOptions
+    tel: Telemetry, regimes: Regimes, index_weights: FloatArray, s: RULOptions
 ) -> tuple[FloatArray, tuple[str, ...]]:
     z = regimes.normalise(tel)
-    return feature_matrix(z, tel, s.windows, s.slope_windows, s.alphas, s.baseline_cycles)
+    x, names = feature_matrix(z, tel, s.windows, s.slope_windows, s.alphas, s.baseline_cycles)
+    blocks, labels = [x], list(names)
+    g = regimes.assign(tel.settings)
+    if s.health_index:
+        h = health_index(z, g, index_weights)
+        xi, ni = index_features(h, tel, s.index_alphas, s.index_windows, s.index_slope_windows)
+        blocks.append(xi)
+        labels.extend(ni)
+    if regimes.n_regimes > 1:
+        blocks.append(regime_history(tel, g, regimes.n_regimes))
+        labels.extend(f"regime{k}_share" for k in range(regimes.n_regimes))
+    return np.hstack(blocks), tuple(labels)
 
 
-def _train(x: FloatArray, y: FloatArray, s: RULOptions) -> list[Any]:
+def _index_weights(tel: Telemetry, y: FloatArray, regimes: Regimes, s: RULOptions) -> FloatArray:
+    """The health index fitted on ``tel`` (training readings only), or an empty array."""
+    if not s.health_index:
+        return np.zeros((0, 0))
+    z = regimes.normalise(tel)
+    g = regimes.assign(tel.settings)
+    target = np.minimum(y, s.cap_cycles)
+    return fit_health_index(z, g, target, regimes.n_regimes, s.index_ridge)
+
+
+def _subset(tel: Telemetry, rows: npt.NDArray[np.bool_]) -> Telemetry:
+    return Telemetry(
+        unit=tel.unit[rows],
+        cycle=tel.cycle[rows],
+        settings=tel.settings[rows],
+        sensors=tel.sensors[rows],
+        setting_names=tel.setting_names,
+        sensor_names=tel.sensor_names,
+    )
+
+
+def _train(
+    x: FloatArray, y: FloatArray, s: RULOptions, seeds: tuple[int, ...] | None = None
+) -> list[Any]:
     import lightgbm as lgb
 
     params: dict[str, Any] = {
@@ -284,7 +357,8 @@ def _train(x: FloatArray, y: FloatArray, s: RULOptions) -> list[Any]:
         "deterministic": True,
     }
     data = lgb.Dataset(x, np.minimum(y, s.cap_cycles), free_raw_data=False)
-    return [lgb.train({**params, "seed": seed}, data, s.n_rounds) for seed in s.seeds]
+    use = s.seeds if seeds is None else seeds
+    return [lgb.train({**params, "seed": seed}, data, s.n_rounds) for seed in use]
 
 
 def _predict_boosters(boosters: list[Any], x: FloatArray, cap: float) -> FloatArray:
@@ -354,15 +428,24 @@ def fit(
             f"{units.size} unit(s) in the training telemetry: need at least n_folds = {s.n_folds}"
         )
     y = rul_target(telemetry, rul_at_end)
+    # Regimes and their sensor statistics use the settings and sensors of the
+    # training readings only (no target): they are fitted once, on all of them.
     regimes = find_regimes(telemetry, s.n_regimes)
-    x, names = _features(telemetry, regimes, s)
-    # Out-of-fold residuals: each fold's units are predicted by boosters that never saw them.
+    # Out-of-fold residuals: each fold's units are predicted by boosters, and a
+    # health index, fitted without them.
     rng = np.random.default_rng(12345)
     folds = np.array_split(rng.permutation(units), s.n_folds)
     oof = np.empty(y.shape[0])
     for f in folds:
         va = np.isin(telemetry.unit, f)
-        oof[va] = _predict_boosters(_train(x[~va], y[~va], s), x[va], s.cap_cycles)
+        w = _index_weights(_subset(telemetry, ~va), y[~va], regimes, s)
+        xf, _ = _features(telemetry, regimes, w, s)
+        # One booster per fold (the first seed) keeps the fit time in bounds; the
+        # residuals of a seed average are, if anything, smaller, so the
+        # intervals err on the wide side.
+        oof[va] = _predict_boosters(_train(xf[~va], y[~va], s, s.seeds[:1]), xf[va], s.cap_cycles)
+    weights = _index_weights(telemetry, y, regimes, s)
+    x, names = _features(telemetry, regimes, weights, s)
     resid = y - oof
     edges = np.quantile(oof, np.linspace(0, 1, s.n_bins + 1)[1:-1]) if s.n_bins > 1 else np.zeros(0)
     edges = np.unique(edges)
@@ -374,6 +457,7 @@ def fit(
         setting_names=telemetry.setting_names,
         sensor_names=regimes.sensor_names,
         regimes=regimes,
+        index_weights=weights,
         feature_names=names,
         boosters=tuple(bst.model_to_string() for bst in boosters),
         bin_edges=edges,
@@ -428,7 +512,7 @@ def predict(
     if at not in ("last", "all"):
         raise ValidationError(f"at: expected 'last' or 'all', got {at!r}")
     tel = _aligned(model, telemetry)
-    x, names = _features(tel, model.regimes, model.options)
+    x, names = _features(tel, model.regimes, model.index_weights, model.options)
     if names != model.feature_names:
         raise ValidationError("the features computed differ from the model's feature list")
     rows = tel.last_rows if at == "last" else np.arange(tel.n_readings)
@@ -552,6 +636,7 @@ def save_model(model: RULModel, path: str | Path) -> None:
             "mean": _arr(model.regimes.mean),
             "std": _arr(model.regimes.std),
         },
+        "index_weights": _arr(model.index_weights),
         "calibration": {
             "bin_edges": _arr(model.bin_edges),
             "levels": _arr(model.levels),
@@ -599,7 +684,15 @@ def load_model(path: str | Path) -> RULModel:
         )
     try:
         raw = dict(_field(doc, "options", p, dict))
-        for k in ("windows", "slope_windows", "alphas", "seeds"):
+        for k in (
+            "windows",
+            "slope_windows",
+            "alphas",
+            "index_alphas",
+            "index_windows",
+            "index_slope_windows",
+            "seeds",
+        ):
             if k in raw:
                 raw[k] = tuple(raw[k])
         options = RULOptions(**raw)
@@ -615,11 +708,22 @@ def load_model(path: str | Path) -> RULModel:
         )
         if regimes.mean.shape != (regimes.n_regimes, len(sensor_names)):
             raise CaseFormatError("field 'regimes': statistics do not match the sensor list", p)
+        index_weights = np.asarray(_field(doc, "index_weights", p, list), dtype=np.float64)
+        if options.health_index and index_weights.shape != (
+            regimes.n_regimes,
+            len(sensor_names) + 1,
+        ):
+            raise CaseFormatError(
+                "field 'index_weights': expected one row per regime and one weight per sensor", p
+            )
+        if not options.health_index:
+            index_weights = np.zeros((0, 0))
         model = RULModel(
             options=options,
             setting_names=tuple(str(x) for x in _field(doc, "setting_names", p, list)),
             sensor_names=sensor_names,
             regimes=regimes,
+            index_weights=index_weights,
             feature_names=tuple(str(x) for x in _field(doc, "feature_names", p, list)),
             boosters=tuple(str(x) for x in _field(doc, "boosters", p, list)),
             bin_edges=np.asarray(_field(cal, "bin_edges", p, list), dtype=np.float64),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +13,7 @@ from aiguilleur.errors import CaseFormatError, ValidationError
 from aiguilleur.health import RULModel, RULOptions, Telemetry
 from tests.health.conftest import SHARED_CMAPSS, requires_shared_cmapss
 
-FAST = RULOptions(n_rounds=120)
+FAST = RULOptions(n_rounds=120, seeds=(0, 1))
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +61,20 @@ def test_model_tracks_degradation(model: RULModel, sample_train: Telemetry) -> N
     y = np.minimum(health.rul_target(sample_train), 125)
     assert np.corrcoef(pred.rul_cycles, y)[0, 1] > 0.9
     assert np.all(pred.rul_cycles[sample_train.last_rows] < 40)
+
+
+def test_without_health_index(
+    sample_train: Telemetry, sample_test: Telemetry, tmp_path: Path
+) -> None:
+    opts = RULOptions(n_rounds=40, seeds=(0,), health_index=False)
+    m = health.fit(sample_train, opts)
+    assert m.index_weights.size == 0
+    assert not any(n.startswith("hi_") for n in m.feature_names)
+    health.save_model(m, tmp_path / "m.json")
+    back = health.load_model(tmp_path / "m.json")
+    np.testing.assert_allclose(
+        health.predict(back, sample_test).rul_cycles, health.predict(m, sample_test).rul_cycles
+    )
 
 
 def test_save_load_round_trip(model: RULModel, sample_test: Telemetry, tmp_path: Path) -> None:
@@ -122,6 +135,14 @@ def test_settings_validated() -> None:
         RULOptions(windows=())
     with pytest.raises(ValidationError, match="alphas"):
         RULOptions(alphas=(0.0,))
+    with pytest.raises(ValidationError, match="index_alphas"):
+        RULOptions(index_alphas=(1.5,))
+    with pytest.raises(ValidationError, match="index_windows"):
+        RULOptions(index_windows=(0,))
+    with pytest.raises(ValidationError, match="index_ridge"):
+        RULOptions(index_ridge=-1.0)
+    with pytest.raises(ValidationError, match="health_index"):
+        RULOptions(health_index=1)  # type: ignore[arg-type]
     with pytest.raises(ValidationError, match="n_folds"):
         health.fit(
             Telemetry(
@@ -130,23 +151,68 @@ def test_settings_validated() -> None:
         )
 
 
-@pytest.mark.slow
-@requires_shared_cmapss
-@pytest.mark.parametrize("subset", ["FD001", "FD003"])
-def test_cmapss_targets(subset: str) -> None:
-    """The issue's targets on the full test sets: RMSE <= 12.0 and PHM08 score < 250."""
+class IssueTargetNotMet(AssertionError):
+    """The issue's FD002 target, not reached: an expected failure, distinct from a regression."""
+
+
+def _full_backtest(subset: str) -> tuple[health.RULBacktest, np.ndarray]:
     train = health.read_cmapss(SHARED_CMAPSS / f"train_{subset}.txt")
     test = health.read_cmapss(SHARED_CMAPSS / f"test_{subset}.txt")
     truth = health.read_rul(SHARED_CMAPSS / f"RUL_{subset}.txt", test.units.size)
-    t0 = time.perf_counter()
     res = health.backtest(train, test, truth)
-    assert time.perf_counter() - t0 < 600
-    assert res.units == 100
-    assert res.rmse <= 12.0
-    assert res.score < 250.0
-    assert 0.7 <= res.coverage <= 1.0
+    assert res.train_time_s < 600
+    return res, truth
+
+
+def _brier_beats_base_rate(res: health.RULBacktest, truth: np.ndarray) -> None:
     # Failure within 30 cycles: the probabilities beat the (oracle) base rate on Brier score.
     risk = health.failure_probability(res.prediction, 30.0, health.RiskOptions(cycle_duration_h=1))
     failed = (truth <= 30).astype(float)
     brier = np.mean((risk.probability - failed) ** 2)
     assert brier < 0.5 * np.mean((failed.mean() - failed) ** 2)
+
+
+@pytest.mark.slow
+@requires_shared_cmapss
+@pytest.mark.parametrize("subset", ["FD001", "FD003"])
+def test_cmapss_targets(subset: str) -> None:
+    """The issue's targets on the full test sets: RMSE <= 12.0 and PHM08 score < 250."""
+    res, truth = _full_backtest(subset)
+    assert res.units == 100
+    assert res.rmse <= 12.0
+    assert res.score < 250.0
+    assert 0.7 <= res.coverage <= 1.0
+    _brier_beats_base_rate(res, truth)
+
+
+@pytest.mark.slow
+@requires_shared_cmapss
+@pytest.mark.xfail(
+    raises=IssueTargetNotMet,
+    strict=True,
+    reason="FD002: 57 of 259 test units have a true RUL above the training cap of 125 (up to "
+    "194); predicting the cap on them alone costs 18.3 cycles of RMSE (see BENCHMARKS.md)",
+)
+def test_cmapss_fd002_six_conditions() -> None:
+    """Six operating conditions, the same options as FD001/FD003.
+
+    First what the model reaches (a regression here is a plain failure), then the
+    issue's target, RMSE <= 15.0 and score <= 1500, which it does not reach (the
+    expected failure above; strict, so meeting it turns the test red until the
+    mark is removed).
+    """
+    res, truth = _full_backtest("FD002")
+    assert res.units == 259
+    cap = 125.0
+    # Against the truth capped as the training target is (a convention of part of
+    # the literature), and on the units whose true RUL is within the cap.
+    capped = np.sqrt(np.mean((res.prediction.rul_cycles - np.minimum(truth, cap)) ** 2))
+    assert capped <= 11.0
+    within = truth <= cap
+    assert np.sqrt(np.mean((res.prediction.rul_cycles - truth)[within] ** 2)) <= 11.5
+    assert res.rmse <= 23.0
+    assert res.score <= 3600.0
+    assert 0.7 <= res.coverage <= 1.0
+    _brier_beats_base_rate(res, truth)
+    if res.rmse > 15.0 or res.score > 1500.0:
+        raise IssueTargetNotMet(f"FD002: RMSE {res.rmse:.2f}, score {res.score:.0f}")
