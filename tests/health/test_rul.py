@@ -160,7 +160,7 @@ def _full_backtest(subset: str) -> tuple[health.RULBacktest, np.ndarray]:
     test = health.read_cmapss(SHARED_CMAPSS / f"test_{subset}.txt")
     truth = health.read_rul(SHARED_CMAPSS / f"RUL_{subset}.txt", test.units.size)
     res = health.backtest(train, test, truth)
-    assert res.train_time_s < 600
+    assert res.train_cpu_s < 600  # processor time: the wall clock depends on the load
     return res, truth
 
 
