@@ -15,6 +15,10 @@ The model (Saxena et al.'s C-MAPSS protocol):
   spent in each regime;
 * a gradient-boosted regression (LightGBM, one or more seeds averaged) on the
   piecewise-linear target ``min(RUL, cap)``;
+* the PHM08 score charges late predictions more than early ones: the
+  predictions are shifted by the constant (0 to ``max_shift_cycles`` cycles
+  earlier) that minimises the score of the out-of-fold predictions on the
+  training units;
 * the predictive distribution of the true (uncapped) RUL is the point
   prediction plus residuals measured out of fold on held-out training units
   (split by unit), binned by the predicted value (split conformal). Intervals
@@ -116,6 +120,9 @@ class RULOptions:
     index_ridge
         Ridge penalty of the health index's per-regime regressions (on sensors
         scaled to unit variance in their regime).
+    max_shift_cycles
+        Largest downward shift of the predictions, chosen on the out-of-fold
+        predictions to minimise the PHM08 score (0 disables it).
     n_rounds, learning_rate, num_leaves, min_data_in_leaf, feature_fraction
         LightGBM's boosting parameters.
     seeds
@@ -142,6 +149,7 @@ class RULOptions:
     index_windows: tuple[int, ...] = (5, 10, 20, 30, 50)
     index_slope_windows: tuple[int, ...] = (10, 20, 40, 80)
     index_ridge: float = 1.0
+    max_shift_cycles: float = 5.0
     n_rounds: int = 600
     learning_rate: float = 0.03
     num_leaves: int = 31
@@ -172,6 +180,9 @@ class RULOptions:
             raise ValidationError(
                 f"health_index: expected True or False, got {self.health_index!r}"
             )
+        m = self.max_shift_cycles
+        if isinstance(m, bool) or not isinstance(m, int | float) or not 0 <= m < math.inf:
+            raise ValidationError(f"max_shift_cycles: expected a non-negative number, got {m!r}")
         r = self.index_ridge
         if isinstance(r, bool) or not isinstance(r, int | float) or not 0 <= r < math.inf:
             raise ValidationError(f"index_ridge: expected a non-negative number, got {r!r}")
@@ -203,7 +214,8 @@ class RULModel:
     ``setting_names`` and ``sensor_names`` are the columns the model needs;
     ``index_weights`` (one row per regime: intercept, then one weight per
     sensor) define the health index, empty when the options leave it out;
-    ``bin_edges`` split the predicted RUL into the bins whose residual
+    ``shift_cycles`` (<= 0) is added to every prediction (before clipping to
+    ``[0, cap]``); ``bin_edges`` split the predicted RUL into the bins whose residual
     quantiles (at ``levels``) are the rows of ``residual_quantiles``.
     ``train_time_s`` is the wall-clock time of the fit and ``train_cpu_s`` the
     processor time of this process (the fair figure on a shared machine).
@@ -214,6 +226,7 @@ class RULModel:
     sensor_names: tuple[str, ...]
     regimes: Regimes
     index_weights: FloatArray
+    shift_cycles: float
     feature_names: tuple[str, ...]
     boosters: tuple[str, ...]
     bin_edges: FloatArray
@@ -369,6 +382,16 @@ def _predict_boosters(boosters: list[Any], x: FloatArray, cap: float) -> FloatAr
     return np.clip(np.asarray(p, dtype=np.float64), 0.0, cap)
 
 
+def _score_shift(oof: FloatArray, target: FloatArray, s: RULOptions) -> float:
+    """The downward shift, on a 0.25-cycle grid, with the least out-of-fold PHM08 score.
+
+    Ties go to the smallest shift (the grid starts at 0).
+    """
+    grid = -np.arange(0.0, s.max_shift_cycles + 1e-9, 0.25)
+    scores = [phm08_score(np.clip(oof + d, 0.0, s.cap_cycles), target) for d in grid]
+    return float(grid[int(np.argmin(scores))])
+
+
 def _check_columns(model: RULModel, tel: Telemetry) -> None:
     missing = [c for c in model.setting_names if c not in tel.setting_names]
     if missing:
@@ -449,6 +472,8 @@ def fit(
         oof[va] = _predict_boosters(_train(xf[~va], y[~va], s, s.seeds[:1]), xf[va], s.cap_cycles)
     weights = _index_weights(telemetry, y, regimes, s)
     x, names = _features(telemetry, regimes, weights, s)
+    shift = _score_shift(oof, np.minimum(y, s.cap_cycles), s)
+    oof = np.clip(oof + shift, 0.0, s.cap_cycles)
     resid = y - oof
     edges = np.quantile(oof, np.linspace(0, 1, s.n_bins + 1)[1:-1]) if s.n_bins > 1 else np.zeros(0)
     edges = np.unique(edges)
@@ -461,6 +486,7 @@ def fit(
         sensor_names=regimes.sensor_names,
         regimes=regimes,
         index_weights=weights,
+        shift_cycles=shift,
         feature_names=names,
         boosters=tuple(bst.model_to_string() for bst in boosters),
         bin_edges=edges,
@@ -520,7 +546,8 @@ def predict(
     if names != model.feature_names:
         raise ValidationError("the features computed differ from the model's feature list")
     rows = tel.last_rows if at == "last" else np.arange(tel.n_readings)
-    p = _predict_boosters(model._lgb(), x[rows], model.options.cap_cycles)
+    cap = model.options.cap_cycles
+    p = np.clip(_predict_boosters(model._lgb(), x[rows], cap) + model.shift_cycles, 0.0, cap)
     q = model.distribution(p)
     lo_hi = np.column_stack(
         [_quantile_at(q, model.levels, (1 - lv) / 2), _quantile_at(q, model.levels, (1 + lv) / 2)]
@@ -645,6 +672,7 @@ def save_model(model: RULModel, path: str | Path) -> None:
             "std": _arr(model.regimes.std),
         },
         "index_weights": _arr(model.index_weights),
+        "shift_cycles": model.shift_cycles,
         "calibration": {
             "bin_edges": _arr(model.bin_edges),
             "levels": _arr(model.levels),
@@ -733,6 +761,7 @@ def load_model(path: str | Path) -> RULModel:
             sensor_names=sensor_names,
             regimes=regimes,
             index_weights=index_weights,
+            shift_cycles=float(_field(doc, "shift_cycles", p, (int, float))),
             feature_names=tuple(str(x) for x in _field(doc, "feature_names", p, list)),
             boosters=tuple(str(x) for x in _field(doc, "boosters", p, list)),
             bin_edges=np.asarray(_field(cal, "bin_edges", p, list), dtype=np.float64),

@@ -216,3 +216,18 @@ def test_cmapss_fd002_six_conditions() -> None:
     _brier_beats_base_rate(res, truth)
     if res.rmse > 15.0 or res.score > 1500.0:
         raise IssueTargetNotMet(f"FD002: RMSE {res.rmse:.2f}, score {res.score:.0f}")
+
+
+def test_score_shift_undoes_a_late_bias() -> None:
+    """A constant late bias of 3 cycles is taken back exactly; none is invented."""
+    from aiguilleur.health.rul import _score_shift
+
+    rng = np.random.default_rng(0)
+    target = rng.uniform(0.0, 125.0, 500)
+    opts = RULOptions()
+    assert _score_shift(target + 3.0, target, opts) == -3.0
+    assert _score_shift(target, target, opts) == 0.0
+    assert _score_shift(target - 2.0, target, opts) == 0.0  # early already: no shift
+    assert _score_shift(target + 3.0, target, RULOptions(max_shift_cycles=0.0)) == 0.0
+    with pytest.raises(ValidationError, match="max_shift_cycles"):
+        RULOptions(max_shift_cycles=-1.0)
