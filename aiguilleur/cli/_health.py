@@ -56,4 +56,5 @@ def health_backtest(
     table.add_row(f"coverage of the {res.level:.0%} intervals", _fmt(100 * res.coverage, 0, " %"))
     table.add_row("mean interval width (cycles)", _fmt(res.mean_interval_width, 1))
     table.add_row("training time", _fmt(res.train_time_s, 1, " s"))
+    table.add_row("training processor time", _fmt(res.train_cpu_s, 1, " s"))
     _stdout().print(table)

@@ -12,14 +12,16 @@ Typical use::
     health.save_model(model, "fd001.json")
     pred = health.predict(model, health.read_cmapss("test_FD001.txt"))
     risk = health.failure_probability(pred, horizon_h=24.0)
+    # or, per asset from its readings so far:
+    risk = health.asset_failure_risk(model, readings, horizon_h=24.0)
 """
 
 from __future__ import annotations
 
 from aiguilleur.health.anomaly import (
     AnomalyDetector,
+    AnomalyOptions,
     AnomalyScores,
-    AnomalySettings,
     AssetBaseline,
     StreamState,
     baseline,
@@ -29,12 +31,17 @@ from aiguilleur.health.anomaly import (
     update,
 )
 from aiguilleur.health.cmapss import read_cmapss, read_rul
-from aiguilleur.health.risk import FailureRisk, RiskSettings, failure_probability
+from aiguilleur.health.risk import (
+    FailureRisk,
+    RiskOptions,
+    asset_failure_risk,
+    failure_probability,
+)
 from aiguilleur.health.rul import (
     RULBacktest,
     RULModel,
+    RULOptions,
     RULPrediction,
-    RULSettings,
     backtest,
     fit,
     load_model,
@@ -47,18 +54,19 @@ from aiguilleur.health.telemetry import Gap, Telemetry
 
 __all__ = [
     "AnomalyDetector",
+    "AnomalyOptions",
     "AnomalyScores",
-    "AnomalySettings",
     "AssetBaseline",
     "FailureRisk",
     "Gap",
     "RULBacktest",
     "RULModel",
+    "RULOptions",
     "RULPrediction",
-    "RULSettings",
-    "RiskSettings",
+    "RiskOptions",
     "StreamState",
     "Telemetry",
+    "asset_failure_risk",
     "backtest",
     "baseline",
     "failure_probability",

@@ -294,3 +294,84 @@ def feature_matrix(
 
 def _sensor_names(p: int) -> tuple[str, ...]:
     return tuple(f"z{j}" for j in range(p))
+
+
+# -- health index ----------------------------------------------------------------------------
+
+
+def fit_health_index(
+    z: FloatArray, regime: IntArray, target: FloatArray, n_regimes: int, ridge: float
+) -> FloatArray:
+    """Per regime, ridge weights that map the normalised sensors to the (capped) RUL.
+
+    Row ``k`` holds the intercept then one weight per sensor of regime ``k``. A
+    sensor's response to wear differs from one operating condition to the next
+    (C-MAPSS FD002: the HPC-outlet pressure moves twice as far, in regime
+    standard deviations, at sea level as at 42,000 ft), so one linear index per
+    regime puts every reading on one scale, in cycles, before the readings of
+    different regimes are mixed in a window. A regime without training readings
+    gets the pooled fit.
+    """
+    p = z.shape[1]
+    pen = ridge * np.eye(p + 1)
+    pen[0, 0] = 0.0  # the intercept is not shrunk
+
+    def solve(rows: npt.NDArray[np.bool_]) -> FloatArray:
+        a = np.hstack([np.ones((int(rows.sum()), 1)), z[rows]])
+        w = np.asarray(np.linalg.solve(a.T @ a + pen, a.T @ target[rows]), dtype=np.float64)
+        return w
+
+    pooled = solve(np.ones(z.shape[0], dtype=bool))
+    out = np.tile(pooled, (n_regimes, 1))
+    for k in range(n_regimes):
+        rows = regime == k
+        if int(rows.sum()) > p + 1:
+            out[k] = solve(rows)
+    return out
+
+
+def health_index(z: FloatArray, regime: IntArray, weights: FloatArray) -> FloatArray:
+    """The per-regime linear index of every reading (a noisy RUL estimate, in cycles)."""
+    w = weights[regime]
+    h: FloatArray = w[:, 0] + np.einsum("ij,ij->i", z, w[:, 1:])
+    return h
+
+
+def index_features(
+    h: FloatArray,
+    tel: Telemetry,
+    alphas: tuple[float, ...],
+    windows: tuple[int, ...],
+    slope_windows: tuple[int, ...],
+) -> tuple[FloatArray, tuple[str, ...]]:
+    """Causal summaries of the health index: smoothed, rolling means, slopes, since start."""
+    start = unit_starts(tel.unit)
+    t = tel.cycle.astype(np.float64)
+    col = h[:, None]
+    blocks: list[FloatArray] = []
+    labels: list[str] = []
+    for a in alphas:
+        blocks.append(ewma(col, start, a))
+        labels.append(f"hi_ewm{a:g}")
+    for w in windows:
+        mean, _, _ = rolling_stats(col, t, start, w)
+        blocks.append(mean)
+        labels.append(f"hi_mean{w}")
+    for w in slope_windows:
+        _, _, slope = rolling_stats(col, t, start, w)
+        blocks.append(slope)
+        labels.append(f"hi_slope{w}")
+    emean, _, eslope = rolling_stats(col, t, start, None)
+    blocks += [emean, eslope]
+    labels += ["hi_mean_all", "hi_slope_all"]
+    return np.hstack(blocks), tuple(labels)
+
+
+def regime_history(tel: Telemetry, regime: IntArray, n_regimes: int) -> FloatArray:
+    """Share of each unit's readings so far spent in each regime, shape ``(n, n_regimes)``."""
+    start = unit_starts(tel.unit)
+    counts = _window_sum(
+        _cumsum0(np.eye(n_regimes)[regime]), start, np.arange(regime.shape[0], dtype=np.int64)
+    )
+    share: FloatArray = counts / counts.sum(axis=1, keepdims=True)
+    return share

@@ -53,8 +53,8 @@ from aiguilleur.health.telemetry import Telemetry
 
 __all__ = [
     "AnomalyDetector",
+    "AnomalyOptions",
     "AnomalyScores",
-    "AnomalySettings",
     "AssetBaseline",
     "StreamState",
     "baseline",
@@ -75,8 +75,8 @@ _OUTLIER_Z = 3.5
 
 
 @dataclass(frozen=True)
-class AnomalySettings:
-    """Settings of the anomaly detector.
+class AnomalyOptions:
+    """Options of the anomaly detector.
 
     Parameters
     ----------
@@ -126,7 +126,7 @@ class AnomalySettings:
 class AnomalyDetector:
     """Fleet-level part of the detector: regimes, sensors watched, threshold."""
 
-    settings: AnomalySettings
+    options: AnomalyOptions
     regimes: Regimes
     setting_names: tuple[str, ...]
     threshold: float
@@ -143,8 +143,8 @@ class AnomalyDetector:
         The EWMA of standard normal z-scores has variance ``lam / (2 - lam)``
         (asymptotically); the baseline mean of ``n`` readings adds ``1 / n``.
         """
-        lam = self.settings.smoothing
-        return math.sqrt(lam / (2.0 - lam) + 1.0 / self.settings.baseline_readings)
+        lam = self.options.smoothing
+        return math.sqrt(lam / (2.0 - lam) + 1.0 / self.options.baseline_readings)
 
 
 @dataclass(frozen=True)
@@ -197,13 +197,13 @@ class AnomalyScores:
         return {int(u): float(s) for u, s in zip(self.unit[last], self.score[last], strict=True)}
 
 
-def fit_detector(fleet: Telemetry, settings: AnomalySettings | None = None) -> AnomalyDetector:
+def fit_detector(fleet: Telemetry, options: AnomalyOptions | None = None) -> AnomalyDetector:
     """Learn the operating regimes and the sensors to watch from fleet telemetry.
 
     The fleet data only fix the residuals' frame of reference; each asset is
     then judged against its own baseline (:func:`baseline`).
     """
-    s = settings or AnomalySettings()
+    s = options or AnomalyOptions()
     regimes = find_regimes(fleet, s.n_regimes)
     p = len(regimes.sensor_names)
     h = float(student_t.isf(s.false_alarm_rate / (2.0 * p), s.baseline_readings - 1))
@@ -237,7 +237,7 @@ def _robust(det: AnomalyDetector, r: FloatArray) -> tuple[FloatArray, FloatArray
     n_in = np.maximum(inlier.sum(axis=0), 2)
     mean = np.where(inlier, r, 0.0).sum(axis=0) / n_in
     var = np.where(inlier, (r - mean) ** 2, 0.0).sum(axis=0) / (n_in - 1)
-    return mean, np.maximum(np.sqrt(var), det.settings.min_scale)
+    return mean, np.maximum(np.sqrt(var), det.options.min_scale)
 
 
 def baseline(det: AnomalyDetector, asset: Telemetry) -> AssetBaseline:
@@ -253,7 +253,7 @@ def baseline(det: AnomalyDetector, asset: Telemetry) -> AssetBaseline:
         raise ValidationError(
             f"baseline: expected the readings of one asset, got {units.size} units"
         )
-    n = det.settings.baseline_readings
+    n = det.options.baseline_readings
     if asset.n_readings < n:
         raise ValidationError(
             f"unit {units[0]}: {asset.n_readings} readings, the baseline needs {n}", "telemetry"
@@ -314,7 +314,7 @@ def update(
     g = det.regimes.assign(s_arr)[0]
     r = (np.asarray(row_x) - det.regimes.mean[g]) / det.regimes.std[g]
     z = (r - base.median) / base.scale
-    lam = det.settings.smoothing
+    lam = det.options.smoothing
     e = lam * z + (1.0 - lam) * state.ewma
     stat = float(np.max(np.abs(e))) / det.ewma_std
     sc = stat / det.threshold
@@ -331,8 +331,8 @@ def score(det: AnomalyDetector, tel: Telemetry) -> AnomalyScores:
     n, p = r.shape
     start = unit_starts(tel.unit)
     pos = np.arange(n) - start
-    nb = det.settings.baseline_readings
-    lam = det.settings.smoothing
+    nb = det.options.baseline_readings
+    lam = det.options.smoothing
     e = np.zeros((n, p))
     firsts = np.flatnonzero(pos == 0)
     bounds = np.r_[firsts, n]

@@ -17,6 +17,12 @@ rank contingencies by risk. The mapping, stated once:
 * **Combined** as independent causes (noisy-OR):
   ``p = 1 - (1 - p_rul) (1 - p_anom)``.
 
+:func:`asset_failure_risk` runs the whole chain on the readings of each
+asset so far (RUL model at the last reading, the anomaly detector's latest
+score, then the mapping above): the operations centre calls it with each
+asset's telemetry as readings arrive and takes ``probability`` as the
+probability of that asset's outage within the horizon.
+
 Each term, and so ``p``, is non-decreasing in the horizon and lies in [0, 1];
 ``p`` is non-decreasing in the anomaly score and non-increasing as the
 predicted RUL distribution shifts to longer lives.
@@ -26,25 +32,34 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import numpy.typing as npt
 
 from aiguilleur.errors import ValidationError
-from aiguilleur.health.rul import RULPrediction
+from aiguilleur.health.anomaly import AnomalyDetector
+from aiguilleur.health.anomaly import score as anomaly_score_of
+from aiguilleur.health.rul import RULModel, RULPrediction, predict
+from aiguilleur.health.telemetry import Telemetry
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["FailureRisk", "RiskSettings", "failure_probability", "quantile_cdf"]
+__all__ = [
+    "FailureRisk",
+    "RiskOptions",
+    "asset_failure_risk",
+    "failure_probability",
+    "quantile_cdf",
+]
 
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True)
-class RiskSettings:
+class RiskOptions:
     """How RUL (in cycles) and anomaly scores become a probability over hours.
 
     Parameters
@@ -80,6 +95,40 @@ class FailureRisk:
     probability: FloatArray
     from_rul: FloatArray
     from_anomaly: FloatArray
+
+    def probability_of(self, unit: int) -> float:
+        """The probability for one asset.
+
+        Raises
+        ------
+        ValidationError
+            ``unit`` is not among the assets.
+        """
+        hit = np.flatnonzero(self.unit == unit)
+        if hit.size == 0:
+            raise ValidationError(f"unit {unit!r}: no failure probability for this asset")
+        return float(self.probability[hit[0]])
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-safe: the horizon and, per asset, the probability and its two sources."""
+        return {
+            "horizon_h": self.horizon_h,
+            "assets": [
+                {
+                    "unit": int(u),
+                    "probability": float(p),
+                    "from_rul": float(r),
+                    "from_anomaly": float(a),
+                }
+                for u, p, r, a in zip(
+                    self.unit.tolist(),
+                    self.probability.tolist(),
+                    self.from_rul.tolist(),
+                    self.from_anomaly.tolist(),
+                    strict=True,
+                )
+            ],
+        }
 
     def to_frame(self) -> pd.DataFrame:
         """One row per asset: unit, horizon_h, probability, from_rul, from_anomaly."""
@@ -124,7 +173,7 @@ def quantile_cdf(quantiles: FloatArray, levels: FloatArray, x: float) -> FloatAr
 def failure_probability(
     prediction: RULPrediction,
     horizon_h: float,
-    settings: RiskSettings | None = None,
+    options: RiskOptions | None = None,
     anomaly_score: dict[int, float] | None = None,
 ) -> FailureRisk:
     """Probability that each asset fails within ``horizon_h`` hours.
@@ -135,7 +184,7 @@ def failure_probability(
         RUL predictions, one per asset (``predict(..., at="last")``).
     horizon_h
         The horizon, in hours (>= 0).
-    settings
+    options
         Cycle duration and anomaly hazard (see the module docstring).
     anomaly_score
         Per unit, the latest anomaly score (for example
@@ -147,7 +196,7 @@ def failure_probability(
     ValidationError
         A negative or non-finite horizon, or a unit predicted more than once.
     """
-    s = settings or RiskSettings()
+    s = options or RiskOptions()
     if isinstance(horizon_h, bool) or not isinstance(horizon_h, int | float):
         raise ValidationError(f"horizon_h: expected a number, got {horizon_h!r}")
     if not (0.0 <= horizon_h < math.inf):
@@ -175,3 +224,43 @@ def failure_probability(
         from_rul=p_rul,
         from_anomaly=p_anom,
     )
+
+
+def asset_failure_risk(
+    model: RULModel,
+    telemetry: Telemetry,
+    horizon_h: float,
+    options: RiskOptions | None = None,
+    detector: AnomalyDetector | None = None,
+) -> FailureRisk:
+    """Probability that each asset fails within ``horizon_h`` hours, from its readings so far.
+
+    Parameters
+    ----------
+    model
+        A fitted RUL model (:func:`~aiguilleur.health.rul.fit` or ``load_model``).
+    telemetry
+        Every reading of each asset up to now (one asset per ``unit``); the
+        prediction is made at each asset's last reading, from its whole history.
+    horizon_h
+        The horizon, in hours (>= 0).
+    options
+        Cycle duration and anomaly hazard (:class:`RiskOptions`).
+    detector
+        When given, each asset's latest anomaly score adds the anomaly term;
+        otherwise only the RUL distribution counts.
+
+    Returns
+    -------
+    FailureRisk
+        One row per asset, in the order of the units in ``telemetry``.
+
+    Raises
+    ------
+    ValidationError
+        A column the model or the detector needs is missing, a reading is not
+        finite (naming the row), or the horizon is negative or not finite.
+    """
+    pred = predict(model, telemetry, at="last")
+    scores = anomaly_score_of(detector, telemetry).last_score() if detector is not None else None
+    return failure_probability(pred, horizon_h, options, scores)

@@ -8,8 +8,17 @@ The model (Saxena et al.'s C-MAPSS protocol):
 * causal features of each reading from its unit's past: exponentially smoothed
   sensors, rolling means and spread, least-squares slopes over several windows,
   the drift from the unit's own first readings, the cycle count;
+* a health index: per regime, a ridge regression of the capped RUL on the
+  normalised sensors, so that readings of different operating conditions sit
+  on one scale before they are smoothed together; its smoothed values, rolling
+  means and slopes are features, and so is the share of each unit's readings
+  spent in each regime;
 * a gradient-boosted regression (LightGBM, one or more seeds averaged) on the
   piecewise-linear target ``min(RUL, cap)``;
+* the PHM08 score charges late predictions more than early ones: the
+  predictions are shifted by the constant (0 to ``max_shift_cycles`` cycles
+  earlier) that minimises the score of the out-of-fold predictions on the
+  training units;
 * the predictive distribution of the true (uncapped) RUL is the point
   prediction plus residuals measured out of fold on held-out training units
   (split by unit), binned by the predicted value (split conformal). Intervals
@@ -32,7 +41,15 @@ import numpy.typing as npt
 
 from aiguilleur._files import atomic_write_bytes
 from aiguilleur.errors import CaseFormatError, ValidationError
-from aiguilleur.health._features import Regimes, feature_matrix, find_regimes
+from aiguilleur.health._features import (
+    Regimes,
+    feature_matrix,
+    find_regimes,
+    fit_health_index,
+    health_index,
+    index_features,
+    regime_history,
+)
 from aiguilleur.health.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -43,8 +60,8 @@ __all__ = [
     "MODEL_VERSION",
     "RULBacktest",
     "RULModel",
+    "RULOptions",
     "RULPrediction",
-    "RULSettings",
     "backtest",
     "fit",
     "load_model",
@@ -58,7 +75,7 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 MODEL_FORMAT = "aiguilleur.health.rul"
-MODEL_VERSION = 1
+MODEL_VERSION = 2
 # Quantile levels at which each bin's residual distribution is stored.
 _LEVELS = np.linspace(0.0, 1.0, 201)
 
@@ -76,8 +93,8 @@ def _ints(name: str, v: object, lo: int = 1) -> None:
 
 
 @dataclass(frozen=True)
-class RULSettings:
-    """Settings of the remaining-useful-life model.
+class RULOptions:
+    """Options of the remaining-useful-life model.
 
     Parameters
     ----------
@@ -96,10 +113,21 @@ class RULSettings:
         How many first readings of a unit define its own healthy level.
     n_regimes
         Number of operating regimes; ``None`` finds it from the settings.
+    health_index
+        Add the per-regime linear health index and its summaries as features.
+    index_alphas, index_windows, index_slope_windows
+        Smoothing factors, rolling-mean windows and slope windows of the health index.
+    index_ridge
+        Ridge penalty of the health index's per-regime regressions (on sensors
+        scaled to unit variance in their regime).
+    max_shift_cycles
+        Largest downward shift of the predictions, chosen on the out-of-fold
+        predictions to minimise the PHM08 score (0 disables it).
     n_rounds, learning_rate, num_leaves, min_data_in_leaf, feature_fraction
         LightGBM's boosting parameters.
     seeds
-        One booster per seed, averaged.
+        One booster per seed, averaged in the fitted model (the out-of-fold
+        fits behind the intervals use the first seed only).
     n_folds
         Folds (split by unit) of the out-of-fold residuals behind the intervals.
     n_bins
@@ -116,12 +144,18 @@ class RULSettings:
     alphas: tuple[float, ...] = (0.1, 0.3)
     baseline_cycles: int = 15
     n_regimes: int | None = None
+    health_index: bool = True
+    index_alphas: tuple[float, ...] = (0.05, 0.1, 0.2, 0.4)
+    index_windows: tuple[int, ...] = (5, 10, 20, 30, 50)
+    index_slope_windows: tuple[int, ...] = (10, 20, 40, 80)
+    index_ridge: float = 1.0
+    max_shift_cycles: float = 5.0
     n_rounds: int = 600
     learning_rate: float = 0.03
     num_leaves: int = 31
     min_data_in_leaf: int = 200
     feature_fraction: float = 0.5
-    seeds: tuple[int, ...] = (0,)
+    seeds: tuple[int, ...] = (0, 1, 2)
     n_folds: int = 5
     n_bins: int = 5
     level: float = 0.8
@@ -134,11 +168,24 @@ class RULSettings:
             )
         _ints("windows", self.windows)
         _ints("slope_windows", self.slope_windows, 2)
-        if not isinstance(self.alphas, tuple) or not self.alphas:
-            raise ValidationError(f"alphas: expected a non-empty tuple, got {self.alphas!r}")
-        for a in self.alphas:
-            if isinstance(a, bool) or not isinstance(a, int | float) or not 0 < a <= 1:
-                raise ValidationError(f"alphas: expected numbers in (0, 1], got {a!r}")
+        _ints("index_windows", self.index_windows)
+        _ints("index_slope_windows", self.index_slope_windows, 2)
+        for name, al in (("alphas", self.alphas), ("index_alphas", self.index_alphas)):
+            if not isinstance(al, tuple) or not al:
+                raise ValidationError(f"{name}: expected a non-empty tuple, got {al!r}")
+            for a in al:
+                if isinstance(a, bool) or not isinstance(a, int | float) or not 0 < a <= 1:
+                    raise ValidationError(f"{name}: expected numbers in (0, 1], got {a!r}")
+        if not isinstance(self.health_index, bool):
+            raise ValidationError(
+                f"health_index: expected True or False, got {self.health_index!r}"
+            )
+        m = self.max_shift_cycles
+        if isinstance(m, bool) or not isinstance(m, int | float) or not 0 <= m < math.inf:
+            raise ValidationError(f"max_shift_cycles: expected a non-negative number, got {m!r}")
+        r = self.index_ridge
+        if isinstance(r, bool) or not isinstance(r, int | float) or not 0 <= r < math.inf:
+            raise ValidationError(f"index_ridge: expected a non-negative number, got {r!r}")
         _positive_int("baseline_cycles", self.baseline_cycles)
         if self.n_regimes is not None:
             _positive_int("n_regimes", self.n_regimes)
@@ -165,20 +212,28 @@ class RULModel:
     """A fitted RUL model: what :func:`predict` needs, and what :func:`save_model` writes.
 
     ``setting_names`` and ``sensor_names`` are the columns the model needs;
-    ``bin_edges`` split the predicted RUL into the bins whose residual
+    ``index_weights`` (one row per regime: intercept, then one weight per
+    sensor) define the health index, empty when the options leave it out;
+    ``shift_cycles`` (<= 0) is added to every prediction (before clipping to
+    ``[0, cap]``); ``bin_edges`` split the predicted RUL into the bins whose residual
     quantiles (at ``levels``) are the rows of ``residual_quantiles``.
+    ``train_time_s`` is the wall-clock time of the fit and ``train_cpu_s`` the
+    processor time of this process (the fair figure on a shared machine).
     """
 
-    settings: RULSettings
+    options: RULOptions
     setting_names: tuple[str, ...]
     sensor_names: tuple[str, ...]
     regimes: Regimes
+    index_weights: FloatArray
+    shift_cycles: float
     feature_names: tuple[str, ...]
     boosters: tuple[str, ...]
     bin_edges: FloatArray
     levels: FloatArray
     residual_quantiles: FloatArray
     train_time_s: float
+    train_cpu_s: float
     n_units: int
     oof_rmse: float
     _cache: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
@@ -261,13 +316,47 @@ def phm08_score(predicted: npt.ArrayLike, true: npt.ArrayLike) -> float:
 
 
 def _features(
-    tel: Telemetry, regimes: Regimes, s: RULSettings
+    tel: Telemetry, regimes: Regimes, index_weights: FloatArray, s: RULOptions
 ) -> tuple[FloatArray, tuple[str, ...]]:
     z = regimes.normalise(tel)
-    return feature_matrix(z, tel, s.windows, s.slope_windows, s.alphas, s.baseline_cycles)
+    x, names = feature_matrix(z, tel, s.windows, s.slope_windows, s.alphas, s.baseline_cycles)
+    blocks, labels = [x], list(names)
+    g = regimes.assign(tel.settings)
+    if s.health_index:
+        h = health_index(z, g, index_weights)
+        xi, ni = index_features(h, tel, s.index_alphas, s.index_windows, s.index_slope_windows)
+        blocks.append(xi)
+        labels.extend(ni)
+    if regimes.n_regimes > 1:
+        blocks.append(regime_history(tel, g, regimes.n_regimes))
+        labels.extend(f"regime{k}_share" for k in range(regimes.n_regimes))
+    return np.hstack(blocks), tuple(labels)
 
 
-def _train(x: FloatArray, y: FloatArray, s: RULSettings) -> list[Any]:
+def _index_weights(tel: Telemetry, y: FloatArray, regimes: Regimes, s: RULOptions) -> FloatArray:
+    """The health index fitted on ``tel`` (training readings only), or an empty array."""
+    if not s.health_index:
+        return np.zeros((0, 0))
+    z = regimes.normalise(tel)
+    g = regimes.assign(tel.settings)
+    target = np.minimum(y, s.cap_cycles)
+    return fit_health_index(z, g, target, regimes.n_regimes, s.index_ridge)
+
+
+def _subset(tel: Telemetry, rows: npt.NDArray[np.bool_]) -> Telemetry:
+    return Telemetry(
+        unit=tel.unit[rows],
+        cycle=tel.cycle[rows],
+        settings=tel.settings[rows],
+        sensors=tel.sensors[rows],
+        setting_names=tel.setting_names,
+        sensor_names=tel.sensor_names,
+    )
+
+
+def _train(
+    x: FloatArray, y: FloatArray, s: RULOptions, seeds: tuple[int, ...] | None = None
+) -> list[Any]:
     import lightgbm as lgb
 
     params: dict[str, Any] = {
@@ -284,12 +373,23 @@ def _train(x: FloatArray, y: FloatArray, s: RULSettings) -> list[Any]:
         "deterministic": True,
     }
     data = lgb.Dataset(x, np.minimum(y, s.cap_cycles), free_raw_data=False)
-    return [lgb.train({**params, "seed": seed}, data, s.n_rounds) for seed in s.seeds]
+    use = s.seeds if seeds is None else seeds
+    return [lgb.train({**params, "seed": seed}, data, s.n_rounds) for seed in use]
 
 
 def _predict_boosters(boosters: list[Any], x: FloatArray, cap: float) -> FloatArray:
     p = np.mean([b.predict(x, num_threads=1) for b in boosters], axis=0)
     return np.clip(np.asarray(p, dtype=np.float64), 0.0, cap)
+
+
+def _score_shift(oof: FloatArray, target: FloatArray, s: RULOptions) -> float:
+    """The downward shift, on a 0.25-cycle grid, with the least out-of-fold PHM08 score.
+
+    Ties go to the smallest shift (the grid starts at 0).
+    """
+    grid = -np.arange(0.0, s.max_shift_cycles + 1e-9, 0.25)
+    scores = [phm08_score(np.clip(oof + d, 0.0, s.cap_cycles), target) for d in grid]
+    return float(grid[int(np.argmin(scores))])
 
 
 def _check_columns(model: RULModel, tel: Telemetry) -> None:
@@ -318,7 +418,7 @@ def _aligned(model: RULModel, tel: Telemetry) -> Telemetry:
 
 def fit(
     telemetry: Telemetry,
-    settings: RULSettings | None = None,
+    options: RULOptions | None = None,
     *,
     rul_at_end: npt.ArrayLike | None = None,
 ) -> RULModel:
@@ -329,8 +429,8 @@ def fit(
     telemetry
         Training readings; each unit's last reading is its failure unless
         ``rul_at_end`` says otherwise.
-    settings
-        Model settings (defaults: :class:`RULSettings`).
+    options
+        Model options (defaults: :class:`RULOptions`).
     rul_at_end
         Per unit, in order, the RUL after its last reading (for records that
         stop before failure).
@@ -346,23 +446,34 @@ def fit(
     ValidationError
         Too few units for the folds, or a non-finite sensor value (naming the row).
     """
-    s = settings or RULSettings()
-    t0 = time.perf_counter()
+    s = options or RULOptions()
+    t0, c0 = time.perf_counter(), time.process_time()
     units = telemetry.units
     if units.size < s.n_folds:
         raise ValidationError(
             f"{units.size} unit(s) in the training telemetry: need at least n_folds = {s.n_folds}"
         )
     y = rul_target(telemetry, rul_at_end)
+    # Regimes and their sensor statistics use the settings and sensors of the
+    # training readings only (no target): they are fitted once, on all of them.
     regimes = find_regimes(telemetry, s.n_regimes)
-    x, names = _features(telemetry, regimes, s)
-    # Out-of-fold residuals: each fold's units are predicted by boosters that never saw them.
+    # Out-of-fold residuals: each fold's units are predicted by boosters, and a
+    # health index, fitted without them.
     rng = np.random.default_rng(12345)
     folds = np.array_split(rng.permutation(units), s.n_folds)
     oof = np.empty(y.shape[0])
     for f in folds:
         va = np.isin(telemetry.unit, f)
-        oof[va] = _predict_boosters(_train(x[~va], y[~va], s), x[va], s.cap_cycles)
+        w = _index_weights(_subset(telemetry, ~va), y[~va], regimes, s)
+        xf, _ = _features(telemetry, regimes, w, s)
+        # One booster per fold (the first seed) keeps the fit time in bounds; the
+        # residuals of a seed average are, if anything, smaller, so the
+        # intervals err on the wide side.
+        oof[va] = _predict_boosters(_train(xf[~va], y[~va], s, s.seeds[:1]), xf[va], s.cap_cycles)
+    weights = _index_weights(telemetry, y, regimes, s)
+    x, names = _features(telemetry, regimes, weights, s)
+    shift = _score_shift(oof, np.minimum(y, s.cap_cycles), s)
+    oof = np.clip(oof + shift, 0.0, s.cap_cycles)
     resid = y - oof
     edges = np.quantile(oof, np.linspace(0, 1, s.n_bins + 1)[1:-1]) if s.n_bins > 1 else np.zeros(0)
     edges = np.unique(edges)
@@ -370,16 +481,19 @@ def fit(
     rq = np.vstack([np.quantile(resid[b == i], _LEVELS) for i in range(edges.size + 1)])
     boosters = _train(x, y, s)
     return RULModel(
-        settings=s,
+        options=s,
         setting_names=telemetry.setting_names,
         sensor_names=regimes.sensor_names,
         regimes=regimes,
+        index_weights=weights,
+        shift_cycles=shift,
         feature_names=names,
         boosters=tuple(bst.model_to_string() for bst in boosters),
         bin_edges=edges,
         levels=_LEVELS.copy(),
         residual_quantiles=rq,
         train_time_s=time.perf_counter() - t0,
+        train_cpu_s=time.process_time() - c0,
         n_units=int(units.size),
         oof_rmse=float(np.sqrt(np.mean((np.minimum(y, s.cap_cycles) - oof) ** 2))),
         _cache={"boosters": boosters},
@@ -414,7 +528,7 @@ def predict(
         ``"last"``: one prediction per unit, at its last reading. ``"all"``:
         one per reading (each using that reading and the unit's earlier ones).
     level
-        Interval coverage (default: the model's ``settings.level``).
+        Interval coverage (default: the model's ``options.level``).
 
     Raises
     ------
@@ -422,17 +536,18 @@ def predict(
         A sensor or setting column the model needs is missing (named), or a
         sensor value is not finite (naming the row).
     """
-    lv = model.settings.level if level is None else float(level)
+    lv = model.options.level if level is None else float(level)
     if not 0.0 < lv < 1.0:
         raise ValidationError(f"level: expected a number in (0, 1), got {level!r}")
     if at not in ("last", "all"):
         raise ValidationError(f"at: expected 'last' or 'all', got {at!r}")
     tel = _aligned(model, telemetry)
-    x, names = _features(tel, model.regimes, model.settings)
+    x, names = _features(tel, model.regimes, model.index_weights, model.options)
     if names != model.feature_names:
         raise ValidationError("the features computed differ from the model's feature list")
     rows = tel.last_rows if at == "last" else np.arange(tel.n_readings)
-    p = _predict_boosters(model._lgb(), x[rows], model.settings.cap_cycles)
+    cap = model.options.cap_cycles
+    p = np.clip(_predict_boosters(model._lgb(), x[rows], cap) + model.shift_cycles, 0.0, cap)
     q = model.distribution(p)
     lo_hi = np.column_stack(
         [_quantile_at(q, model.levels, (1 - lv) / 2), _quantile_at(q, model.levels, (1 + lv) / 2)]
@@ -458,7 +573,8 @@ class RULBacktest:
 
     ``rmse`` and ``score`` (PHM08) compare the prediction at each test unit's
     last reading with its true, uncapped RUL; ``coverage`` is the share of
-    units whose true RUL lies in the interval at ``level``.
+    units whose true RUL lies in the interval at ``level``. Times are the
+    fit's wall clock and processor time and the prediction's wall clock.
     """
 
     rmse: float
@@ -468,6 +584,7 @@ class RULBacktest:
     level: float
     mean_interval_width: float
     train_time_s: float
+    train_cpu_s: float
     predict_time_s: float
     prediction: RULPrediction
     true_rul: IntArray
@@ -482,6 +599,7 @@ class RULBacktest:
             "level": self.level,
             "mean_interval_width": self.mean_interval_width,
             "train_time_s": self.train_time_s,
+            "train_cpu_s": self.train_cpu_s,
             "predict_time_s": self.predict_time_s,
         }
 
@@ -490,7 +608,7 @@ def backtest(
     train: Telemetry,
     test: Telemetry,
     true_rul: npt.ArrayLike,
-    settings: RULSettings | None = None,
+    options: RULOptions | None = None,
 ) -> RULBacktest:
     """Fit on ``train``, predict each ``test`` unit at its last reading, score against ``true_rul``.
 
@@ -504,7 +622,7 @@ def backtest(
         raise ValidationError(
             f"true RUL: expected {test.units.size} values (one per test unit), got {truth.size}"
         )
-    model = fit(train, settings)
+    model = fit(train, options)
     t0 = time.perf_counter()
     pred = predict(model, test)
     dt = time.perf_counter() - t0
@@ -518,6 +636,7 @@ def backtest(
         level=pred.level,
         mean_interval_width=float(np.mean(pred.upper_cycles - pred.lower_cycles)),
         train_time_s=model.train_time_s,
+        train_cpu_s=model.train_cpu_s,
         predict_time_s=dt,
         prediction=pred,
         true_rul=truth,
@@ -534,15 +653,15 @@ def _arr(a: FloatArray) -> list[Any]:
 def save_model(model: RULModel, path: str | Path) -> None:
     """Write ``model`` to a JSON file (versioned; never half-written).
 
-    The file holds the format name and version, the settings, the setting and
+    The file holds the format name and version, the options, the setting and
     sensor columns the model needs, the feature list, the regime statistics,
     the boosters (LightGBM's text format) and the residual distribution.
     """
-    settings = asdict(model.settings)
+    options = asdict(model.options)
     doc = {
         "format": MODEL_FORMAT,
         "version": MODEL_VERSION,
-        "settings": settings,
+        "options": options,
         "setting_names": list(model.setting_names),
         "sensor_names": list(model.sensor_names),
         "feature_names": list(model.feature_names),
@@ -552,12 +671,15 @@ def save_model(model: RULModel, path: str | Path) -> None:
             "mean": _arr(model.regimes.mean),
             "std": _arr(model.regimes.std),
         },
+        "index_weights": _arr(model.index_weights),
+        "shift_cycles": model.shift_cycles,
         "calibration": {
             "bin_edges": _arr(model.bin_edges),
             "levels": _arr(model.levels),
             "residual_quantiles": _arr(model.residual_quantiles),
         },
         "train_time_s": model.train_time_s,
+        "train_cpu_s": model.train_cpu_s,
         "n_units": model.n_units,
         "oof_rmse": model.oof_rmse,
         "boosters": list(model.boosters),
@@ -598,11 +720,19 @@ def load_model(path: str | Path) -> RULModel:
             p,
         )
     try:
-        raw = dict(_field(doc, "settings", p, dict))
-        for k in ("windows", "slope_windows", "alphas", "seeds"):
+        raw = dict(_field(doc, "options", p, dict))
+        for k in (
+            "windows",
+            "slope_windows",
+            "alphas",
+            "index_alphas",
+            "index_windows",
+            "index_slope_windows",
+            "seeds",
+        ):
             if k in raw:
                 raw[k] = tuple(raw[k])
-        settings = RULSettings(**raw)
+        options = RULOptions(**raw)
         reg = _field(doc, "regimes", p, dict)
         cal = _field(doc, "calibration", p, dict)
         sensor_names = tuple(str(x) for x in _field(doc, "sensor_names", p, list))
@@ -615,11 +745,23 @@ def load_model(path: str | Path) -> RULModel:
         )
         if regimes.mean.shape != (regimes.n_regimes, len(sensor_names)):
             raise CaseFormatError("field 'regimes': statistics do not match the sensor list", p)
+        index_weights = np.asarray(_field(doc, "index_weights", p, list), dtype=np.float64)
+        if options.health_index and index_weights.shape != (
+            regimes.n_regimes,
+            len(sensor_names) + 1,
+        ):
+            raise CaseFormatError(
+                "field 'index_weights': expected one row per regime and one weight per sensor", p
+            )
+        if not options.health_index:
+            index_weights = np.zeros((0, 0))
         model = RULModel(
-            settings=settings,
+            options=options,
             setting_names=tuple(str(x) for x in _field(doc, "setting_names", p, list)),
             sensor_names=sensor_names,
             regimes=regimes,
+            index_weights=index_weights,
+            shift_cycles=float(_field(doc, "shift_cycles", p, (int, float))),
             feature_names=tuple(str(x) for x in _field(doc, "feature_names", p, list)),
             boosters=tuple(str(x) for x in _field(doc, "boosters", p, list)),
             bin_edges=np.asarray(_field(cal, "bin_edges", p, list), dtype=np.float64),
@@ -628,6 +770,7 @@ def load_model(path: str | Path) -> RULModel:
                 _field(cal, "residual_quantiles", p, list), dtype=np.float64
             ),
             train_time_s=float(_field(doc, "train_time_s", p, (int, float))),
+            train_cpu_s=float(_field(doc, "train_cpu_s", p, (int, float))),
             n_units=int(_field(doc, "n_units", p, int)),
             oof_rmse=float(_field(doc, "oof_rmse", p, (int, float))),
         )

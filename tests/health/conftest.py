@@ -20,9 +20,9 @@ requires_shared_cmapss = pytest.mark.skipif(
 )
 
 
-def sample_path(name: str) -> Path:
-    """A file of the bundled sample (``train``, ``test`` or ``RUL``)."""
-    return Path(str(files("aiguilleur.data").joinpath("cmapss", f"{name}_FD001_units1-10.txt")))
+def sample_path(name: str, subset: str = "FD001") -> Path:
+    """A file of the bundled sample (``train``, ``test`` or ``RUL``; ``FD001`` or ``FD002``)."""
+    return Path(str(files("aiguilleur.data").joinpath("cmapss", f"{name}_{subset}_units1-10.txt")))
 
 
 @pytest.fixture(scope="session")

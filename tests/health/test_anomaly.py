@@ -12,7 +12,7 @@ import pytest
 
 from aiguilleur import health
 from aiguilleur.errors import ValidationError
-from aiguilleur.health import AnomalyDetector, AnomalySettings, Telemetry
+from aiguilleur.health import AnomalyDetector, AnomalyOptions, Telemetry
 
 N_UNITS, LENGTH, P = 150, 250, 10
 FAULT_AT = 100  # cycle of the first faulty reading
@@ -64,9 +64,9 @@ def test_false_alarm_rate_on_clean_data(detector: AnomalyDetector) -> None:
     """Target 0.1 % per reading; measured about 0.16 % (estimated baselines), bounded at 0.3 %."""
     fresh = _fleet(12)  # other assets than the ones the fleet statistics came from
     sc = health.score(detector, fresh)
-    watched = fresh.cycle > detector.settings.baseline_readings
+    watched = fresh.cycle > detector.options.baseline_readings
     rate = sc.alarm[watched].mean()
-    assert rate <= 3 * detector.settings.false_alarm_rate
+    assert rate <= 3 * detector.options.false_alarm_rate
     assert not sc.alarm[~watched].any()  # baseline readings never alarm
 
 
@@ -98,7 +98,7 @@ def test_streaming_equals_batch(detector: AnomalyDetector, clean: Telemetry) -> 
     faulty = _with_fault(clean, 2, "step", 2.0)
     one = faulty.select_units([7])
     batch = health.score(detector, one)
-    nb = detector.settings.baseline_readings
+    nb = detector.options.baseline_readings
     base = health.baseline(detector, one)
     state = health.start_stream(detector)
     for i in range(nb, one.n_readings):
@@ -124,7 +124,7 @@ def test_bad_readings_named(detector: AnomalyDetector, clean: Telemetry) -> None
     with pytest.raises(ValidationError, match="one asset"):
         health.baseline(detector, clean.select_units([1, 2]))
     with pytest.raises(ValidationError, match="smoothing"):
-        AnomalySettings(smoothing=0.0)
+        AnomalyOptions(smoothing=0.0)
 
 
 def test_cmapss_sample_alarms_late_not_early(sample_train: Telemetry) -> None:

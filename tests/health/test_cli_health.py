@@ -57,3 +57,16 @@ def test_backtest_bad_inputs(tmp_path: Path) -> None:
     broken.write_text("\n".join(lines) + "\n")
     _one_line_error(runner.invoke(app, _args(train, broken, rul)), "test.txt:5:", "26 columns")
     _one_line_error(runner.invoke(app, _args(tmp_path / "nope.txt", test, rul)), "no such file")
+
+
+def test_backtest_fd002_sample() -> None:
+    """Six operating conditions through the same command and defaults."""
+    args = _args(
+        sample_path("train", "FD002"), sample_path("test", "FD002"), sample_path("RUL", "FD002")
+    )
+    res = runner.invoke(app, [*args, "--json"])
+    assert res.exit_code == 0, (res.stdout, res.stderr)
+    out = json.loads(res.stdout)
+    assert out["units"] == 10
+    # Predicting the mean of these ten true RULs gives 48.9 cycles.
+    assert 0.0 < out["rmse"] < 35.0

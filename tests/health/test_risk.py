@@ -10,7 +10,7 @@ from scipy.stats import norm
 
 from aiguilleur import health
 from aiguilleur.errors import ValidationError
-from aiguilleur.health import RiskSettings, RULPrediction
+from aiguilleur.health import RiskOptions, RULOptions, RULPrediction, Telemetry
 from aiguilleur.health.risk import quantile_cdf
 
 LEVELS = np.linspace(0.0, 1.0, 201)
@@ -46,8 +46,8 @@ def test_cdf_matches_scipy_normal() -> None:
 def test_horizon_in_hours_uses_the_cycle_duration() -> None:
     q = np.tile(np.linspace(0.0, 200.0, 201), (1, 1))  # RUL uniform on [0, 200] cycles
     pred = _prediction(q)
-    one = health.failure_probability(pred, 24.0, RiskSettings(cycle_duration_h=1.0))
-    day = health.failure_probability(pred, 24.0, RiskSettings(cycle_duration_h=24.0))
+    one = health.failure_probability(pred, 24.0, RiskOptions(cycle_duration_h=1.0))
+    day = health.failure_probability(pred, 24.0, RiskOptions(cycle_duration_h=24.0))
     assert one.probability[0] == pytest.approx(24 / 200)
     assert day.probability[0] == pytest.approx(1 / 200)
     frame = one.to_frame()
@@ -57,7 +57,7 @@ def test_horizon_in_hours_uses_the_cycle_duration() -> None:
 def test_anomaly_term() -> None:
     q = np.tile(np.linspace(500.0, 700.0, 201), (3, 1))  # far from failure by RUL
     pred = _prediction(q)
-    s = RiskSettings(anomaly_hazard_per_h=0.02)
+    s = RiskOptions(anomaly_hazard_per_h=0.02)
     r = health.failure_probability(pred, 10.0, s, anomaly_score={1: 0.5, 2: 2.0})
     assert r.from_rul.tolist() == [0.0, 0.0, 0.0]
     assert r.probability[0] == 0.0  # below the alarm threshold: no contribution
@@ -66,7 +66,7 @@ def test_anomaly_term() -> None:
     with pytest.raises(ValidationError, match="horizon_h"):
         health.failure_probability(pred, -1.0)
     with pytest.raises(ValidationError, match="cycle_duration_h"):
-        RiskSettings(cycle_duration_h=0.0)
+        RiskOptions(cycle_duration_h=0.0)
 
 
 _rows = st.lists(
@@ -89,7 +89,7 @@ def test_monotone_and_bounded(
     rows: list[list[float]], h1: float, h2: float, a1: float, a2: float, cycle_h: float
 ) -> None:
     pred = _prediction(np.asarray(rows))
-    s = RiskSettings(cycle_duration_h=cycle_h, anomaly_hazard_per_h=0.05)
+    s = RiskOptions(cycle_duration_h=cycle_h, anomaly_hazard_per_h=0.05)
     lo_h, hi_h = sorted((h1, h2))
     lo_a, hi_a = sorted((a1, a2))
     units = pred.unit.tolist()
@@ -104,3 +104,34 @@ def test_monotone_and_bounded(
     later = _prediction(np.asarray(rows) + 10.0)
     p_later = health.failure_probability(later, lo_h, s, {u: lo_a for u in units}).probability
     assert np.all(p_later <= p_lo + 1e-12)
+
+
+def test_asset_failure_risk_from_readings(sample_train: Telemetry, sample_test: Telemetry) -> None:
+    """The per-asset chain equals its parts: RUL at the last reading, anomaly score, mapping."""
+    model = health.fit(sample_train, RULOptions(n_rounds=60, seeds=(0,)))
+    det = health.fit_detector(sample_train)
+    opts = RiskOptions(cycle_duration_h=2.0, anomaly_hazard_per_h=0.05)
+    risk = health.asset_failure_risk(model, sample_test, 60.0, opts, det)
+    pred = health.predict(model, sample_test, at="last")
+    scores = health.score(det, sample_test).last_score()
+    want = health.failure_probability(pred, 60.0, opts, scores)
+    np.testing.assert_array_equal(risk.unit, want.unit)
+    np.testing.assert_allclose(risk.probability, want.probability)
+    # One asset from its own readings alone gets the same number as in the fleet call.
+    u = int(sample_test.unit[0])
+    mine = sample_test.unit == u
+    alone = Telemetry(
+        sample_test.unit[mine], sample_test.cycle[mine], sample_test.settings[mine],
+        sample_test.sensors[mine], sample_test.setting_names, sample_test.sensor_names,
+    )  # fmt: skip
+    one = health.asset_failure_risk(model, alone, 60.0, opts, det)
+    assert one.probability_of(u) == pytest.approx(risk.probability_of(u), abs=1e-12)
+    doc = risk.to_dict()
+    assert doc["horizon_h"] == 60.0
+    assert [a["unit"] for a in doc["assets"]] == risk.unit.tolist()
+    with pytest.raises(ValidationError, match="unit 999"):
+        risk.probability_of(999)
+    # Without a detector only the RUL term counts.
+    plain = health.asset_failure_risk(model, sample_test, 60.0, opts)
+    assert np.all(plain.from_anomaly == 0.0)
+    np.testing.assert_allclose(plain.from_rul, risk.from_rul)

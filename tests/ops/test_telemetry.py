@@ -655,11 +655,11 @@ def test_when_analyses_lag_the_newest_reading_wins_and_the_lag_is_alarmed(world:
     react = c.responder.react
     first = threading.Event()
 
-    def slow(state: Any, batch: Any) -> Any:  # the first analysis takes a while
+    def slow(state: Any, batch: Any, *rest: Any) -> Any:  # the first analysis takes a while
         if not first.is_set():
             first.set()
             time.sleep(0.8)
-        return react(state, batch)
+        return react(state, batch, *rest)
 
     c.responder.react = slow  # type: ignore[method-assign]
     analyst = tel._Analyst(intake, opts).start()
