@@ -3,19 +3,28 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+DEMO_STAMP := $(VENV)/.demo-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
+PY_CHECK := import sys; sys.exit(0 if sys.version_info >= (3, 11) else "aiguilleur needs Python 3.11 or newer: run make PYTHON=python3.11 ...")
 
 .PHONY: venv demo test lint bench
 
 venv: $(STAMP)
 
+# The demo needs aiguilleur alone; the tests, linters and benchmarks add their extras.
+$(DEMO_STAMP): pyproject.toml
+	@$(PYTHON) -c '$(PY_CHECK)'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e .
+	touch $(DEMO_STAMP)
+
 $(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "aiguilleur needs Python 3.11 or newer: run make PYTHON=python3.11 ...")'
+	@$(PYTHON) -c '$(PY_CHECK)'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e '.[dev]'
-	touch $(STAMP)
+	touch $(STAMP) $(DEMO_STAMP)
 
-demo: venv
+demo: $(DEMO_STAMP)
 	$(BIN)/aiguilleur demo
 
 # One BLAS thread per test worker: two workers on two cores must not oversubscribe.
