@@ -207,8 +207,15 @@ def write_replay_report(result: Any, out: Path) -> Path:
     op = result.operating_point
     base = op.get("base_case", {})
     n1 = op.get("n1", {})
+    grid_facts: list[str] = []
+    if first is not None and first.grid is not None:
+        g = first.grid.net
+        grid_facts.append(
+            f"{g.name}: {g.n_bus:,} buses, {g.n_branch:,} branches, {g.n_gen:,} generators."
+        )
     facts = [
         ("Scenario", [result.description or result.scenario]),
+        *([("Grid", grid_facts)] if grid_facts else []),
         (
             "Operating point at the start",
             [

@@ -147,6 +147,8 @@ def test_crisis118_replays_to_a_state_that_holds(crisis118: Any, tmp_path: Path)
     page = write_replay_report(r, out)
     text = page.read_text(encoding="utf-8")
     assert "Timeline" in text and "Proposals" in text and "<svg" in text
+    # the report names the grid it ran on
+    assert "pglib_opf_case118_ieee: 118 buses, 186 branches, 54 generators." in text
     assert json.loads((out / "summary.json").read_text())["state_hash"] == r.state_hash
     assert (out / "events.jsonl").read_text().count("\n") == d["events"]
     geo = json.loads((out / "routes.geojson").read_text())
