@@ -18,7 +18,7 @@ from aiguilleur.cli import (
     _dispatch,  # noqa: F401  (adds grid dispatch, redispatch, commit)
     _powsybl,  # noqa: F401  (adds grid import, export)
 )
-from aiguilleur.cli._common import EXIT_ERROR, EXIT_INTERRUPTED
+from aiguilleur.cli._common import EXIT_ERROR, EXIT_INTERNAL, EXIT_INTERRUPTED
 from aiguilleur.cli._demo import demo
 from aiguilleur.cli._forecast import forecast_app
 from aiguilleur.cli._grid import grid_app
@@ -82,3 +82,17 @@ def main(argv: Sequence[str] | None = None) -> None:
     except AiguilleurError as e:
         typer.echo(f"error: {' '.join(str(e).split())}", err=True)
         sys.exit(EXIT_ERROR)
+    except (MemoryError, RecursionError) as e:
+        what = "out of memory" if isinstance(e, MemoryError) else "input nested too deeply"
+        typer.echo(f"error: {what}", err=True)
+        sys.exit(EXIT_ERROR)
+    except Exception as e:  # the last resort: a bug, said in one line, never a traceback
+        if os.environ.get("AIGUILLEUR_DEBUG"):
+            raise
+        msg = " ".join(str(e).split())[:200]
+        typer.echo(
+            f"error: internal error ({type(e).__name__}: {msg}); this is a bug in aiguilleur, "
+            "please report it (AIGUILLEUR_DEBUG=1 shows the traceback)",
+            err=True,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -35,6 +35,8 @@ OPERATING_POINT_AS_IS = "stored set-points as in the case file"
 
 EXIT_ERROR = 2
 EXIT_INTERRUPTED = 130
+#: An exception aiguilleur did not expect: a bug, reported in one line (never a traceback).
+EXIT_INTERNAL = 3
 
 CaseArg = Annotated[
     str,
