@@ -31,7 +31,6 @@ import os
 import shutil
 import statistics
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -178,7 +177,7 @@ def bench_recorders(n: int, pg: str | None, tmp: Path) -> None:
         )
         if pg:
             url, sch = fresh_pg(pg)
-            url2, sch2 = fresh_pg(pg)
+            _url2, sch2 = fresh_pg(pg)
             try:
                 a = ours(url, batch)
                 b = anchor("postgres", batch, sch2)

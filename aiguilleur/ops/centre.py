@@ -25,6 +25,7 @@ import contextlib
 import json
 import threading
 import time
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +38,10 @@ from aiguilleur.ops.state import Folder, State, case_network, state_from_bytes
 from aiguilleur.ops.store import NewEvent, Store, open_store
 
 __all__ = ["CentreOptions", "IngestResult", "OpsCentre"]
+
+#: How many of the latest reactions :attr:`OpsCentre.reactions` keeps in memory (every
+#: reaction's proposals, alarms and analyses are in the store regardless).
+REACTIONS_KEPT = 1000
 
 
 @dataclass(frozen=True)
@@ -109,7 +114,10 @@ class OpsCentre:
         from concurrent.futures import ThreadPoolExecutor
 
         self._snapshots = ThreadPoolExecutor(1, thread_name_prefix="aiguilleur-snapshot")
-        self.reactions: list[Reaction] = []
+        # the latest reactions, for callers that read them back (bounded: a centre that
+        # runs for weeks must not grow without end); reaction_count counts them all
+        self.reactions: deque[Reaction] = deque(maxlen=REACTIONS_KEPT)
+        self.reaction_count = 0
         self.restart_s = self._load()
 
     @classmethod
@@ -457,7 +465,9 @@ class OpsCentre:
                     self._committed_at.pop(s, None)
             published: set[str] = set()
 
-            def publish(a: dict[str, Any], committed: float = committed) -> None:
+            def publish(
+                a: dict[str, Any], committed: float = committed, published: set[str] = published
+            ) -> None:
                 a["reaction_s"] = time.perf_counter() - committed
                 self.store.put_record("alarms", a["id"], a["seq"], a)
                 published.add(a["id"])
@@ -475,6 +485,7 @@ class OpsCentre:
                     self.store.put_record("alarms", a["id"], a["seq"], a)
             out.append(react)
             self.reactions.append(react)
+            self.reaction_count += 1
             self._auto_apply(react, state)
         return out
 

@@ -640,7 +640,7 @@ class RayExecutor:
                     res, dt, _pid = ray.get(r)
                 except RayTaskError as e:
                     # fn raised: that is the answer, not a lost worker
-                    cause = e.as_instanceof_cause()  # type: ignore[no-untyped-call]
+                    cause = e.as_instanceof_cause()  # type: ignore[no-untyped-call,unused-ignore]
                     raise cause from None
                 except Exception as e:  # WorkerCrashedError, NodeDiedError, ObjectLostError
                     failures.append(f"task {j}: {type(e).__name__}: {' '.join(str(e).split())}")

@@ -270,7 +270,7 @@ class FeedHub:
         sub.callback(part)
 
     def _changed(self, seen: tuple[int, int]) -> tuple[bool, tuple[int, int]]:
-        now = (self.centre.last_seq, len(self.centre.reactions))
+        now = (self.centre.last_seq, self.centre.reaction_count)
         return now != seen, now
 
     def _run(self) -> None:

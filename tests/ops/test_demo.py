@@ -64,20 +64,25 @@ def test_bad_offsets(bad: Any) -> None:
     ("yaml_text", "match"),
     [
         (
-            "name: x\nstart: 2026-01-01T00:00:00\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: 1.1}]",
+            "name: x\nstart: 2026-01-01T00:00:00\nworld: {grid: {case: case14}}\n"
+            "timeline: [{at: 1m, type: load_scale, factor: 1.1}]",
             "time zone",
         ),
         (
-            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: 1m, type: load_scale, factor: -1}]",
+            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\n"
+            "timeline: [{at: 1m, type: load_scale, factor: -1}]",
             "factor",
         ),
         (
-            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\ntimeline: [{at: later, type: load_scale, factor: 1}]",
+            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {case: case14}}\n"
+            "timeline: [{at: later, type: load_scale, factor: 1}]",
             "offset",
         ),
         ("name: x\nstart: 2026-01-01T00:00:00Z\nworld: {}\ntimeline: []", "world"),
         (
-            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {}}\npolicy: {auto_apply: [shed]}\ntimeline: [{at: 1m, operator: approve_pending}]",
+            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {}}\n"
+            "policy: {auto_apply: [shed]}\n"
+            "timeline: [{at: 1m, operator: approve_pending}]",
             "auto_apply",
         ),
         ("timeline: [\n", "YAML"),
@@ -92,7 +97,7 @@ def test_bad_scenarios_name_the_problem(tmp_path: Path, yaml_text: str, match: s
 
 
 def test_unknown_scenario_lists_the_bundled_ones() -> None:
-    with pytest.raises(ValidationError, match="bundled: .*crisis"):
+    with pytest.raises(ValidationError, match=r"bundled: .*crisis"):
         load_scenario("nothing-like-it")
 
 

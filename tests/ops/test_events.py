@@ -136,7 +136,7 @@ def test_wrong_unit_and_wrong_element_kind_in_readings() -> None:
 
 
 def test_unknown_type_lists_the_vocabulary() -> None:
-    with pytest.raises(ValidationError, match="unknown event type 'nope'.*branch_trip"):
+    with pytest.raises(ValidationError, match=r"unknown event type 'nope'.*branch_trip"):
         ev.parse_event({"id": "x", "type": "nope", **BASE})
 
 
