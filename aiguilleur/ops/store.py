@@ -4,7 +4,11 @@ The log is append-only. An event is acknowledged only after the transaction
 that appends it commits; sequence numbers start at 1 and have no gaps: they
 come from one counter row (``log_head``) updated in the same transaction as
 the inserts, so a rolled-back append leaves no hole (a database sequence
-would), and concurrent writers are serialised on that row. A repeated event
+would), and concurrent writers are serialised on that row. On SQLite the
+write lock taken at ``BEGIN IMMEDIATE`` already serialises writers, so the
+next number is read from the log itself (its largest ``seq``, the end of the
+table's primary key) and the counter row is not written: one page fewer in
+each commit's write-ahead log. A repeated event
 id is idempotent: the stored event's sequence number is returned again and
 nothing is written; a repeated id with a different body is refused.
 
@@ -545,13 +549,15 @@ class SqlStore:
             try:
                 if self._sqlite:
                     cur.execute("BEGIN IMMEDIATE")
-                cur.execute(
-                    f"UPDATE log_head SET last_seq = last_seq + {mark} WHERE id = 1 "
-                    "RETURNING last_seq",
-                    (len(fresh),),
-                )
-                last = int(cur.fetchone()[0])
-                first = last - len(fresh) + 1
+                    cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events")
+                    first = int(cur.fetchone()[0]) + 1
+                else:
+                    cur.execute(
+                        f"UPDATE log_head SET last_seq = last_seq + {mark} WHERE id = 1 "
+                        "RETURNING last_seq",
+                        (len(fresh),),
+                    )
+                    first = int(cur.fetchone()[0]) - len(fresh) + 1
                 now = time.time()
                 rows = [
                     (first + i, e.event_id, e.type, e.occurred_at, e.source, e.body, now)
@@ -608,14 +614,20 @@ class SqlStore:
                             taken.add(e.event_id)
                     seq_of: dict[str, int] = {k: v[0] for k, v in known.items()}
                     if fresh:
-                        head = self._t["head"]
-                        last = conn.execute(
-                            head.update()
-                            .where(head.c.id == 1)
-                            .values(last_seq=head.c.last_seq + len(fresh))
-                            .returning(head.c.last_seq)
-                        ).scalar_one()
-                        first = int(last) - len(fresh) + 1
+                        if self._sqlite:  # the write lock is held: the log's end is the head
+                            last = conn.execute(
+                                sa.select(sa.func.coalesce(sa.func.max(ev.c.seq), 0))
+                            ).scalar_one()
+                            first = int(last) + 1
+                        else:
+                            head = self._t["head"]
+                            last = conn.execute(
+                                head.update()
+                                .where(head.c.id == 1)
+                                .values(last_seq=head.c.last_seq + len(fresh))
+                                .returning(head.c.last_seq)
+                            ).scalar_one()
+                            first = int(last) - len(fresh) + 1
                         now = time.time()
                         rows_in = []
                         for i, e in enumerate(fresh):
@@ -684,7 +696,11 @@ class SqlStore:
     def last_seq(self) -> int:
         sa = self._sa
         with self._reader.connect() as conn:
-            v = conn.execute(sa.select(self._t["head"].c.last_seq)).scalar()
+            if self._sqlite:
+                ev = self._t["events"]
+                v = conn.execute(sa.select(sa.func.max(ev.c.seq))).scalar()
+            else:
+                v = conn.execute(sa.select(self._t["head"].c.last_seq)).scalar()
         return int(v or 0)
 
     def count(self) -> int:

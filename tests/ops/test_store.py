@@ -92,6 +92,37 @@ def test_concurrent_writers_stay_gapless(store_url: str) -> None:
         s.close()
 
 
+def test_two_sqlite_connections_stay_gapless(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # Two stores on one file (two connections, as two processes would have): the write
+    # lock taken at BEGIN IMMEDIATE serialises them, numbers stay gapless, and a
+    # repeated id sent through both is stored once.
+    url = f"sqlite:///{tmp_path / 'two.db'}"
+    stores = [open_store(url), open_store(url)]
+    errors: list[BaseException] = []
+
+    def writer(w: int) -> None:
+        try:
+            for k in range(40):
+                stores[w].append([new(1000 * w + k), new(7000 + k)])
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    try:
+        ts = [threading.Thread(target=writer, args=(w,)) for w in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join()
+        assert not errors
+        log = list(stores[0].read())
+        assert [e.seq for e in log] == list(range(1, 121))
+        assert len({e.event_id for e in log}) == 120
+        assert stores[0].last_seq() == stores[1].last_seq() == 120
+    finally:
+        for st in stores:
+            st.close()
+
+
 def test_sqlite_schema_is_versioned(tmp_path) -> None:  # type: ignore[no-untyped-def]
     url = f"sqlite:///{tmp_path / 'a.db'}"
     s = SqlStore(url)
