@@ -45,7 +45,11 @@ from aiguilleur.logistics._vrp_problem import (
 )
 
 __all__ = [
+    "MAX_SEED",
+    "MAX_TIME_LIMIT_S",
+    "MAX_WORKERS",
     "SolveSettings",
+    "check_search_limits",
     "from_pyvrp_routes",
     "run_searches",
     "solve",
@@ -59,6 +63,29 @@ RouteList = list[tuple[int, list[int]]]  # (PyVRP vehicle type, client indices)
 # Perturbation strengths of the diversified workers: PyVRP's default first.
 _PERTURBATIONS = ((1, 25), (1, 12), (2, 40), (1, 18))
 _MARGIN_S = 0.15  # kept back per epoch for pickling the answer home
+
+#: Stated maxima of the search settings (a day of search, 64 processes, a 31-bit seed:
+#: workers use ``seed + 1000 w + 7919 e``, which must stay within PyVRP's 32-bit seed).
+MAX_TIME_LIMIT_S = 86_400.0
+MAX_WORKERS = 64
+MAX_SEED = 2**31 - 1
+
+
+def check_search_limits(
+    time_limit_s: Any, seed: Any, workers: Any, what: str = "time_limit_s"
+) -> None:
+    """Raise :class:`ValidationError` unless the limits of a search are finite and in range."""
+    t = time_limit_s
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+        raise ValidationError(f"{what} must be a finite number of seconds, got {t!r}")
+    if not 0 < t <= MAX_TIME_LIMIT_S:
+        raise ValidationError(f"{what} must be in (0, {MAX_TIME_LIMIT_S:g}] seconds, got {t!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValidationError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+        raise ValidationError(
+            f"workers must be an integer in 0..{MAX_WORKERS} (0: one per core), got {workers!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +104,10 @@ class SolveSettings:
         How many times the workers restart from the best solution found so far.
         ``None``: one exchange at 60 % of the time when the limit is at least
         5 s, none below.
+
+    Limits are finite and stated: ``0 < time_limit_s <= 86400``,
+    ``0 <= seed <= 2**31 - 1``, ``0 <= workers <= 64``; anything else raises
+    :class:`~aiguilleur.errors.ValidationError`.
     """
 
     time_limit_s: float = 10.0
@@ -85,14 +116,11 @@ class SolveSettings:
     exchanges: int | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
-            raise ValidationError(f"time_limit_s must be positive, got {self.time_limit_s!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValidationError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not isinstance(self.workers, int) or self.workers < 0:
-            raise ValidationError(f"workers must be a non-negative integer, got {self.workers!r}")
+        check_search_limits(self.time_limit_s, self.seed, self.workers)
         if self.exchanges is not None and (
-            not isinstance(self.exchanges, int) or self.exchanges < 0
+            isinstance(self.exchanges, bool)
+            or not isinstance(self.exchanges, int)
+            or not 0 <= self.exchanges <= 1000
         ):
             raise ValidationError(
                 f"exchanges must be a non-negative integer, got {self.exchanges!r}"
@@ -103,7 +131,7 @@ class SolveSettings:
         import os
 
         n = self.workers or len(os.sched_getaffinity(0))
-        return max(1, n)
+        return max(1, min(n, MAX_WORKERS))
 
 
 # -- screening ---------------------------------------------------------------------------
@@ -560,6 +588,7 @@ def finish(
         time_s=time_s,
         solver=solver,
         iterations=iterations,
+        dropped_required=tuple(sorted(int(i) for i in rep.required_dropped)),
     )
 
 

@@ -138,6 +138,24 @@ class Allocation:
     solve_time_s: float
 
     @property
+    def short_points(self) -> dict[str, float]:
+        """Points that do not receive all they asked for, with the units missing."""
+        idx = np.flatnonzero(self.shortfall > 1e-9)
+        return {self.point_ids[int(j)]: float(self.shortfall[j]) for j in idx}
+
+    @property
+    def status(self) -> str:
+        """``optimal`` when every point receives its demand, else ``partial`` (see
+        :attr:`short_points`): every stage is solved to optimality, so the shortfall
+        left is the least the supplies and routes allow."""
+        return "partial" if self.short_points else "optimal"
+
+    @property
+    def ok(self) -> bool:
+        """True when every point receives all it asked for."""
+        return self.status == "optimal"
+
+    @property
     def shortfall_fraction(self) -> FloatArray:
         """Shortfall over demand at each point (0 where nothing is asked)."""
         with np.errstate(divide="ignore", invalid="ignore"):
