@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import time
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -185,6 +186,61 @@ def _subset(problem: RoutingProblem, keep: IntArray) -> RoutingProblem:
         order_priority=p.a("order_priority")[keep],
         order_id=tuple(p.order_id[i] for i in keep),
     )
+
+
+# -- worker processes that never outlive the command ------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Initializer of every search worker: exit as soon as the parent process dies.
+
+    A supervisor or the out-of-memory killer may SIGKILL the command; its
+    workers would otherwise search on as orphans for their whole time limit.
+    On Linux the kernel sends SIGKILL to the worker when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon thread checks the
+    parent's pid every 0.2 s as a fallback. Ctrl-C is left to the parent,
+    which stops its workers itself.
+    """
+    import os
+    import signal
+    import sys
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc with prctl: the watchdog remains
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.2)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="aiguilleur-parent-watchdog", daemon=True).start()
+
+
+def _stop_pool(pool: ProcessPoolExecutor, *, kill: bool) -> None:
+    """Shut the pool down; with ``kill``, end its workers now instead of waiting for them."""
+    if kill:
+        procs = list(getattr(pool, "_processes", {}).values())
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.join(timeout=2.0)
+    else:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- the searches ------------------------------------------------------------------------
@@ -429,7 +485,12 @@ def run_searches(
     pool: ProcessPoolExecutor | None = None
     if workers > 1:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
 
     def run(args_list: list[tuple[Any, ...]]) -> list[tuple[RouteList, int, bool, int]]:
         if pool is None:
@@ -439,6 +500,7 @@ def run_searches(
         ]
         return [j.result() for j in jobs]
 
+    finished = False
     try:
         for e, (end, split) in enumerate(epochs):
             share = end - time.monotonic()
@@ -479,11 +541,13 @@ def run_searches(
                 # Feasible first, then the lower penalised cost.
                 if best_key is None or (not key[0], key[1]) < (not best_key[0], best_key[1]):
                     best, best_key = routes, key
+        finished = True
     except Exception as exc:  # a worker crashed or could not be started
         raise SolverError(f"PyVRP search failed: {exc}") from exc
     finally:
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Interrupted (Ctrl-C) or failed: end the workers now, leave no process behind.
+            _stop_pool(pool, kill=not finished)
     assert best is not None
     return best, iters
 
