@@ -28,7 +28,7 @@ InstanceArg = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the search.")]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", help="Parallel searches (0: one per core).", min=0)
+    int, typer.Option("--workers", help="Parallel searches (0: one per core; at most 64).")
 ]
 PlanOutOpt = Annotated[
     Path | None,
@@ -52,7 +52,7 @@ def _print_dropped(dropped_required: dict[str, str]) -> None:
 def routes_solve(
     instance: InstanceArg,
     time_limit: Annotated[
-        float, typer.Option("--time-limit", help="Wall seconds for the search.", min=0.1)
+        float, typer.Option("--time-limit", help="Wall seconds for the search (at most 86400).")
     ] = 10.0,
     seed: SeedOpt = 1,
     workers: WorkersOpt = 0,
@@ -88,7 +88,10 @@ def routes_solve(
         "dropped_required": dropped_required,
         "cost": sol.cost,
         "vehicles": sol.n_vehicles,
-        "feasible": sol.feasible,
+        # A plan of the problem asked is feasible only if it serves every required order;
+        # ``routes_valid`` says whether the routes themselves keep every constraint.
+        "feasible": sol.ok,
+        "routes_valid": sol.feasible,
         "time_s": sol.time_s,
         "routes": sol.route_lists(),
         "route_vehicles": [r.vehicle for r in sol.routes if len(r.orders)],
@@ -134,7 +137,7 @@ def routes_replan(
         Path, typer.Option("--event", help="EVENT.json: what happened (one event or a list).")
     ],
     deadline: Annotated[
-        float, typer.Option("--deadline", help="Wall seconds for the re-plan.", min=0.1)
+        float, typer.Option("--deadline", help="Wall seconds for the re-plan (at most 86400).")
     ] = 10.0,
     seed: SeedOpt = 1,
     workers: WorkersOpt = 0,

@@ -211,7 +211,8 @@ class ReplanResult:
             "status": self.status,
             "ok": self.ok,
             "dropped_required": self.dropped_required,
-            "feasible": self.feasible,
+            "feasible": self.ok,  # every required order served, by valid routes
+            "routes_valid": self.feasible,
             "cost": round(own.route_cost * unit, 6),
             "repair_cost": round(rep.route_cost * unit, 6),
             "objective": self.solution.cost,

@@ -285,6 +285,8 @@ def _parse_vrplib(text: str, solomon: bool, where: str) -> dict[str, Any]:
             raise CaseFormatError(f"not a readable {kind} file ({msg})", where) from None
         return out
 
+    if solomon:
+        _check_solomon_rows(text, where)
     raw = run(False)
     sizes = {
         k: len(np.asarray(raw[k]).reshape(len(raw[k]), -1)) if len(raw[k]) else 0
@@ -303,9 +305,15 @@ def _parse_vrplib(text: str, solomon: bool, where: str) -> dict[str, Any]:
         dim = raw["dimension"]
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
             raise CaseFormatError(f"DIMENSION must be a whole number, got {dim!r}", where)
+        if "edge_weight" in raw:
+            sizes["edge_weight"] = int(np.asarray(raw["edge_weight"]).shape[0])
         for k, m in sizes.items():
             if m != int(dim):
-                sec = {"node_coord": "NODE_COORD_SECTION", "demand": "DEMAND_SECTION"}.get(k, k)
+                sec = {
+                    "node_coord": "NODE_COORD_SECTION",
+                    "demand": "DEMAND_SECTION",
+                    "edge_weight": "EDGE_WEIGHT_SECTION",
+                }.get(k, k)
                 raise CaseFormatError(
                     f"DIMENSION is {int(dim)} but {sec} has {m} rows",
                     where,
@@ -326,6 +334,36 @@ def _parse_vrplib(text: str, solomon: bool, where: str) -> dict[str, Any]:
     ):
         raise CaseFormatError("CUSTOMER rows do not all have 7 columns", where)
     return run(True)
+
+
+def _check_solomon_rows(text: str, where: str) -> None:
+    """Every row of the CUSTOMER table is 7 numbers (``vrplib`` reads ``xx`` as -1)."""
+    lines = text.splitlines()
+    start = next((i for i, ln in enumerate(lines) if ln.strip().upper().startswith("CUST")), None)
+    if start is None:
+        raise CaseFormatError("missing the CUSTOMER table", where)
+    in_table = False
+    for i in range(start + 1, len(lines)):
+        parts = lines[i].split()
+        if not parts:
+            continue
+        if not in_table:  # the column header ("CUST NO. XCOORD. ...") before the rows
+            try:
+                float(parts[0])
+            except ValueError:
+                continue
+            in_table = True
+        if len(parts) != 7:
+            raise CaseFormatError(
+                f"a CUSTOMER row needs 7 numbers, got {len(parts)} fields", where, i + 1
+            )
+        for tok in parts:
+            try:
+                ok = math.isfinite(float(tok))
+            except ValueError:
+                ok = False
+            if not ok:
+                raise CaseFormatError(f"expected a number, got {tok[:40]!r}", where, i + 1)
 
 
 def _solomon_line(text: str, node: int) -> int | None:
@@ -586,9 +624,9 @@ def problem_from_dict(doc: Any, path: str = "<json>", base: Path | None = None) 
         try:
             dur = np.asarray(mats["duration_s"], dtype=np.float64)
             dist = np.asarray(mats["distance_m"], dtype=np.float64)
-        except (KeyError, TypeError, ValueError) as e:
+        except (KeyError, TypeError, ValueError):
             raise CaseFormatError(
-                f"matrices: need square numeric 'duration_s' and 'distance_m' ({e})", path
+                "matrices: need 'duration_s' and 'distance_m', square tables of numbers", path
             ) from None
         if dur.ndim != 2 or dur.shape[0] != dur.shape[1] or dist.shape != dur.shape:
             raise CaseFormatError(
