@@ -288,15 +288,24 @@ def _parse_vrplib(text: str, solomon: bool, where: str) -> dict[str, Any]:
     if solomon:
         _check_solomon_rows(text, where)
     raw = run(False)
-    sizes = {
-        k: len(np.asarray(raw[k]).reshape(len(raw[k]), -1)) if len(raw[k]) else 0
-        for k in ("node_coord", "demand", "time_window", "service_time")
-        if k in raw and hasattr(raw[k], "__len__")
-    }
+    arrays: dict[str, np.ndarray[Any, Any]] = {}
+    for key in ("node_coord", "demand", "time_window", "service_time", "edge_weight"):
+        if key in raw:
+            try:
+                a = np.asarray(raw[key], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise CaseFormatError(
+                    f"{key}: expected numbers, in rows of the same length", where
+                ) from None
+            if a.ndim == 0:
+                a = a.reshape(1)
+            if not np.isfinite(a).all():
+                raise CaseFormatError(f"{key}: every value must be a finite number", where)
+            arrays[key] = a
+    sizes = {k: int(a.shape[0]) for k, a in arrays.items() if k != "edge_weight"}
     n = max(sizes.values(), default=0)
-    if "edge_weight" in raw:
-        ew = np.asarray(raw["edge_weight"])
-        n = max(n, ew.shape[0] if ew.ndim else 0)
+    if "edge_weight" in arrays:
+        n = max(n, int(arrays["edge_weight"].shape[0]))
     if n > MAX_LOCATIONS:
         raise CaseFormatError(f"{n:,} nodes: at most {MAX_LOCATIONS:,} allowed", where)
     if n == 0:
@@ -305,8 +314,8 @@ def _parse_vrplib(text: str, solomon: bool, where: str) -> dict[str, Any]:
         dim = raw["dimension"]
         if isinstance(dim, bool) or not isinstance(dim, int | np.integer):
             raise CaseFormatError(f"DIMENSION must be a whole number, got {dim!r}", where)
-        if "edge_weight" in raw:
-            sizes["edge_weight"] = int(np.asarray(raw["edge_weight"]).shape[0])
+        if "edge_weight" in arrays:
+            sizes["edge_weight"] = int(arrays["edge_weight"].shape[0])
         for k, m in sizes.items():
             if m != int(dim):
                 sec = {
@@ -319,14 +328,13 @@ def _parse_vrplib(text: str, solomon: bool, where: str) -> dict[str, Any]:
                     where,
                     _section_line(text, sec),
                 )
-    for key in ("node_coord", "demand", "time_window", "service_time", "capacity", "vehicles"):
+    for key in ("capacity", "vehicles"):
         if key in raw:
-            try:
-                a = np.asarray(raw[key], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise CaseFormatError(f"{key}: expected numbers", where) from None
-            if not np.isfinite(a).all():
-                raise CaseFormatError(f"{key}: every value must be a finite number", where)
+            v = raw[key]
+            if isinstance(v, bool) or not isinstance(v, int | float | np.integer | np.floating):
+                raise CaseFormatError(f"{key.upper()} must be a number, got {str(v)[:40]!r}", where)
+            if not math.isfinite(float(v)):
+                raise CaseFormatError(f"{key.upper()} must be a finite number", where)
     if (
         solomon
         and "node_coord" in raw

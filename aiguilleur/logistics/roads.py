@@ -434,8 +434,10 @@ def _read_npz(data: bytes, name: str) -> RoadGraph:
             )
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zipfile.LargeZipFile) as e:
-        msg = " ".join(str(e).split())[:120]
+    except CaseFormatError:
+        raise
+    except Exception as e:  # zipfile, zlib and numpy raise many kinds on a corrupt file
+        msg = " ".join(str(e).split())[:120] or type(e).__name__
         raise CaseFormatError(f"not a road graph (.npz): {msg}", name) from None
     try:
         return _graph_from_arrays(d, name)
