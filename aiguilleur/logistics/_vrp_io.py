@@ -124,7 +124,7 @@ def read_vrplib(path: str | Path) -> RoutingProblem:
     """
     from aiguilleur._files import read_input_text
 
-    path = Path(path)
+    path = _as_path(path)
     text = read_input_text(path)
     solomon = _is_solomon(text)
     inst = _parse_vrplib(text, solomon, str(path))
@@ -465,6 +465,13 @@ def _load_json(path: Path) -> Any:
         raise CaseFormatError(f"not valid JSON: {msg}", str(path)) from None
 
 
+def _as_path(path: Any, what: str = "path") -> Path:
+    """``path`` as a :class:`Path`, or a :class:`ValidationError` naming what was given."""
+    if isinstance(path, bool) or not isinstance(path, str | os.PathLike) or str(path) == "":
+        raise ValidationError(f"{what}: expected a file path, got {type(path).__name__}")
+    return Path(path)
+
+
 def _haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> Any:
     r = 6_371_000.0
     p1, p2 = np.radians(lat1), np.radians(lat2)
@@ -578,7 +585,7 @@ def read_problem_json(path: str | Path) -> RoutingProblem:
     CaseFormatError
         Naming the file and the record (``orders[3] 'h4': ...``).
     """
-    path = Path(path)
+    path = _as_path(path)
     doc = _load_json(path)
     return problem_from_dict(doc, str(path), base=path.parent)
 
@@ -835,7 +842,7 @@ def problem_from_dict(doc: Any, path: str = "<json>", base: Path | None = None) 
 
 def read_instance(path: str | Path) -> RoutingProblem:
     """Read any supported instance: ``.json`` (aiguilleur), else CVRPLIB/Solomon by content."""
-    path = Path(path)
+    path = _as_path(path)
     if not path.exists():
         raise CaseFormatError("no such file", str(path))
     if path.suffix.lower() == ".json":
@@ -883,7 +890,7 @@ def write_plan(
 
 def read_plan(path: str | Path) -> tuple[RoutingProblem, list[PlannedRoute], dict[int, str]]:
     """Read ``PLAN.json``: the problem it refers to, its routes and dropped orders."""
-    path = Path(path)
+    path = _as_path(path)
     doc = _load_json(path)
     if not isinstance(doc, dict) or "instance" not in doc or "routes" not in doc:
         raise CaseFormatError("a plan needs 'instance' and 'routes'", str(path))

@@ -582,6 +582,10 @@ def solve(problem: RoutingProblem, settings: SolveSettings | None = None) -> Rou
     it" and make the plan infeasible. The independent checker decides
     ``feasible`` and recomputes the cost.
     """
+    if not isinstance(problem, RoutingProblem):
+        raise ValidationError(f"problem: expected a RoutingProblem, got {type(problem).__name__}")
+    if settings is not None and not isinstance(settings, SolveSettings):
+        raise ValidationError(f"settings: expected SolveSettings, got {type(settings).__name__}")
     settings = settings or SolveSettings()
     t0 = time.perf_counter()
     dropped = unservable_orders(problem)

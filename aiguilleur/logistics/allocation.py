@@ -92,8 +92,12 @@ class AllocationOptions:
                     f"{name}: expected True or False, got {getattr(self, name)!r}"
                 )
         t = self.time_limit_s
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
-            raise ValidationError(f"time_limit_s: expected a positive number or None, got {t!r}")
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 86_400
+        ):
+            raise ValidationError(
+                f"time_limit_s: expected a number of seconds in (0, 86400] or None, got {t!r}"
+            )
         g = self.mip_rel_gap
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not (0 <= g < 1):
             raise ValidationError(f"mip_rel_gap: expected a number in [0, 1), got {g!r}")

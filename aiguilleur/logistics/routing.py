@@ -45,6 +45,7 @@ from aiguilleur.logistics._vrp_io import (
     MAX_PRIORITY,
     MAX_QUANTITY,
     MAX_TIME_S,
+    _as_path,
     _id_of,
     _int,
     _load_json,
@@ -149,7 +150,9 @@ def read_event(path: str | Path, problem: RoutingProblem) -> list[Event]:
 
     Penalties of urgent orders are in the problem's reported cost unit.
     """
-    path = Path(path)
+    path = _as_path(path)
+    if not isinstance(problem, RoutingProblem):
+        raise ValidationError(f"problem: expected a RoutingProblem, got {type(problem).__name__}")
     where = str(path)
     doc = _load_json(path)
     items = doc.get("events", [doc]) if isinstance(doc, dict) else doc
