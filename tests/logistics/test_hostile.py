@@ -451,3 +451,44 @@ def test_replan_that_drops_a_required_order_exits_1(plan_dir: Path) -> None:
     assert list(out["dropped_required"]) == ["u1"]
     text = runner.invoke(app, [*args, "--deadline", "0.5"])
     assert text.exit_code == 1 and "required order u1 not served" in text.stdout
+
+
+# -- the Python API checks its arguments ---------------------------------------------------------
+
+
+def test_public_functions_check_argument_types() -> None:
+    from aiguilleur.errors import ValidationError
+    from aiguilleur.logistics.routing import (
+        SolveSettings,
+        read_event,
+        read_instance,
+        read_plan,
+        read_vrplib,
+        replan,
+        solve,
+    )
+
+    for call in (
+        lambda: read_instance(123),  # type: ignore[arg-type]
+        lambda: read_vrplib(None),  # type: ignore[arg-type]
+        lambda: read_plan(1.5),  # type: ignore[arg-type]
+        lambda: read_event(EXAMPLES / "event_mixed.json", "x"),  # type: ignore[arg-type]
+        lambda: solve("x"),  # type: ignore[arg-type]
+        lambda: replan("x", [], 0),  # type: ignore[arg-type]
+        lambda: SolveSettings(time_limit_s=float("inf")),
+        lambda: SolveSettings(workers=True),  # type: ignore[arg-type]
+    ):
+        with pytest.raises(ValidationError):
+            call()
+
+
+def test_allocation_says_partial_when_a_point_is_short() -> None:
+    from aiguilleur.logistics import AllocationOptions, allocate
+
+    full = allocate([10.0], [4.0, 5.0], [[1.0, 2.0]], point_ids=["a", "b"])
+    assert full.status == "optimal" and full.ok and full.short_points == {}
+    short = allocate([6.0], [4.0, 5.0], [[1.0, 2.0]], point_ids=["a", "b"], priority=[1, 2])
+    assert short.status == "partial" and not short.ok
+    assert short.short_points == {"b": 3.0}
+    with pytest.raises(Exception, match="time_limit_s"):
+        AllocationOptions(time_limit_s=float("inf"))
