@@ -176,10 +176,15 @@ def read_vrplib(path: str | Path) -> RoutingProblem:
             where,
             _section_line(text, "DEMAND_SECTION", i) if not solomon else _solomon_line(text, i),
         )
-    depots = np.asarray(inst.get("depot", np.array([0])), dtype=np.int64).reshape(-1)
     if "depot" not in inst and not solomon:
         raise CaseFormatError("missing DEPOT_SECTION", str(path))
-    if len(depots) == 0 or depots.min() < 0 or depots.max() >= n_loc:
+    try:
+        dep_f = np.asarray(inst.get("depot", np.array([0])), dtype=np.float64).reshape(-1)
+    except (TypeError, ValueError):
+        dep_f = np.array([-1.0])
+    ok_dep = np.isfinite(dep_f) & (dep_f == np.round(dep_f)) & (dep_f >= 0) & (dep_f < n_loc)
+    depots = np.where(ok_dep, dep_f, 0).astype(np.int64)
+    if len(depots) == 0 or not ok_dep.all():
         raise CaseFormatError(
             f"DEPOT_SECTION: depots must be nodes 1..{n_loc}",
             where,
