@@ -28,12 +28,23 @@ InstanceArg = Annotated[
 ]
 SeedOpt = Annotated[int, typer.Option("--seed", help="Seed of the search.")]
 WorkersOpt = Annotated[
-    int, typer.Option("--workers", help="Parallel searches (0: one per core).", min=0)
+    int, typer.Option("--workers", help="Parallel searches (0: one per core; at most 64).")
 ]
 PlanOutOpt = Annotated[
     Path | None,
     typer.Option("--write-plan", help="Write the plan as PLAN.json (for `routes replan`)."),
 ]
+ForceOpt = Annotated[bool, typer.Option("--force", help="Replace an existing --write-plan file.")]
+#: How many required orders the text output names one by one (the JSON names all).
+_SHOW_DROPPED = 20
+
+
+def _print_dropped(dropped_required: dict[str, str]) -> None:
+    items = list(dropped_required.items())
+    for o, why in items[:_SHOW_DROPPED]:
+        _stdout().print(f"  required order {o} not served: {why}")
+    if len(items) > _SHOW_DROPPED:
+        _stdout().print(f"  ... and {len(items) - _SHOW_DROPPED} more (see --json)")
 
 
 @routes_app.command("solve")
@@ -41,30 +52,46 @@ PlanOutOpt = Annotated[
 def routes_solve(
     instance: InstanceArg,
     time_limit: Annotated[
-        float, typer.Option("--time-limit", help="Wall seconds for the search.", min=0.1)
+        float, typer.Option("--time-limit", help="Wall seconds for the search (at most 86400).")
     ] = 10.0,
     seed: SeedOpt = 1,
     workers: WorkersOpt = 0,
     write_plan_to: PlanOutOpt = None,
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Plan routes for an instance within a time limit (checked independently).
 
     Routes list the orders they visit in order, numbered as in CVRPLIB .sol
-    files (1..n; the depot is not listed). Exit code 0 when the plan is
-    feasible, 1 when it is not, 2 on bad input.
+    files (1..n; the depot is not listed). Status ``feasible`` (exit 0): every
+    required order is served and every route keeps its constraints;
+    ``partial`` (exit 1): valid routes, but required orders are dropped (each
+    named with the reason); ``infeasible`` (exit 1): a route breaks a
+    constraint or no required order can be served; exit 2 on bad input.
     """
+    from aiguilleur._files import check_output_file
     from aiguilleur.logistics.routing import SolveSettings, read_instance, solve, write_plan
+    from aiguilleur.status import exit_code
 
+    settings = SolveSettings(time_limit_s=time_limit, seed=seed, workers=workers)
+    if write_plan_to is not None:
+        check_output_file(write_plan_to, force=force)
     problem = read_instance(instance)
-    sol = solve(problem, SolveSettings(time_limit_s=time_limit, seed=seed, workers=workers))
+    sol = solve(problem, settings)
     if write_plan_to is not None:
         write_plan(write_plan_to, problem, sol, instance)
+    dropped_required = {problem.order_id[i]: sol.dropped[i] for i in sol.dropped_required}
     out: dict[str, Any] = {
         "instance": problem.name,
+        "status": sol.status,
+        "ok": sol.ok,
+        "dropped_required": dropped_required,
         "cost": sol.cost,
         "vehicles": sol.n_vehicles,
-        "feasible": sol.feasible,
+        # A plan of the problem asked is feasible only if it serves every required order;
+        # ``routes_valid`` says whether the routes themselves keep every constraint.
+        "feasible": sol.ok,
+        "routes_valid": sol.feasible,
         "time_s": sol.time_s,
         "routes": sol.route_lists(),
         "route_vehicles": [r.vehicle for r in sol.routes if len(r.orders)],
@@ -85,13 +112,15 @@ def routes_solve(
                 table.add_row(r.vehicle, str(len(ids)), " ".join(ids))
         _stdout().print(table)
         _stdout().print(
-            f"cost {_fmt(sol.cost, 2)}, {sol.n_vehicles} vehicles, "
-            f"{len(sol.dropped)} dropped, feasible: {sol.feasible}, {sol.time_s:.1f} s"
+            f"status {sol.status}: cost {_fmt(sol.cost, 2)}, {sol.n_vehicles} vehicles, "
+            f"{len(sol.dropped)} dropped ({len(dropped_required)} required), "
+            f"{sol.time_s:.1f} s"
         )
-        for v in sol.violations[:10]:
+        _print_dropped(dropped_required)
+        for v in [v for v in sol.violations if not v.startswith("required order ")][:10]:
             _stdout().print(f"  violation: {v}")
-    if not sol.feasible:
-        raise typer.Exit(1)
+    if not sol.ok:
+        raise typer.Exit(exit_code(sol.ok))
 
 
 @routes_app.command("replan")
@@ -108,7 +137,7 @@ def routes_replan(
         Path, typer.Option("--event", help="EVENT.json: what happened (one event or a list).")
     ],
     deadline: Annotated[
-        float, typer.Option("--deadline", help="Wall seconds for the re-plan.", min=0.1)
+        float, typer.Option("--deadline", help="Wall seconds for the re-plan (at most 86400).")
     ] = 10.0,
     seed: SeedOpt = 1,
     workers: WorkersOpt = 0,
@@ -116,11 +145,15 @@ def routes_replan(
 ) -> None:
     """Re-plan a fleet mid-execution after a closure, outage, breakdown or urgent orders.
 
-    Exit code 0 when the new plan keeps every constraint, 1 when it does not,
-    2 on bad input. Orders that cannot be served are listed with the reason.
+    Status ``feasible`` (exit 0): the new plan keeps every constraint and
+    serves every required order; ``partial`` (exit 1): required orders are
+    dropped (each named with the reason); ``infeasible`` (exit 1): a route
+    breaks a constraint; exit 2 on bad input.
     """
-    from aiguilleur.logistics.routing import read_event, read_plan, replan
+    from aiguilleur.logistics.routing import read_event, read_plan, replan, replan_limits
+    from aiguilleur.status import exit_code
 
+    replan_limits(at, deadline, seed, workers)
     problem, routes, _dropped = read_plan(plan)
     events = read_event(event, problem)
     res = replan(problem, routes, at, events, deadline_s=deadline, seed=seed, workers=workers)
@@ -143,12 +176,16 @@ def routes_replan(
         _stdout().print(table)
         delays = sorted(res.delay_s.items(), key=lambda kv: -kv[1])[:5]
         _stdout().print(
-            f"route cost {_fmt(out['cost'], 2)} (repair {_fmt(out['repair_cost'], 2)}), "
-            f"{len(res.dropped)} dropped, feasible: {res.feasible}, {res.time_s:.1f} s"
+            f"status {res.status}: route cost {_fmt(out['cost'], 2)} "
+            f"(repair {_fmt(out['repair_cost'], 2)}), "
+            f"{len(res.dropped)} dropped ({len(res.dropped_required)} required), "
+            f"{res.time_s:.1f} s"
         )
         if delays:
             _stdout().print("largest delays: " + ", ".join(f"{o} +{d}" for o, d in delays))
-        for o, why in res.dropped.items():
-            _stdout().print(f"  dropped {o}: {why}")
-    if not res.feasible:
-        raise typer.Exit(1)
+        _print_dropped(res.dropped_required)
+        optional = [(o, w) for o, w in res.dropped.items() if o not in res.dropped_required]
+        for o, why in optional[:_SHOW_DROPPED]:
+            _stdout().print(f"  optional order {o} dropped: {why}")
+    if not res.ok:
+        raise typer.Exit(exit_code(res.ok))

@@ -202,15 +202,41 @@ def _haversine_m(lon: FloatArray, lat: FloatArray) -> FloatArray:
     return out
 
 
+# -- bounded input -------------------------------------------------------------------
+
+#: Largest OSM PBF read (streamed by osmium, never held whole): a country-sized extract.
+MAX_PBF_BYTES = 8 * 1024**3
+
+
+def _check_input_file(path: Path, max_bytes: int) -> None:
+    """A regular file of at most ``max_bytes``, or a one-line :class:`CaseFormatError`."""
+    import os
+    import stat
+
+    try:
+        st = os.stat(path)
+    except FileNotFoundError:
+        raise CaseFormatError("no such file", str(path)) from None
+    except OSError as e:
+        raise CaseFormatError(f"cannot read ({e.strerror or e})", str(path)) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise CaseFormatError("is a folder, not a file", str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise CaseFormatError("is not a regular file (a device, pipe or socket)", str(path))
+    if st.st_size > max_bytes:
+        raise CaseFormatError(
+            f"{st.st_size:,} bytes, more than the {max_bytes:,} allowed for this input", str(path)
+        )
+
+
 # -- areas --------------------------------------------------------------------------
 
 
 def read_poly(path: Path) -> list[tuple[float, float]]:
     """The first ring of an Osmosis ``.poly`` file, as (lon, lat) pairs."""
-    try:
-        lines = Path(path).read_text(encoding="utf-8").splitlines()
-    except OSError as e:
-        raise CaseFormatError(f"cannot read polygon file: {e.strerror}", str(path)) from None
+    from aiguilleur._files import read_input_text
+
+    lines = read_input_text(path, max_bytes=64 * 1024**2).splitlines()
     ring: list[tuple[float, float]] = []
     started = False
     for lineno, raw in enumerate(lines, start=1):
@@ -266,8 +292,7 @@ def read_pbf(
     import osmium
 
     path = Path(path)
-    if not path.is_file():
-        raise CaseFormatError("no such file", str(path))
+    _check_input_file(path, MAX_PBF_BYTES)
     ways: list[tuple[int, dict[str, str], list[int], FloatArray, FloatArray]] = []
     dropped: Counter[str] = Counter()
     try:
@@ -294,8 +319,9 @@ def read_pbf(
                 wlon.append(nd.location.lon)
                 wlat.append(nd.location.lat)
             ways.append((obj.id, tags, refs, np.array(wlon), np.array(wlat)))
-    except RuntimeError as e:
-        raise CaseFormatError(f"cannot read OSM data: {e}", str(path)) from None
+    except (RuntimeError, ValueError, OSError) as e:
+        msg = " ".join(str(e).split())[:160]
+        raise CaseFormatError(f"cannot read OSM data: {msg}", str(path)) from None
     if not ways:
         raise CaseFormatError("no drivable road in the file", str(path))
 
@@ -378,11 +404,12 @@ def read_graphml(path: Path) -> RawRoads:
     ``length`` attribute (metres) is used; a missing one is computed from the
     geometry.
     """
+    from aiguilleur._files import read_input_bytes
+
     path = Path(path)
-    if not path.is_file():
-        raise CaseFormatError("no such file", str(path))
+    data = read_input_bytes(path)
     try:
-        root = ET.parse(path).getroot()
+        root = ET.fromstring(data)
     except ET.ParseError as e:
         line = e.position[0] if e.position else None
         raise CaseFormatError(f"not valid XML: {e.msg}", str(path), line) from None

@@ -54,7 +54,9 @@ from aiguilleur.logistics._vrp_problem import (
 )
 from aiguilleur.logistics._vrp_repair import repair_plan
 from aiguilleur.logistics._vrp_solve import (
+    MAX_WORKERS,
     _subset,
+    check_search_limits,
     finish,
     from_pyvrp_routes,
     run_searches,
@@ -70,6 +72,7 @@ __all__ = [
     "VehicleBreakdown",
     "VehicleChange",
     "replan",
+    "replan_limits",
 ]
 
 IntArray = npt.NDArray[np.int64]
@@ -162,7 +165,9 @@ class ReplanResult:
     where they are free) and ``solution`` the plan on it, checked
     independently; ``repair`` is the repair baseline on the same residual.
     ``delay_s`` maps order ids to the change of their planned service start
-    (new minus old; orders served in both plans).
+    (new minus old; orders served in both plans). ``status`` / ``ok`` say
+    whether the re-plan met what was asked; ``dropped_required`` names the
+    required orders it leaves out.
     """
 
     problem: RoutingProblem
@@ -177,13 +182,37 @@ class ReplanResult:
     feasible: bool
     notes: tuple[str, ...] = field(default=())
 
+    @property
+    def dropped_required(self) -> dict[str, str]:
+        """Required orders (of the problem after the events) left out, with the reason."""
+        req = dict(zip(self.problem.order_id, self.problem.a("order_required"), strict=True))
+        return {o: why for o, why in self.dropped.items() if req.get(o, False)}
+
+    @property
+    def status(self) -> str:
+        """``feasible``, ``partial`` (required orders dropped) or ``infeasible``."""
+        if not self.feasible:
+            return "infeasible"
+        return "partial" if self.dropped_required else "feasible"
+
+    @property
+    def ok(self) -> bool:
+        """True when every route keeps every constraint and every required order is served."""
+        from aiguilleur.status import is_ok
+
+        return is_ok(self.status)
+
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (the ``routes replan --json`` output)."""
         unit = self.residual.cost_unit
         own = check_plan(self.residual, self.solution.routes, self.solution.dropped)
         rep = check_plan(self.residual, self.repair.routes, self.repair.dropped)
         return {
-            "feasible": self.feasible,
+            "status": self.status,
+            "ok": self.ok,
+            "dropped_required": self.dropped_required,
+            "feasible": self.ok,  # every required order served, by valid routes
+            "routes_valid": self.feasible,
             "cost": round(own.route_cost * unit, 6),
             "repair_cost": round(rep.route_cost * unit, 6),
             "objective": self.solution.cost,
@@ -395,6 +424,12 @@ def replan(
         Load on board per vehicle name when it left the depot, if not its planned load.
     """
     t0 = time.perf_counter()
+    replan_limits(at_s, deadline_s, seed, workers)
+    if not isinstance(problem, RoutingProblem):
+        raise ValidationError(f"problem: expected a RoutingProblem, got {type(problem).__name__}")
+    if not all(isinstance(r, PlannedRoute) for r in routes):
+        raise ValidationError("routes: expected PlannedRoute values")
+    at_s = int(at_s)
     evs = _split_events(events)
     p = problem
     dur, dist = p.duration_s, p.distance_m
@@ -531,7 +566,8 @@ def replan(
     req = ext.a("order_required")[open_orders]
     prio = ext.a("order_priority")[open_orders]
     big = _big_penalty(ext)
-    penalty = np.where(req, big * (1 + np.maximum(prio, 0)), ext.a("order_penalty")[open_orders])
+    scaled = np.minimum(big * (1 + np.clip(prio, 0, 1000)), UNBOUNDED // max(4 * len(prio), 1))
+    penalty = np.where(req, scaled, ext.a("order_penalty")[open_orders])
     n_types = len(V["count"])
     res = ext.replace(
         name=f"{p.name} re-plan at {at_s}",
@@ -623,10 +659,29 @@ def replan(
     )
 
 
+def replan_limits(at_s: Any, deadline_s: Any, seed: Any, workers: Any) -> None:
+    """Check the time now and the limits of a re-plan before any work (``ValidationError``).
+
+    ``at_s`` is a whole number in ``0..10**12`` (the problem's time unit); the
+    deadline, seed and workers follow :class:`SolveSettings`' stated maxima.
+    """
+    whole = isinstance(at_s, int | np.integer) or (
+        isinstance(at_s, float | np.floating) and float(at_s).is_integer()
+    )
+    if isinstance(at_s, bool) or not whole or not 0 <= at_s <= MAX_AT_S:
+        raise ValidationError(
+            f"at: the time now must be a whole number in 0..{MAX_AT_S:,}, got {at_s!r}"
+        )
+    check_search_limits(deadline_s, seed, workers, "deadline_s")
+
+
+MAX_AT_S = 10**12
+
+
 def _workers(w: int) -> int:
     import os
 
-    return w or max(1, len(os.sched_getaffinity(0)))
+    return max(1, min(w or len(os.sched_getaffinity(0)), MAX_WORKERS))
 
 
 def _big_penalty(p: RoutingProblem) -> int:

@@ -389,7 +389,11 @@ class RoutingSolution:
 
     ``cost`` is in reported units (``objective * cost_unit``): routing cost plus
     penalties of dropped orders. ``feasible`` comes from the independent
-    checker, not from the solver.
+    checker, not from the solver: the routes keep every constraint (a required
+    order dropped because no vehicle could ever serve it does not make them
+    infeasible). ``dropped_required`` lists the required orders that are not
+    served (indices; reasons in ``dropped``); ``status`` and ``ok`` say whether
+    the plan met what was asked.
     """
 
     routes: tuple[PlannedRoute, ...]
@@ -401,6 +405,32 @@ class RoutingSolution:
     time_s: float
     solver: str = ""
     iterations: int = 0
+    dropped_required: tuple[int, ...] = ()
+
+    @property
+    def status(self) -> str:
+        """One word of :mod:`aiguilleur.status` for the plan.
+
+        ``feasible`` when the routes keep every constraint and every required
+        order is served; ``partial`` when the routes are valid but some
+        required orders are dropped (``dropped_required``, with the reason in
+        ``dropped``); ``infeasible`` when a route breaks a constraint, or when
+        no required order at all could be served.
+        """
+        route_viol = [v for v in self.violations if not v.startswith("required order ")]
+        if route_viol:
+            return "infeasible"
+        if self.dropped_required:
+            served = sum(len(r.orders) for r in self.routes)
+            return "partial" if served else "infeasible"
+        return "feasible"
+
+    @property
+    def ok(self) -> bool:
+        """True when the plan met what was asked (every required order served, validly)."""
+        from aiguilleur.status import is_ok
+
+        return is_ok(self.status)
 
     @property
     def n_vehicles(self) -> int:

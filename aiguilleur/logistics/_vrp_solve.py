@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import multiprocessing as mp
+import os
 import time
 import warnings
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -45,7 +46,11 @@ from aiguilleur.logistics._vrp_problem import (
 )
 
 __all__ = [
+    "MAX_SEED",
+    "MAX_TIME_LIMIT_S",
+    "MAX_WORKERS",
     "SolveSettings",
+    "check_search_limits",
     "from_pyvrp_routes",
     "run_searches",
     "solve",
@@ -59,6 +64,29 @@ RouteList = list[tuple[int, list[int]]]  # (PyVRP vehicle type, client indices)
 # Perturbation strengths of the diversified workers: PyVRP's default first.
 _PERTURBATIONS = ((1, 25), (1, 12), (2, 40), (1, 18))
 _MARGIN_S = 0.15  # kept back per epoch for pickling the answer home
+
+#: Stated maxima of the search settings (a day of search, 64 processes, a 31-bit seed:
+#: workers use ``seed + 1000 w + 7919 e``, which must stay within PyVRP's 32-bit seed).
+MAX_TIME_LIMIT_S = 86_400.0
+MAX_WORKERS = 64
+MAX_SEED = 2**31 - 1
+
+
+def check_search_limits(
+    time_limit_s: Any, seed: Any, workers: Any, what: str = "time_limit_s"
+) -> None:
+    """Raise :class:`ValidationError` unless the limits of a search are finite and in range."""
+    t = time_limit_s
+    if isinstance(t, bool) or not isinstance(t, int | float) or not math.isfinite(t):
+        raise ValidationError(f"{what} must be a finite number of seconds, got {t!r}")
+    if not 0 < t <= MAX_TIME_LIMIT_S:
+        raise ValidationError(f"{what} must be in (0, {MAX_TIME_LIMIT_S:g}] seconds, got {t!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_SEED:
+        raise ValidationError(f"seed must be an integer in 0..{MAX_SEED}, got {seed!r}")
+    if isinstance(workers, bool) or not isinstance(workers, int) or not 0 <= workers <= MAX_WORKERS:
+        raise ValidationError(
+            f"workers must be an integer in 0..{MAX_WORKERS} (0: one per core), got {workers!r}"
+        )
 
 
 @dataclass(frozen=True)
@@ -77,6 +105,10 @@ class SolveSettings:
         How many times the workers restart from the best solution found so far.
         ``None``: one exchange at 60 % of the time when the limit is at least
         5 s, none below.
+
+    Limits are finite and stated: ``0 < time_limit_s <= 86400``,
+    ``0 <= seed <= 2**31 - 1``, ``0 <= workers <= 64``; anything else raises
+    :class:`~aiguilleur.errors.ValidationError`.
     """
 
     time_limit_s: float = 10.0
@@ -85,14 +117,11 @@ class SolveSettings:
     exchanges: int | None = None
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.time_limit_s, int | float) and self.time_limit_s > 0):
-            raise ValidationError(f"time_limit_s must be positive, got {self.time_limit_s!r}")
-        if not isinstance(self.seed, int) or self.seed < 0:
-            raise ValidationError(f"seed must be a non-negative integer, got {self.seed!r}")
-        if not isinstance(self.workers, int) or self.workers < 0:
-            raise ValidationError(f"workers must be a non-negative integer, got {self.workers!r}")
+        check_search_limits(self.time_limit_s, self.seed, self.workers)
         if self.exchanges is not None and (
-            not isinstance(self.exchanges, int) or self.exchanges < 0
+            isinstance(self.exchanges, bool)
+            or not isinstance(self.exchanges, int)
+            or not 0 <= self.exchanges <= 1000
         ):
             raise ValidationError(
                 f"exchanges must be a non-negative integer, got {self.exchanges!r}"
@@ -103,7 +132,7 @@ class SolveSettings:
         import os
 
         n = self.workers or len(os.sched_getaffinity(0))
-        return max(1, n)
+        return max(1, min(n, MAX_WORKERS))
 
 
 # -- screening ---------------------------------------------------------------------------
@@ -157,6 +186,61 @@ def _subset(problem: RoutingProblem, keep: IntArray) -> RoutingProblem:
         order_priority=p.a("order_priority")[keep],
         order_id=tuple(p.order_id[i] for i in keep),
     )
+
+
+# -- worker processes that never outlive the command ------------------------------------
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _worker_init(parent_pid: int) -> None:
+    """Initializer of every search worker: exit as soon as the parent process dies.
+
+    A supervisor or the out-of-memory killer may SIGKILL the command; its
+    workers would otherwise search on as orphans for their whole time limit.
+    On Linux the kernel sends SIGKILL to the worker when its parent dies
+    (``prctl(PR_SET_PDEATHSIG)``); everywhere, a daemon thread checks the
+    parent's pid every 0.2 s as a fallback. Ctrl-C is left to the parent,
+    which stops its workers itself.
+    """
+    import os
+    import signal
+    import sys
+    import threading
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        except (OSError, AttributeError):  # no libc with prctl: the watchdog remains
+            pass
+    if os.getppid() != parent_pid:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watchdog() -> None:
+        while True:
+            time.sleep(0.2)
+            if os.getppid() != parent_pid:
+                os._exit(1)
+
+    threading.Thread(target=watchdog, name="aiguilleur-parent-watchdog", daemon=True).start()
+
+
+def _stop_pool(pool: ProcessPoolExecutor, *, kill: bool) -> None:
+    """Shut the pool down; with ``kill``, end its workers now instead of waiting for them."""
+    if kill:
+        procs = list(getattr(pool, "_processes", {}).values())
+        for proc in procs:
+            if proc.is_alive():
+                proc.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        for proc in procs:
+            proc.join(timeout=2.0)
+    else:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 # -- the searches ------------------------------------------------------------------------
@@ -401,7 +485,12 @@ def run_searches(
     pool: ProcessPoolExecutor | None = None
     if workers > 1:
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx)
+        pool = ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=ctx,
+            initializer=_worker_init,
+            initargs=(os.getpid(),),
+        )
 
     def run(args_list: list[tuple[Any, ...]]) -> list[tuple[RouteList, int, bool, int]]:
         if pool is None:
@@ -411,6 +500,7 @@ def run_searches(
         ]
         return [j.result() for j in jobs]
 
+    finished = False
     try:
         for e, (end, split) in enumerate(epochs):
             share = end - time.monotonic()
@@ -451,11 +541,13 @@ def run_searches(
                 # Feasible first, then the lower penalised cost.
                 if best_key is None or (not key[0], key[1]) < (not best_key[0], best_key[1]):
                     best, best_key = routes, key
+        finished = True
     except Exception as exc:  # a worker crashed or could not be started
         raise SolverError(f"PyVRP search failed: {exc}") from exc
     finally:
         if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+            # Interrupted (Ctrl-C) or failed: end the workers now, leave no process behind.
+            _stop_pool(pool, kill=not finished)
     assert best is not None
     return best, iters
 
@@ -490,6 +582,10 @@ def solve(problem: RoutingProblem, settings: SolveSettings | None = None) -> Rou
     it" and make the plan infeasible. The independent checker decides
     ``feasible`` and recomputes the cost.
     """
+    if not isinstance(problem, RoutingProblem):
+        raise ValidationError(f"problem: expected a RoutingProblem, got {type(problem).__name__}")
+    if settings is not None and not isinstance(settings, SolveSettings):
+        raise ValidationError(f"settings: expected SolveSettings, got {type(settings).__name__}")
     settings = settings or SolveSettings()
     t0 = time.perf_counter()
     dropped = unservable_orders(problem)
@@ -560,6 +656,7 @@ def finish(
         time_s=time_s,
         solver=solver,
         iterations=iterations,
+        dropped_required=tuple(sorted(int(i) for i in rep.required_dropped)),
     )
 
 

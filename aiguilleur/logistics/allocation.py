@@ -92,8 +92,12 @@ class AllocationOptions:
                     f"{name}: expected True or False, got {getattr(self, name)!r}"
                 )
         t = self.time_limit_s
-        if t is not None and (isinstance(t, bool) or not isinstance(t, (int, float)) or not t > 0):
-            raise ValidationError(f"time_limit_s: expected a positive number or None, got {t!r}")
+        if t is not None and (
+            isinstance(t, bool) or not isinstance(t, (int, float)) or not 0 < t <= 86_400
+        ):
+            raise ValidationError(
+                f"time_limit_s: expected a number of seconds in (0, 86400] or None, got {t!r}"
+            )
         g = self.mip_rel_gap
         if isinstance(g, bool) or not isinstance(g, (int, float)) or not (0 <= g < 1):
             raise ValidationError(f"mip_rel_gap: expected a number in [0, 1), got {g!r}")
@@ -136,6 +140,24 @@ class Allocation:
     transport_cost: float
     shortfall_by_class: tuple[tuple[int, float], ...]
     solve_time_s: float
+
+    @property
+    def short_points(self) -> dict[str, float]:
+        """Points that do not receive all they asked for, with the units missing."""
+        idx = np.flatnonzero(self.shortfall > 1e-9)
+        return {self.point_ids[int(j)]: float(self.shortfall[j]) for j in idx}
+
+    @property
+    def status(self) -> str:
+        """``optimal`` when every point receives its demand, else ``partial`` (see
+        :attr:`short_points`): every stage is solved to optimality, so the shortfall
+        left is the least the supplies and routes allow."""
+        return "partial" if self.short_points else "optimal"
+
+    @property
+    def ok(self) -> bool:
+        """True when every point receives all it asked for."""
+        return self.status == "optimal"
 
     @property
     def shortfall_fraction(self) -> FloatArray:

@@ -407,24 +407,47 @@ def load_road_graph(path: str | Path) -> RoadGraph:
     CaseFormatError
         The file is missing or is not such a graph (the missing array is named).
     """
+    from aiguilleur._files import read_input_bytes
+
     p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as e:
-        raise CaseFormatError(f"cannot read road graph: {e.strerror}", str(p)) from None
+    data = read_input_bytes(p)
     return _read_npz(data, str(p))
 
 
+#: Most bytes the arrays of a saved road graph may take once decompressed (a
+#: compressed .npz can expand far beyond its file size).
+MAX_GRAPH_BYTES = 4 * 1024**3
+
+
 def _read_npz(data: bytes, name: str) -> RoadGraph:
-    import ast
     import io
     import zipfile
 
     try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            expanded = sum(i.file_size for i in zf.infolist())
+        if expanded > MAX_GRAPH_BYTES:
+            raise CaseFormatError(
+                f"not a road graph: its arrays would take {expanded:,} bytes "
+                f"(at most {MAX_GRAPH_BYTES:,})",
+                name,
+            )
         with np.load(io.BytesIO(data), allow_pickle=False) as z:
             d = {k: z[k] for k in z.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise CaseFormatError(f"not a road graph (.npz): {e}", name) from None
+    except CaseFormatError:
+        raise
+    except Exception as e:  # zipfile, zlib and numpy raise many kinds on a corrupt file
+        msg = " ".join(str(e).split())[:120] or type(e).__name__
+        raise CaseFormatError(f"not a road graph (.npz): {msg}", name) from None
+    try:
+        return _graph_from_arrays(d, name)
+    except (ValueError, TypeError, IndexError, KeyError, SyntaxError, OverflowError):
+        raise CaseFormatError("not a road graph: malformed arrays", name) from None
+
+
+def _graph_from_arrays(d: dict[str, Any], name: str) -> RoadGraph:
+    import ast
+
     need = ("node_id", "lat_e7", "lon_e7", "tail", "head", "length_m", "speed_kmh", "meta")
     for key in (*need, "road_class", "way_id", "geom_count", "geom_lat_e7", "geom_lon_e7"):
         if key not in d:

@@ -21,7 +21,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -37,16 +36,32 @@ from aiguilleur.logistics._replan import (
     VehicleBreakdown,
     VehicleChange,
     replan,
+    replan_limits,
 )
 from aiguilleur.logistics._vrp_check import CheckReport, RouteSchedule, check_plan, route_schedule
 from aiguilleur.logistics._vrp_io import (
+    MAX_LOCATIONS,
+    MAX_MONEY,
+    MAX_PRIORITY,
+    MAX_QUANTITY,
+    MAX_TIME_S,
+    _as_path,
+    _id_of,
+    _int,
+    _load_json,
+    _real,
     read_instance,
     read_plan,
     read_problem_json,
     read_vrplib,
     write_plan,
 )
-from aiguilleur.logistics._vrp_problem import PlannedRoute, RoutingProblem, RoutingSolution
+from aiguilleur.logistics._vrp_problem import (
+    UNBOUNDED,
+    PlannedRoute,
+    RoutingProblem,
+    RoutingSolution,
+)
 from aiguilleur.logistics._vrp_solve import SolveSettings, solve, unservable_orders
 
 __all__ = [
@@ -70,6 +85,7 @@ __all__ = [
     "read_problem_json",
     "read_vrplib",
     "replan",
+    "replan_limits",
     "route_schedule",
     "slow_arcs",
     "solve",
@@ -134,14 +150,11 @@ def read_event(path: str | Path, problem: RoutingProblem) -> list[Event]:
 
     Penalties of urgent orders are in the problem's reported cost unit.
     """
-    path = Path(path)
+    path = _as_path(path)
+    if not isinstance(problem, RoutingProblem):
+        raise ValidationError(f"problem: expected a RoutingProblem, got {type(problem).__name__}")
     where = str(path)
-    try:
-        doc = json.loads(path.read_text())
-    except OSError as e:
-        raise CaseFormatError(f"cannot read: {e.strerror}", where) from None
-    except json.JSONDecodeError as e:
-        raise CaseFormatError(f"not valid JSON: {e.msg}", where, e.lineno) from None
+    doc = _load_json(path)
     items = doc.get("events", [doc]) if isinstance(doc, dict) else doc
     if not isinstance(items, list) or not items:
         raise CaseFormatError("expected an event object or {'events': [...]}", where)
@@ -150,24 +163,56 @@ def read_event(path: str | Path, problem: RoutingProblem) -> list[Event]:
         w = f"events[{j}]"
         try:
             out.append(_event(ev, problem, w))
-        except (ValidationError, KeyError, TypeError, ValueError) as e:
+        except CaseFormatError as e:
+            raise CaseFormatError(f"{w}: {e.reason}", where) from None
+        except (ValidationError, KeyError, TypeError, ValueError, OverflowError) as e:
             msg = str(e) if isinstance(e, ValidationError) else f"bad or missing field ({e})"
-            raise CaseFormatError(f"{w}: {msg}", where) from None
+            raise CaseFormatError(f"{w}: {msg[:160]}", where) from None
     return out
+
+
+def _indices(v: Any, field: str, n: int, width: int | None = None) -> np.ndarray[Any, Any]:
+    """Whole location indices in ``0..n-1`` (``[[4, 7]]`` arcs with ``width=2``)."""
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{field!r} must hold location indices") from None
+    if width is not None and (a.ndim != 2 or a.shape[1] != width):
+        raise ValidationError(f"{field!r} must be a list of [from, to] pairs")
+    if width is None and a.ndim != 1:
+        raise ValidationError(f"{field!r} must be a list of location indices")
+    bad = ~(np.isfinite(a) & (a == np.round(a)) & (a >= 0) & (a < n))
+    if bad.any():
+        x = float(a[np.nonzero(bad)][0])
+        raise ValidationError(f"{field!r}: {x:g} is not a location index in 0..{n - 1}")
+    return a.astype(np.int64)
+
+
+def _matrix(v: Any, field: str, n: int) -> np.ndarray[Any, Any]:
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValidationError(f"{field!r} must be a square matrix of numbers") from None
+    if a.shape != (n, n):
+        raise ValidationError(f"{field!r} must be {n} x {n}, got shape {a.shape}")
+    if not (np.isfinite(a) & (a >= 0) & (a <= MAX_TIME_S)).all():
+        raise ValidationError(f"{field!r}: every value must be a number in 0..{MAX_TIME_S:,}")
+    return np.rint(a).astype(np.int64)
 
 
 def _event(ev: Any, p: RoutingProblem, w: str) -> Event:
     if not isinstance(ev, dict) or "type" not in ev:
         raise ValidationError("needs a 'type'")
     kind = ev["type"]
-    reason = str(ev.get("reason", ""))
+    reason = ev.get("reason", "")
+    if not isinstance(reason, str):
+        raise ValidationError("'reason' must be text")
+    reason = reason[:200]
     if kind in ("slowdown", "closure"):
         if "arcs" in ev:
-            arcs = np.asarray(ev["arcs"], dtype=np.int64).reshape(-1, 2)
+            arcs = _indices(ev["arcs"], "arcs", p.n_locations, 2)
         elif "locations" in ev:
-            locs = np.asarray(ev["locations"], dtype=np.int64).reshape(-1)
-            if len(locs) and (locs.min() < 0 or locs.max() >= p.n_locations):
-                raise ValidationError(f"location outside 0..{p.n_locations - 1}")
+            locs = _indices(ev["locations"], "locations", p.n_locations)
             others = np.arange(p.n_locations)
             arcs = np.concatenate(
                 [
@@ -178,47 +223,55 @@ def _event(ev: Any, p: RoutingProblem, w: str) -> Event:
             arcs = arcs[arcs[:, 0] != arcs[:, 1]]
         else:
             raise ValidationError("needs 'arcs' or 'locations'")
-        factor = float(ev.get("factor", 1.0 if kind == "closure" else 2.0))
+        factor = _real(ev, "factor", str(kind), "", 1.0 if kind == "closure" else 2.0, 1.0, 1000.0)
         return slow_arcs(p, arcs, factor, closed=kind == "closure", reason=reason)
     if kind == "matrices":
         return MatrixChange(
-            np.rint(np.asarray(ev["duration_s"], float)).astype(np.int64),
-            np.rint(np.asarray(ev["distance_m"], float)).astype(np.int64),
+            _matrix(ev["duration_s"], "duration_s", p.n_locations),
+            _matrix(ev["distance_m"], "distance_m", p.n_locations),
             reason or "new travel matrices",
         )
     if kind == "depot_outage":
         d = ev["depot"]
-        if str(d) in p.depot_id:
+        if isinstance(d, str | int) and not isinstance(d, bool) and str(d) in p.depot_id:
             return DepotDown(p.depot_id.index(str(d)), reason or "depot outage")
         raise ValidationError(f"unknown depot {d!r}")
     if kind == "breakdown":
-        return VehicleBreakdown(str(ev["vehicle"]), reason or "vehicle broke down")
+        v = ev["vehicle"]
+        if isinstance(v, bool) or not isinstance(v, str | int):
+            raise ValidationError("'vehicle' must be a vehicle name")
+        return VehicleBreakdown(str(v), reason or "vehicle broke down")
     if kind == "urgent_orders":
         recs = ev["orders"]
         if not isinstance(recs, list) or not recs:
             raise ValidationError("'orders' must be a non-empty list")
         ids, loc, q, s, e, lt, prio, pen = [], [], [], [], [], [], [], []
+        if len(recs) > MAX_LOCATIONS:
+            raise ValidationError(f"at most {MAX_LOCATIONS:,} urgent orders")
         for i, r in enumerate(recs):
-            oid = str(r["id"])
+            if not isinstance(r, dict):
+                raise ValidationError(f"orders[{i}]: expected an object")
+            oid = _id_of(r.get("id"), f"orders[{i}]", "")
+            wo = f"orders[{i}] {oid!r}"
             if oid in p.order_id or oid in ids:
                 raise ValidationError(f"orders[{i}]: order id {oid!r} already exists")
-            location = int(r["location"])
-            if not 0 <= location < p.n_locations:
-                raise ValidationError(
-                    f"orders[{i}] {oid!r}: location outside 0..{p.n_locations - 1}"
-                )
+            location = _int(r, "location", wo, "", None, p.n_locations - 1)
             win = r.get("window_s", [0, None])
+            if not isinstance(win, list) or len(win) != 2:
+                raise ValidationError(f"{wo}: window_s must be [open, close]")
             ids.append(oid)
             loc.append(location)
-            q.append(int(r.get("demand", 0)))
-            s.append(int(r.get("service_s", 0)))
-            e.append(int(win[0] or 0))
-            lt.append(int(win[1]) if win[1] is not None else int(np.iinfo(np.int64).max // 8))
-            prio.append(int(r.get("priority", 0)))
+            q.append(_int(r, "demand", wo, "", 0, MAX_QUANTITY))
+            s.append(_int(r, "service_s", wo, "", 0, MAX_TIME_S))
+            e.append(_int({"window_s[0]": win[0]}, "window_s[0]", wo, "", 0, MAX_TIME_S))
+            lt.append(_int({"window_s[1]": win[1]}, "window_s[1]", wo, "", UNBOUNDED, MAX_TIME_S))
+            prio.append(_int(r, "priority", wo, "", 0, MAX_PRIORITY))
             pv = r.get("penalty")
-            pen.append(None if pv is None else round(float(pv) / p.cost_unit))
+            if pv is not None:
+                pv = _real(r, "penalty", wo, "", 0.0, 0.0, MAX_MONEY)
+            pen.append(None if pv is None else round(pv / p.cost_unit))
             if lt[-1] < e[-1]:
-                raise ValidationError(f"orders[{i}] {oid!r}: time window closes before it opens")
+                raise ValidationError(f"{wo}: time window closes before it opens")
         return UrgentOrders(
             tuple(ids),
             np.array(loc),
