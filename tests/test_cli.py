@@ -301,6 +301,30 @@ def test_entry_point_error_in_a_real_process(tmp_path: Path) -> None:
     assert proc.stdout == ""
 
 
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (["grid", "contingencies", "case14", "--top", "abc"], "Invalid value for '--top'"),
+        (["grid", "nope"], "No such command 'nope'"),
+        (["grid", "info", "case14", "--no-such-option"], "No such option"),
+    ],
+)
+def test_usage_errors_are_one_line_in_a_real_process(argv: list[str], says: str) -> None:
+    # typer's framed usage box becomes one line naming the option, with where to look
+    proc = subprocess.run(
+        [sys.executable, "-m", "aiguilleur.cli", *argv],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and says in lines[0], proc.stderr
+    assert "--help" in lines[0]
+    assert proc.stdout == ""
+
+
 @pytest.mark.slow
 def test_demo_writes_the_report(tmp_path: Path) -> None:
     # A real process through the entry point, as `make demo` runs it.

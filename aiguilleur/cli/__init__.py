@@ -74,9 +74,26 @@ def _single_threaded_blas() -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Run the ``aiguilleur`` command (the console-script entry point)."""
     _single_threaded_blas()
+    # click's UsageError, found through typer's public BadParameter (typer vendors click
+    # in recent releases and imports it in older ones)
+    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
     try:
-        app(args=list(argv) if argv is not None else None, prog_name="aiguilleur")
-    except KeyboardInterrupt:
+        rc = app(
+            args=list(argv) if argv is not None else None,
+            prog_name="aiguilleur",
+            standalone_mode=False,
+        )
+    except usage_error as e:
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError":  # a group without its command: its help
+            if ctx is not None:
+                typer.echo(ctx.get_help())
+            sys.exit(EXIT_ERROR)
+        # a bad option or argument: one line, not a framed box
+        where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+        typer.echo(f"error: {' '.join(e.format_message().split())}{where}", err=True)
+        sys.exit(EXIT_ERROR)
+    except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)
         sys.exit(EXIT_INTERRUPTED)
     except AiguilleurError as e:
@@ -96,3 +113,5 @@ def main(argv: Sequence[str] | None = None) -> None:
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
+    if isinstance(rc, int) and rc != 0:
+        sys.exit(rc)
