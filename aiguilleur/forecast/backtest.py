@@ -19,6 +19,7 @@ intervals.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -168,9 +169,12 @@ def scores(actual: FloatArray, pred: FloatArray, quantiles: npt.ArrayLike) -> Sc
     with np.errstate(invalid="ignore", divide="ignore"):
         ape = np.where(ok, np.abs(err) / np.abs(a), np.nan)
     pin = pinball_loss(a[ok], p[ok], q)
-    by_hour = np.array([np.nanmean(ape[:, h]) * 100.0 for h in range(a.shape[1])])
+    with warnings.catch_warnings():  # an hour of the day with no outcome: NaN, said so by callers
+        warnings.simplefilter("ignore", RuntimeWarning)
+        by_hour = np.array([np.nanmean(ape[:, h]) * 100.0 for h in range(a.shape[1])])
+        mape = float(np.nanmean(ape) * 100.0)
     return Scores(
-        mape_pct=float(np.nanmean(ape) * 100.0),
+        mape_pct=mape,
         rmse=float(np.sqrt(np.mean(err[ok] ** 2))),
         mae=float(np.mean(np.abs(err[ok]))),
         pinball=float(pin.mean()),
@@ -223,9 +227,53 @@ class BacktestResult:
     fit_time_s: float
     target_name: str = field(default="load")
 
+    @property
+    def missing_forecast_hours(self) -> int:
+        """Test hours for which no forecast could be made (missing history or weather)."""
+        return int((~np.all(np.isfinite(self.pred), axis=-1)).sum())
+
+    @property
+    def missing_outcome_hours(self) -> int:
+        """Test hours whose outcome is missing from the data (not scored)."""
+        return int((~np.isfinite(self.actual)).sum())
+
+    @property
+    def status(self) -> str:
+        """``feasible`` when every test hour was forecast and scored, else ``partial``."""
+        return (
+            "partial" if self.missing_forecast_hours or self.missing_outcome_hours else "feasible"
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when every hour of the test period was forecast and scored."""
+        return self.status == "feasible"
+
+    def missing(self) -> list[str]:
+        """What the backtest could not do, in words (empty when :attr:`ok`)."""
+        out: list[str] = []
+        n = self.actual.size
+        if self.missing_forecast_hours:
+            out.append(
+                f"{self.missing_forecast_hours} of {n} test hours have no forecast "
+                "(missing history or temperature before their issue time)"
+            )
+        if self.missing_outcome_hours:
+            out.append(
+                f"{self.missing_outcome_hours} of {n} test hours have no outcome in the data "
+                "(not scored)"
+            )
+        return out
+
     def summary(self) -> dict[str, Any]:
         """The headline figures (the CLI's ``--json`` keys)."""
         out: dict[str, Any] = {
+            "status": self.status,
+            "ok": self.ok,
+            "hours": int(self.actual.size),
+            "missing_forecast_hours": self.missing_forecast_hours,
+            "missing_outcome_hours": self.missing_outcome_hours,
+            "missing": self.missing(),
             "model": self.settings.model,
             "temperature": self.settings.temperature,
             "first_day": str(self.days[0]),
@@ -277,8 +325,11 @@ class BacktestResult:
         d.mkdir(parents=True, exist_ok=True)
         if week_start is None:
             med = self.pred[..., int(np.flatnonzero(np.isclose(self.quantiles, 0.5))[0])]
-            daily = np.nanmean(np.abs(med - self.actual), axis=1)
-            i0 = int(np.clip(np.nanargmax(daily) - 3, 0, max(self.days.size - 7, 0)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                daily = np.nanmean(np.abs(med - self.actual), axis=1)
+            worst = int(np.nanargmax(daily)) if np.isfinite(daily).any() else 0
+            i0 = int(np.clip(worst - 3, 0, max(self.days.size - 7, 0)))
         else:
             i0 = int(np.searchsorted(self.days, np.datetime64(week_start, "D")))
             if i0 >= self.days.size:

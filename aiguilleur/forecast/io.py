@@ -213,6 +213,15 @@ def _interpolate(v: FloatArray) -> tuple[FloatArray, int]:
     return out, int(inside.sum())
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr`` of an offending token, cut short: a message never echoes a whole file."""
+    return _cut(repr(value), limit)
+
+
 def _dst_hint(t: np.datetime64) -> str:
     """A note when ``t`` falls where a daylight-saving clock change could."""
     import pandas as pd
@@ -260,14 +269,20 @@ def series_from_frame(
     """
     import pandas as pd
 
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(f"frame: expected a pandas DataFrame, got {type(frame).__name__}")
+    for arg, v in (("target", target), ("temperature", temperature), ("time_column", time_column)):
+        if v is not None and not isinstance(v, str):
+            raise ValidationError(f"{arg}: expected a column name, got {type(v).__name__}")
+    if not isinstance(target, str):
+        raise ValidationError("target: expected a column name, got None")
     where = path or "table"
     cols = {str(c): c for c in frame.columns}
     lower = {k.lower(): k for k in cols}
     for need in (target, temperature):
         if need is not None and need not in cols:
-            raise CaseFormatError(
-                f"no column {need!r} (columns: {', '.join(map(str, frame.columns))})", path
-            )
+            have = _cut(", ".join(map(str, frame.columns)), 200)
+            raise CaseFormatError(f"no column {_shown(need)} (columns: {have})", path)
 
     def line(row: int) -> int:
         return first_line + row
@@ -296,27 +311,32 @@ def series_from_frame(
         bad = hour.isna() | (hour < 1) | (hour > 24) | (hour != hour.round())
         if bad.any():
             r = int(np.flatnonzero(bad.to_numpy())[0])
+            got = _shown(frame.iloc[r][cols[lower["hour"]]])
             raise CaseFormatError(
-                f"Hour: expected an hour ending 1..24, got {frame.iloc[r][cols[lower['hour']]]!r}",
+                f"Hour: expected an hour ending 1..24, got {got}",
                 path,
                 line(r),
             )
         dates = pd.to_datetime(date_raw, errors="coerce", format="mixed")
         if dates.isna().any():
             r = int(np.flatnonzero(dates.isna().to_numpy())[0])
-            raise CaseFormatError(f"Date: cannot read {date_raw.iloc[r]!r}", path, line(r))
+            raise CaseFormatError(f"Date: cannot read {_shown(date_raw.iloc[r])}", path, line(r))
         stamps = dates + pd.to_timedelta(hour - 1, unit="h")
     else:
         raw = frame[cols[name]]
         parsed = pd.to_datetime(raw.astype(str), errors="coerce", format="mixed", utc=True)
         if parsed.isna().any():
             r = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise CaseFormatError(f"{name}: cannot read timestamp {raw.iloc[r]!r}", path, line(r))
+            raise CaseFormatError(
+                f"{name}: cannot read timestamp {_shown(raw.iloc[r])}", path, line(r)
+            )
         has_offset = raw.astype(str).str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True)
         if has_offset.any() and not has_offset.all():
             r = int(np.flatnonzero(~has_offset.to_numpy())[0])
             raise CaseFormatError(
-                f"{name}: {raw.iloc[r]!r} has no UTC offset while other rows do", path, line(r)
+                f"{name}: {_shown(raw.iloc[r])} has no UTC offset while other rows do",
+                path,
+                line(r),
             )
         if has_offset.all():
             first = pd.Timestamp(str(raw.iloc[0]))
@@ -366,7 +386,9 @@ def series_from_frame(
         bad = np.isnan(v) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise CaseFormatError(f"{col}: cannot read {raw.iloc[r]!r} as a number", path, line(r))
+            raise CaseFormatError(
+                f"{col}: cannot read {_shown(raw.iloc[r])} as a number", path, line(r)
+            )
         if np.isinf(v).any():
             r = int(np.flatnonzero(np.isinf(v))[0])
             raise CaseFormatError(f"{col}: infinite value", path, line(r))
@@ -423,15 +445,24 @@ def read_series(
     Raises :class:`~aiguilleur.errors.CaseFormatError` naming the file and line
     of the first problem.
     """
+    import io
+
     import pandas as pd
 
+    from aiguilleur._files import read_input_text
+
+    if not isinstance(path, str | Path):
+        raise ValidationError(f"path: expected a file name, got {type(path).__name__}")
     p = Path(path)
-    if not p.is_file():
-        raise CaseFormatError("no such file", str(path))
+    text = read_input_text(p, encoding="utf-8-sig")  # bounded; folders, devices, binary refused
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        msg = " ".join(str(e).split())
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise CaseFormatError(
+            "empty file (a header line and hourly rows expected)", str(p)
+        ) from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as e:
+        msg = _cut(" ".join(str(e).split()), 160)
         raise CaseFormatError(f"not a readable CSV file ({msg})", str(p)) from None
     return series_from_frame(
         frame,
