@@ -31,7 +31,7 @@ import numpy.typing as npt
 from aiguilleur._files import atomic_write_bytes
 from aiguilleur.errors import ValidationError
 from aiguilleur.forecast.calibration import apply_shifts, rolling_shifts
-from aiguilleur.forecast.io import HourlySeries
+from aiguilleur.forecast.io import HourlySeries, _expect
 from aiguilleur.forecast.models import (
     ForecastSettings,
     _check_columns,
@@ -83,12 +83,14 @@ class BacktestSettings:
             raise ValidationError(f"refit: unknown period {self.refit!r}")
         for name in ("start", "end"):
             v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise ValidationError(f"{name}: expected a date YYYY-MM-DD, got {v!r}")
             if v is not None:
                 try:
                     np.datetime64(v, "D")
                 except ValueError:
                     raise ValidationError(
-                        f"{name}: expected a date YYYY-MM-DD, got {v!r}"
+                        f"{name}: expected a date YYYY-MM-DD, got {v[:40]!r}"
                     ) from None
 
 
@@ -139,9 +141,15 @@ class Scores:
 
 def pinball_loss(actual: FloatArray, pred: FloatArray, quantiles: FloatArray) -> FloatArray:
     """Pinball loss of each quantile forecast: ``pred`` is ``(..., n_q)``."""
-    q = np.asarray(quantiles, dtype=np.float64)
-    d = np.asarray(actual, dtype=np.float64)[..., None] - np.asarray(pred, dtype=np.float64)
-    return np.maximum(q * d, (q - 1.0) * d)
+    try:
+        q = np.asarray(quantiles, dtype=np.float64)
+        d = np.asarray(actual, dtype=np.float64)[..., None] - np.asarray(pred, dtype=np.float64)
+        return np.maximum(q * d, (q - 1.0) * d)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(
+            "pinball_loss: expected arrays of numbers, pred (..., n_q) matching actual (...) "
+            "and n_q quantiles"
+        ) from None
 
 
 def _interval(actual: FloatArray, pred: FloatArray, q: FloatArray, lo: float, hi: float) -> float:
@@ -158,9 +166,19 @@ def scores(actual: FloatArray, pred: FloatArray, quantiles: npt.ArrayLike) -> Sc
 
     Hours whose outcome is missing are left out.
     """
-    q = np.asarray(quantiles, dtype=np.float64)
-    a = np.asarray(actual, dtype=np.float64)
-    p = np.asarray(pred, dtype=np.float64)
+    try:
+        q = np.asarray(quantiles, dtype=np.float64)
+        a = np.asarray(actual, dtype=np.float64)
+        p = np.asarray(pred, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError("scores: expected arrays of numbers") from None
+    if a.ndim != 2 or p.shape != (*a.shape, q.size) or q.ndim != 1:
+        raise ValidationError(
+            f"scores: expected actual (n_days, 24) and pred (n_days, 24, n_q), got {a.shape} "
+            f"and {p.shape} with {q.size} quantile(s)"
+        )
+    if not np.isclose(q, 0.5).any():
+        raise ValidationError("scores: the quantiles must include the median (0.5)")
     ok = np.isfinite(a) & np.all(np.isfinite(p), axis=-1)
     if not ok.any():
         raise ValidationError("scores: no hour with both an outcome and a forecast")
@@ -398,6 +416,9 @@ def backtest(
     progress
         Called as ``progress(done, total)`` after each refit.
     """
+    _expect(series, HourlySeries, "series")
+    _expect(settings, ForecastSettings, "settings", optional=True)
+    _expect(options, BacktestSettings, "options", optional=True)
     import time as _time
 
     s = settings or ForecastSettings()

@@ -122,7 +122,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
 
 def feature_names(mode: TemperatureMode) -> tuple[str, ...]:
     """The feature columns of a temperature setting."""
-    if mode not in FEATURES:
+    if not isinstance(mode, str) or mode not in FEATURES:
         raise ValidationError(
             f"temperature mode: expected one of {', '.join(FEATURES)}, got {mode!r}"
         )

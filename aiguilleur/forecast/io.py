@@ -49,6 +49,17 @@ TimeArray = npt.NDArray[np.datetime64]
 _HOUR = np.timedelta64(1, "h")
 
 
+def _expect(
+    value: object, kind: type | tuple[type, ...], name: str, *, optional: bool = False
+) -> None:
+    """Raise :class:`ValidationError` when ``value`` is not a ``kind`` (public input check)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ValidationError(f"{name}: expected {names}, got {type(value).__name__}")
+
+
 def _as_unit(when: object, unit: str) -> np.datetime64:
     """``when`` (a string, date or datetime64) as a ``datetime64`` of ``unit``."""
     out: Any = np.array(when, dtype=f"datetime64[{unit}]")[()]
@@ -106,11 +117,29 @@ class HourlySeries:
     imputed_hours: int = 0
 
     def __post_init__(self) -> None:
-        t = np.asarray(self.time).astype("datetime64[h]")
+        try:
+            t = np.asarray(self.time).astype("datetime64[h]")
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError(
+                "time: expected hourly timestamps (datetime64 or ISO strings)", component="series"
+            ) from None
         object.__setattr__(self, "time", t)
-        y = np.asarray(self.target, dtype=np.float64)
+        try:
+            y = np.asarray(self.target, dtype=np.float64)
+            if self.temperature is not None:
+                np.asarray(self.temperature, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError(
+                "target and temperature: expected numbers (NaN where missing)", component="series"
+            ) from None
+        if not isinstance(self.target_name, str) or not (
+            self.temperature_name is None or isinstance(self.temperature_name, str)
+        ):
+            raise ValidationError("target_name, temperature_name: expected column names")
         object.__setattr__(self, "target", y)
-        if y.shape != t.shape or t.ndim != 1:
+        if t.ndim != 1 or y.ndim != 1:
+            raise ValidationError("time and target: expected 1-D arrays", component="series")
+        if y.shape != t.shape:
             raise ValidationError(
                 f"{self.target_name}: {y.shape[0]} values for {t.shape[0]} timestamps",
                 component="series",

@@ -35,7 +35,7 @@ from aiguilleur.forecast.features import (
     day_ahead_features,
     feature_names,
 )
-from aiguilleur.forecast.io import HourlySeries, _as_unit
+from aiguilleur.forecast.io import HourlySeries, _as_unit, _expect
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -359,6 +359,8 @@ def fit(history: HourlySeries, settings: ForecastSettings | None = None) -> Fore
     Raises :class:`~aiguilleur.errors.ValidationError` when the history is too
     short or lacks the temperature the setting needs.
     """
+    _expect(history, HourlySeries, "history")
+    _expect(settings, ForecastSettings, "settings", optional=True)
     s = settings or ForecastSettings()
     _check_columns(history, s)
     n = len(history)
@@ -423,6 +425,8 @@ def predict_quantiles(
 
     See :func:`predict`; this is the same forecast as arrays.
     """
+    _expect(model, Forecaster, "model")
+    _expect(history, HourlySeries, "history")
     s = model.settings
     _check_columns(history, s, model.temperature_name)
     if s.model == "lightgbm" and not model.boosters:
@@ -530,6 +534,8 @@ def predict(
 
 def save_model(model: Forecaster, path: str | Path) -> None:
     """Write a fitted forecaster to a JSON file (atomically)."""
+    _expect(model, Forecaster, "model")
+    _expect(path, (str, Path), "path")
     doc = {
         "format": _FORMAT,
         "format_version": FORMAT_VERSION,

@@ -50,7 +50,7 @@ from aiguilleur.health._features import (
     index_features,
     regime_history,
 )
-from aiguilleur.health.telemetry import Telemetry
+from aiguilleur.health.telemetry import Telemetry, _expect
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -318,10 +318,14 @@ def rul_target(tel: Telemetry, rul_at_end: npt.ArrayLike | None = None) -> Float
     ``rul_at_end`` gives, per unit in order, the RUL after its last reading; by
     default 0 (run-to-failure records).
     """
+    _expect(tel, Telemetry, "tel")
     counts = np.diff(np.r_[tel.starts, tel.n_readings])
     end = tel.cycle[tel.last_rows].astype(np.float64)
     if rul_at_end is not None:
-        extra = np.asarray(rul_at_end, dtype=np.float64)
+        try:
+            extra = np.asarray(rul_at_end, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError("rul_at_end: expected one number per unit") from None
         if extra.shape != end.shape:
             raise ValidationError(
                 f"rul_at_end: expected {end.shape[0]} values (one per unit), got {extra.shape[0]}"
@@ -336,7 +340,13 @@ def phm08_score(predicted: npt.ArrayLike, true: npt.ArrayLike) -> float:
     ``sum(exp(-d / 13) - 1)`` over early predictions (``d < 0``) plus
     ``sum(exp(d / 10) - 1)`` over late ones, ``d = predicted - true``.
     """
-    d = np.asarray(predicted, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    try:
+        a, b = np.asarray(predicted, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError("predicted, true: expected arrays of numbers") from None
+    if a.shape != b.shape:
+        raise ValidationError(f"predicted, true: shapes differ ({a.shape} and {b.shape})")
+    d = a - b
     return float(np.sum(np.where(d < 0, np.expm1(-d / 13.0), np.expm1(d / 10.0))))
 
 
@@ -471,6 +481,8 @@ def fit(
     ValidationError
         Too few units for the folds, or a non-finite sensor value (naming the row).
     """
+    _expect(telemetry, Telemetry, "telemetry")
+    _expect(options, RULOptions, "options", optional=True)
     s = options or RULOptions()
     t0, c0 = time.perf_counter(), time.process_time()
     units = telemetry.units
@@ -561,6 +573,8 @@ def predict(
         A sensor or setting column the model needs is missing (named), or a
         sensor value is not finite (naming the row).
     """
+    _expect(model, RULModel, "model")
+    _expect(telemetry, Telemetry, "telemetry")
     lv = model.options.level if level is None else float(level)
     if not 0.0 < lv < 1.0:
         raise ValidationError(f"level: expected a number in (0, 1), got {level!r}")
@@ -661,6 +675,9 @@ def backtest(
     ValidationError
         ``true_rul`` does not have one value per test unit.
     """
+    _expect(train, Telemetry, "train")
+    _expect(test, Telemetry, "test")
+    _expect(options, RULOptions, "options", optional=True)
     truth = np.asarray(true_rul, dtype=np.int64)
     if truth.shape != test.units.shape:
         raise ValidationError(
@@ -701,6 +718,8 @@ def save_model(model: RULModel, path: str | Path) -> None:
     sensor columns the model needs, the feature list, the regime statistics,
     the boosters (LightGBM's text format) and the residual distribution.
     """
+    _expect(model, RULModel, "model")
+    _expect(path, (str, Path), "path")
     options = asdict(model.options)
     doc = {
         "format": MODEL_FORMAT,
