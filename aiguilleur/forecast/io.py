@@ -316,6 +316,9 @@ def series_from_frame(
     def line(row: int) -> int:
         return first_line + row
 
+    if len(frame) == 0:
+        raise CaseFormatError("no data rows", path)
+
     stamps: pd.Series
     name: str | None
     if time_column is not None:

@@ -581,7 +581,7 @@ def load_model(path: str | Path) -> Forecaster:
         raise CaseFormatError("not a saved aiguilleur forecaster", p)
     if doc.get("format_version") != FORMAT_VERSION:
         raise CaseFormatError(
-            f"saved with format version {str(doc.get('format_version'))[:20]!r}; this version "
+            f"saved with format version {str(doc.get('format_version'))[:20]}; this version "
             f"of aiguilleur reads version {FORMAT_VERSION}",
             p,
         )
