@@ -145,7 +145,7 @@ def _bad_telemetry() -> Telemetry:
         (lambda: health.fit_detector(None), "fleet: expected Telemetry"),
         (lambda: health.phm08_score("a", "b"), "expected arrays of numbers"),
         (lambda: health.save_model("m", "x.json"), "model: expected RULModel"),
-        (lambda: _bad_telemetry(), "unit: expected integers"),  # fmt: skip
+        (_bad_telemetry, "unit: expected integers"),
     ],
 )
 def test_python_api_wrong_types(call: Any, fragment: str) -> None:
