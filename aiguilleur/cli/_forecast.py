@@ -116,7 +116,7 @@ def _num(x: float | None, digits: int = 1, unit: str = "") -> str:
 
 def _explain_na(table: Table) -> None:
     """Say why a figure is ``n/a`` when the table shows one."""
-    cells = [c for col in table.columns for c in col._cells]
+    cells = [c for col in table.columns for c in col.cells]
     if "n/a" in cells:
         _stdout().print(
             "n/a: not computable on these hours (no scored hour, or the interval's quantiles "
@@ -408,3 +408,5 @@ def forecast_wind(
             _num(100 * f["coverage_80"], 1),
         )
     _stdout().print(t)
+    _explain_na(t)
+    _stdout().print("status: feasible")
