@@ -92,6 +92,16 @@ class BacktestSettings:
                     raise ValidationError(
                         f"{name}: expected a date YYYY-MM-DD, got {v[:40]!r}"
                     ) from None
+        if (
+            self.start is not None
+            and self.end is not None
+            and np.datetime64(self.end, "D") < np.datetime64(self.start, "D")
+        ):
+            raise ValidationError(
+                f"end {self.end} is before start {self.start}: an empty test period"
+            )
+        if not isinstance(self.baseline, bool):
+            raise ValidationError(f"baseline: expected True or False, got {self.baseline!r}")
 
 
 @dataclass(frozen=True)
