@@ -437,6 +437,11 @@ def predict_quantiles(
     i_day = history.index_of(day0)
     if i_iss <= 0:
         raise ValidationError(f"issue time {issue}: the history starts at {history.start}")
+    if i_iss > len(history) + 24 * 7:  # nothing known in the week before: never a huge table
+        raise ValidationError(
+            f"issue time {issue}: more than a week after the history ends ({history.end}); "
+            f"no value of {history.target_name!r} in the week before it"
+        )
     n = i_day + 24
     time = history.time[0] + np.arange(n) * _HOUR
     y = np.full(n, np.nan)

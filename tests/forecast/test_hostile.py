@@ -50,6 +50,19 @@ def fx(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (d / "settings5.json").write_text(json.dumps({**base, "settings": 5}))
     (d / "extra.json").write_text(json.dumps({**base, "settings": {"bogus": 1}}))
     (d / "existing.json").write_text("{}")
+    from aiguilleur.forecast import FEATURES
+
+    naive = {
+        **base,
+        "settings": {"model": "seasonal_naive", "temperature": "none", "calibration_days": 0},
+        "features": list(FEATURES["none"]),
+        "target": "load",
+        "temperature": None,
+        "shifts": [0.0] * 5,
+        "trained_until": "2014-03-01T00",
+        "boosters": [],
+    }
+    (d / "naive.json").write_text(json.dumps(naive))
     (d / "a_file").write_text("x")
     os.mkfifo(d / "pipe")  # never a real device: a rename over it would replace it
     (d / "full").mkdir()
@@ -94,6 +107,21 @@ CASES: list[tuple[str, list[str], tuple[str, ...]]] = [
     ("model list", ["predict", "{d}/list.json", SAMPLE], ("not a saved aiguilleur forecaster",)),
     ("model field", ["predict", "{d}/settings5.json", SAMPLE], ("field 'settings'",)),
     ("model key", ["predict", "{d}/extra.json", SAMPLE], ("unknown key(s) bogus",)),
+    (
+        "issue year 99999",
+        ["predict", "{d}/naive.json", SAMPLE, "--issue-time", "99999-01-01T12"],
+        ("more than a week after the history ends",),
+    ),
+    (
+        "issue not 12:00",
+        ["predict", "{d}/naive.json", SAMPLE, "--issue-time", "2014-02-20T05"],
+        ("issued at 12:00",),
+    ),
+    (
+        "issue unreadable",
+        ["predict", "{d}/naive.json", SAMPLE, "--issue-time", "tomorrow"],
+        ("cannot read 'tomorrow'",),
+    ),
     ("farms abc", ["wind", "{d}/wind", "--farms", "abc"], ("--farms", "'abc'")),
     ("farms empty", ["wind", "{d}/wind", "--farms", ","], ("--farms",)),
     ("farms twice", ["wind", "{d}/wind", "--farms", "1,1"], ("--farms", "twice")),
@@ -169,3 +197,11 @@ def test_complete_backtest_is_feasible_and_exits_0() -> None:
     assert res.exit_code == 0, (res.stdout, res.stderr)
     out = json.loads(res.stdout)
     assert out["status"] == "feasible" and out["ok"] is True and out["missing"] == []
+
+
+def test_seasonal_naive_model_predicts_with_status(fx: Path) -> None:
+    res = run("predict", str(fx / "naive.json"), SAMPLE, "--json")
+    assert res.exit_code == 0, (res.stdout, res.stderr)
+    out = json.loads(res.stdout)
+    assert out["status"] == "feasible" and out["ok"] is True
+    assert len(out["timestamp"]) == 24
