@@ -552,7 +552,15 @@ def save_model(model: Forecaster, path: str | Path) -> None:
         "trained_until": str(model.trained_until),
         "boosters": [b.model_to_string() for b in model.boosters],
     }
-    atomic_write_bytes(Path(path), json.dumps(doc).encode())
+    from aiguilleur._files import check_output_file
+
+    # Replacing an existing file is the caller's choice; never a folder, a device or a
+    # pipe (a rename over /dev/full would replace the device), never a missing folder.
+    target = check_output_file(path, force=True)
+    try:
+        atomic_write_bytes(target, json.dumps(doc).encode())
+    except OSError as e:
+        raise ValidationError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _load_json(path: str | Path, what: str) -> Any:

@@ -605,6 +605,10 @@ def wind_backtest(
     """
     import time as _time
 
+    if not isinstance(data, WindData):
+        raise ValidationError(f"data: expected WindData, got {type(data).__name__}")
+    if settings is not None and not isinstance(settings, WindSettings):
+        raise ValidationError(f"settings: expected WindSettings, got {type(settings).__name__}")
     s = settings or WindSettings()
     q = np.array(s.quantiles)
     start = np.datetime64(s.test_start, "h")

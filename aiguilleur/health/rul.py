@@ -747,7 +747,15 @@ def save_model(model: RULModel, path: str | Path) -> None:
         "oof_rmse": model.oof_rmse,
         "boosters": list(model.boosters),
     }
-    atomic_write_bytes(Path(path), json.dumps(doc).encode("utf-8"))
+    from aiguilleur._files import check_output_file
+
+    # Replacing an existing file is the caller's choice; never a folder, a device or a
+    # pipe (a rename over /dev/full would replace the device), never a missing folder.
+    target = check_output_file(path, force=True)
+    try:
+        atomic_write_bytes(target, json.dumps(doc).encode("utf-8"))
+    except OSError as e:
+        raise ValidationError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _field(doc: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:

@@ -205,3 +205,15 @@ def test_seasonal_naive_model_predicts_with_status(fx: Path) -> None:
     out = json.loads(res.stdout)
     assert out["status"] == "feasible" and out["ok"] is True
     assert len(out["timestamp"]) == 24
+
+
+def test_save_model_never_replaces_a_pipe_or_writes_into_a_missing_folder(fx: Path) -> None:
+    from aiguilleur.errors import ValidationError
+    from aiguilleur.forecast import load_model, save_model
+
+    m = load_model(fx / "naive.json")
+    with pytest.raises(ValidationError, match="not a regular file"):
+        save_model(m, fx / "pipe")
+    with pytest.raises(ValidationError, match="does not exist"):
+        save_model(m, fx / "nope" / "m.json")
+    assert (fx / "pipe").is_fifo()

@@ -6,6 +6,7 @@ And the status: test units with too few readings make the backtest ``partial`` (
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +154,7 @@ def test_python_api_wrong_types(call: Any, fragment: str) -> None:
         call()
 
 
-def test_short_units_are_named_by_predict() -> None:
+def test_short_units_are_named_by_predict(tmp_path: Path) -> None:
     tel = read_cmapss(TRAIN)
     model = health.fit(tel, TINY)
     keep = (tel.unit != 2) | (tel.cycle <= 3)
@@ -166,3 +167,8 @@ def test_short_units_are_named_by_predict() -> None:
     assert pred.short_units == (2,)
     assert "fewer than 15 readings" in pred.missing()[0]
     assert health.predict(model, tel).ok
+    pipe = tmp_path / "pipe"
+    os.mkfifo(pipe)
+    with pytest.raises(ValidationError, match="not a regular file"):
+        health.save_model(model, pipe)  # a rename over a device or pipe would replace it
+    assert pipe.is_fifo()
