@@ -278,6 +278,8 @@ def forecast_fit(
     m = fit(series, s)
     save_model(m, out)
     info = {
+        "status": "feasible",
+        "ok": True,
         "model": out,
         "temperature": s.temperature,
         "features": list(m.features),
