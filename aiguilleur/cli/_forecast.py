@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -51,14 +52,18 @@ SettingOpt = Annotated[
 ImputeOpt = Annotated[
     bool, typer.Option("--impute", help="Fill gaps by linear interpolation (else reported).")
 ]
-ThreadsOpt = Annotated[int, typer.Option("--threads", min=1, help="LightGBM threads.")]
+ThreadsOpt = Annotated[int, typer.Option("--threads", min=1, max=256, help="LightGBM threads.")]
 TreesOpt = Annotated[
     int,
     typer.Option(
         "--trees",
         min=10,
+        max=100_000,
         help="Boosting rounds of the median's model (the other quantiles use 40 % of them).",
     ),
+]
+ForceOpt = Annotated[
+    bool, typer.Option("--force", help="Replace an existing output file or write into a folder.")
 ]
 HolidaysOpt = Annotated[
     str, typer.Option("--holidays", help="Country of the public holidays (holidays package code).")
@@ -78,6 +83,65 @@ def _read(data: str, target: str, temperature: str | None, impute: bool) -> Hour
     elif s.imputed_hours:
         _stderr().print(f"note: {s.imputed_hours} missing value(s) filled by interpolation")
     return s
+
+
+def _farm_numbers(farms: str | None) -> tuple[int, ...] | None:
+    """``--farms 1,3``: farm numbers, checked (one line naming the option)."""
+    from aiguilleur.errors import ValidationError
+
+    if farms is None:
+        return None
+    parts = [f.strip() for f in farms.split(",")]
+    if not any(parts):
+        raise ValidationError("--farms: expected comma-separated farm numbers, e.g. 1,3, got none")
+    out: list[int] = []
+    for f in parts:
+        if not f:
+            continue
+        if not (f.isascii() and f.isdigit()) or int(f) < 1 or len(f) > 6:
+            shown = f if len(f) <= 20 else f[:17] + "..."
+            raise ValidationError(f"--farms: expected farm numbers >= 1 (e.g. 1,3), got {shown!r}")
+        if int(f) in out:
+            raise ValidationError(f"--farms: farm {int(f)} is listed twice")
+        out.append(int(f))
+    return tuple(out)
+
+
+def _num(x: float | None, digits: int = 1, unit: str = "") -> str:
+    """A figure, or ``n/a`` (never ``nan``) when it could not be computed."""
+    if x is None or not math.isfinite(x):
+        return "n/a"
+    return _fmt(x, digits, unit)
+
+
+def _explain_na(table: Table) -> None:
+    """Say why a figure is ``n/a`` when the table shows one."""
+    cells = [c for col in table.columns for c in col.cells]
+    if "n/a" in cells:
+        _stdout().print(
+            "n/a: not computable on these hours (no scored hour, or the interval's quantiles "
+            "are not among those forecast)"
+        )
+
+
+def _report_status(status: str, missing: list[str]) -> None:
+    """The status line, and what was left undone (on stderr) when not ok."""
+    from aiguilleur.status import is_ok
+
+    if is_ok(status):
+        _stdout().print(f"status: {status}")
+        return
+    _stdout().print(f"status: {status}")
+    for m in missing:
+        _stderr().print(f"[yellow]not done[/]: {m}")
+
+
+def _exit_for(ok: bool) -> None:
+    """Exit 1 when the result did not meet what was asked (the status says why)."""
+    from aiguilleur.status import exit_code
+
+    if not ok:
+        raise typer.Exit(exit_code(ok))
 
 
 def _setting(setting: str | None, temperature: str | None) -> str:
@@ -104,7 +168,7 @@ def forecast_backtest(
         str, typer.Option("--refit", help="daily, weekly, monthly, quarterly, yearly or once.")
     ] = "monthly",
     calibration_days: Annotated[
-        int, typer.Option("--calibration-days", min=0, help="Rolling calibration window.")
+        int, typer.Option("--calibration-days", min=0, max=3660, help="Rolling calibration window.")
     ] = 90,
     plots: Annotated[
         str | None,
@@ -114,6 +178,7 @@ def forecast_backtest(
     threads: ThreadsOpt = 1,
     trees: TreesOpt = 1000,
     holidays: HolidaysOpt = "US",
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Rolling-origin day-ahead backtest: issued 12:00 on D-1 for the 24 hours of D.
@@ -121,9 +186,12 @@ def forecast_backtest(
     JSON: mape and baseline_mape (seasonal naive) in percent, rmse, pinball
     (mean over P05..P95), crps, coverage_80 and coverage_90 as fractions.
     """
+    from aiguilleur._files import check_output_dir
     from aiguilleur.forecast import BacktestSettings, ForecastSettings, backtest
 
-    series = _read(data, target, temperature, impute)
+    if plots is not None:
+        check_output_dir(plots, force=force)  # before the work: a result is never lost
+    o = BacktestSettings(start=start, end=end, refit=refit)  # type: ignore[arg-type]
     s = ForecastSettings(
         model=model,  # type: ignore[arg-type]  # checked by ForecastSettings
         temperature=_setting(setting, temperature),  # type: ignore[arg-type]
@@ -133,7 +201,7 @@ def forecast_backtest(
         median_n_estimators=trees,
         n_estimators=max(trees * 2 // 5, 4),
     )
-    o = BacktestSettings(start=start, end=end, refit=refit)  # type: ignore[arg-type]
+    series = _read(data, target, temperature, impute)
     with _progress_bar(not as_json, "refits") as progress:
         res = backtest(series, s, o, progress=progress)
     out = res.summary()
@@ -141,6 +209,7 @@ def forecast_backtest(
         out["plots"] = [str(p) for p in res.write_plots(plots)]
     if as_json:
         _print_json(out)
+        _exit_for(res.ok)
         return
     t = Table(
         title=f"{target}: day-ahead backtest {out['first_day']} .. {out['last_day']} "
@@ -154,12 +223,12 @@ def forecast_backtest(
     def row(name: str, sc: Any) -> None:
         t.add_row(
             name,
-            _fmt(sc.mape_pct, 2),
-            _fmt(sc.rmse, 1),
-            _fmt(sc.pinball, 2),
-            _fmt(sc.crps, 2),
-            _fmt(sc.coverage_80 * 100, 1),
-            _fmt(sc.coverage_90 * 100, 1),
+            _num(sc.mape_pct, 2),
+            _num(sc.rmse, 1),
+            _num(sc.pinball, 2),
+            _num(sc.crps, 2),
+            _num(sc.coverage_80 * 100, 1),
+            _num(sc.coverage_90 * 100, 1),
         )
 
     row(s.model, res.model)
@@ -167,8 +236,11 @@ def forecast_backtest(
     if res.baseline is not None:
         row("seasonal naive", res.baseline)
     _stdout().print(t)
+    _explain_na(t)
     for p in out.get("plots", []):
         _stdout().print(f"wrote {p}")
+    _report_status(res.status, res.missing())
+    _exit_for(res.ok)
 
 
 @forecast_app.command("fit")
@@ -180,18 +252,20 @@ def forecast_fit(
     temperature: TempOpt = None,
     setting: SettingOpt = None,
     calibration_days: Annotated[
-        int, typer.Option("--calibration-days", min=0, help="Days held out to calibrate.")
+        int, typer.Option("--calibration-days", min=0, max=3660, help="Days held out to calibrate.")
     ] = 90,
     impute: ImputeOpt = False,
     threads: ThreadsOpt = 1,
     trees: TreesOpt = 1000,
     holidays: HolidaysOpt = "US",
+    force: ForceOpt = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Fit a day-ahead forecaster on the whole file and save it."""
+    from aiguilleur._files import check_output_file
     from aiguilleur.forecast import ForecastSettings, fit, save_model
 
-    series = _read(data, target, temperature, impute)
+    check_output_file(out, force=force)  # before the work: a result is never lost
     s = ForecastSettings(
         temperature=_setting(setting, temperature),  # type: ignore[arg-type]
         calibration_days=calibration_days,
@@ -200,9 +274,12 @@ def forecast_fit(
         median_n_estimators=trees,
         n_estimators=max(trees * 2 // 5, 4),
     )
+    series = _read(data, target, temperature, impute)
     m = fit(series, s)
     save_model(m, out)
     info = {
+        "status": "feasible",
+        "ok": True,
         "model": out,
         "temperature": s.temperature,
         "features": list(m.features),
@@ -236,6 +313,8 @@ def forecast_predict(
     if as_json:
         _print_json(
             {
+                "status": "feasible",
+                "ok": True,
                 "timestamp": [str(t) for t in wide.index],
                 "quantiles": [float(q) for q in wide.columns],
                 "values": wide.to_numpy(),
@@ -247,8 +326,9 @@ def forecast_predict(
     for q in wide.columns:
         t.add_column(f"P{float(q) * 100:g}", justify="right")
     for ts, vals in zip(wide.index, wide.to_numpy(), strict=True):
-        t.add_row(str(ts), *(_fmt(float(v), 0) for v in vals))
+        t.add_row(str(ts), *(_num(float(v), 0) for v in vals))
     _stdout().print(t)
+    _stdout().print("status: feasible")
 
 
 @forecast_app.command("wind")
@@ -271,18 +351,21 @@ def forecast_wind(
         str | None, typer.Option("--farms", help="Comma-separated farm numbers (default all).")
     ] = None,
     threads: ThreadsOpt = 1,
-    trees: Annotated[int, typer.Option("--trees", min=10, help="Boosting rounds.")] = 300,
+    trees: Annotated[
+        int, typer.Option("--trees", min=10, max=100_000, help="Boosting rounds.")
+    ] = 300,
     calibration_days: Annotated[
         int,
-        typer.Option("--calibration-days", min=0, help="Calibration window before each refit."),
+        typer.Option(
+            "--calibration-days", min=0, max=3660, help="Calibration window before each refit."
+        ),
     ] = 60,
     as_json: JsonOpt = False,
 ) -> None:
     """Quantile wind-power forecasts per farm from NWP, against persistence and climatology."""
     from aiguilleur.forecast.wind import WindSettings, read_gefcom2012_wind, wind_backtest
 
-    farm_ids = None if farms is None else tuple(int(f) for f in farms.split(",") if f.strip())
-    data = read_gefcom2012_wind(folder, farms=farm_ids)
+    farm_ids = _farm_numbers(farms)
     ws = WindSettings(
         test_start=test_start,
         refit=refit,  # type: ignore[arg-type]  # checked by WindSettings
@@ -290,6 +373,7 @@ def forecast_wind(
         n_estimators=trees,
         calibration_days=calibration_days,
     )
+    data = read_gefcom2012_wind(folder, farms=farm_ids)
     with _progress_bar(not as_json, "wind farms") as progress:
         res = wind_backtest(data, ws, progress=progress)
     out = res.summary()
@@ -311,24 +395,20 @@ def forecast_wind(
         ("cov80 %", "right"),
     ):
         t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for f in out["farms"]:
+
+    def gain(rmse: float, pers: float) -> float:
+        return 100 * (1 - rmse / pers) if pers > 0 else float("nan")
+
+    for f in [*out["farms"], {**out["all"], "farm": "all"}]:
         t.add_row(
             f["farm"],
-            _fmt(f["rmse"], 4),
-            _fmt(f["persistence_rmse"], 4),
-            _fmt(f["climatology_rmse"], 4),
-            _fmt(100 * (1 - f["rmse"] / f["persistence_rmse"]), 1, " %"),
-            _fmt(f["pinball"], 4),
-            _fmt(100 * f["coverage_80"], 1),
+            _num(f["rmse"], 4),
+            _num(f["persistence_rmse"], 4),
+            _num(f["climatology_rmse"], 4),
+            _num(gain(f["rmse"], f["persistence_rmse"]), 1, " %"),
+            _num(f["pinball"], 4),
+            _num(100 * f["coverage_80"], 1),
         )
-    a = out["all"]
-    t.add_row(
-        "all",
-        _fmt(a["rmse"], 4),
-        _fmt(a["persistence_rmse"], 4),
-        _fmt(a["climatology_rmse"], 4),
-        _fmt(100 * (1 - a["rmse"] / a["persistence_rmse"]), 1, " %"),
-        _fmt(a["pinball"], 4),
-        _fmt(100 * a["coverage_80"], 1),
-    )
     _stdout().print(t)
+    _explain_na(t)
+    _stdout().print("status: feasible")

@@ -39,6 +39,7 @@ def health_backtest(
     the coverage of the 80 % prediction intervals.
     """
     from aiguilleur.health import backtest, read_cmapss, read_rul
+    from aiguilleur.status import exit_code
 
     tr = read_cmapss(train)
     te = read_cmapss(test)
@@ -46,6 +47,8 @@ def health_backtest(
     res = backtest(tr, te, truth)
     if as_json:
         _print_json(dict(res.summary()))
+        if not res.ok:
+            raise typer.Exit(exit_code(res.ok))
         return
     table = Table(title="RUL backtest (last cycle of each test unit)", show_header=False)
     table.add_column("what")
@@ -58,3 +61,8 @@ def health_backtest(
     table.add_row("training time", _fmt(res.train_time_s, 1, " s"))
     table.add_row("training processor time", _fmt(res.train_cpu_s, 1, " s"))
     _stdout().print(table)
+    _stdout().print(f"status: {res.status}")
+    if not res.ok:
+        for m in res.prediction.missing():
+            typer.echo(f"not trusted: {m}", err=True)
+        raise typer.Exit(exit_code(res.ok))

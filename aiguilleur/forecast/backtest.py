@@ -19,6 +19,7 @@ intervals.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -30,7 +31,7 @@ import numpy.typing as npt
 from aiguilleur._files import atomic_write_bytes
 from aiguilleur.errors import ValidationError
 from aiguilleur.forecast.calibration import apply_shifts, rolling_shifts
-from aiguilleur.forecast.io import HourlySeries
+from aiguilleur.forecast.io import HourlySeries, _expect
 from aiguilleur.forecast.models import (
     ForecastSettings,
     _check_columns,
@@ -82,13 +83,25 @@ class BacktestSettings:
             raise ValidationError(f"refit: unknown period {self.refit!r}")
         for name in ("start", "end"):
             v = getattr(self, name)
+            if v is not None and not isinstance(v, str):
+                raise ValidationError(f"{name}: expected a date YYYY-MM-DD, got {v!r}")
             if v is not None:
                 try:
                     np.datetime64(v, "D")
                 except ValueError:
                     raise ValidationError(
-                        f"{name}: expected a date YYYY-MM-DD, got {v!r}"
+                        f"{name}: expected a date YYYY-MM-DD, got {v[:40]!r}"
                     ) from None
+        if (
+            self.start is not None
+            and self.end is not None
+            and np.datetime64(self.end, "D") < np.datetime64(self.start, "D")
+        ):
+            raise ValidationError(
+                f"end {self.end} is before start {self.start}: an empty test period"
+            )
+        if not isinstance(self.baseline, bool):
+            raise ValidationError(f"baseline: expected True or False, got {self.baseline!r}")
 
 
 @dataclass(frozen=True)
@@ -138,9 +151,15 @@ class Scores:
 
 def pinball_loss(actual: FloatArray, pred: FloatArray, quantiles: FloatArray) -> FloatArray:
     """Pinball loss of each quantile forecast: ``pred`` is ``(..., n_q)``."""
-    q = np.asarray(quantiles, dtype=np.float64)
-    d = np.asarray(actual, dtype=np.float64)[..., None] - np.asarray(pred, dtype=np.float64)
-    return np.maximum(q * d, (q - 1.0) * d)
+    try:
+        q = np.asarray(quantiles, dtype=np.float64)
+        d = np.asarray(actual, dtype=np.float64)[..., None] - np.asarray(pred, dtype=np.float64)
+        return np.maximum(q * d, (q - 1.0) * d)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(
+            "pinball_loss: expected arrays of numbers, pred (..., n_q) matching actual (...) "
+            "and n_q quantiles"
+        ) from None
 
 
 def _interval(actual: FloatArray, pred: FloatArray, q: FloatArray, lo: float, hi: float) -> float:
@@ -157,9 +176,19 @@ def scores(actual: FloatArray, pred: FloatArray, quantiles: npt.ArrayLike) -> Sc
 
     Hours whose outcome is missing are left out.
     """
-    q = np.asarray(quantiles, dtype=np.float64)
-    a = np.asarray(actual, dtype=np.float64)
-    p = np.asarray(pred, dtype=np.float64)
+    try:
+        q = np.asarray(quantiles, dtype=np.float64)
+        a = np.asarray(actual, dtype=np.float64)
+        p = np.asarray(pred, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError("scores: expected arrays of numbers") from None
+    if a.ndim != 2 or p.shape != (*a.shape, q.size) or q.ndim != 1:
+        raise ValidationError(
+            f"scores: expected actual (n_days, 24) and pred (n_days, 24, n_q), got {a.shape} "
+            f"and {p.shape} with {q.size} quantile(s)"
+        )
+    if not np.isclose(q, 0.5).any():
+        raise ValidationError("scores: the quantiles must include the median (0.5)")
     ok = np.isfinite(a) & np.all(np.isfinite(p), axis=-1)
     if not ok.any():
         raise ValidationError("scores: no hour with both an outcome and a forecast")
@@ -168,9 +197,12 @@ def scores(actual: FloatArray, pred: FloatArray, quantiles: npt.ArrayLike) -> Sc
     with np.errstate(invalid="ignore", divide="ignore"):
         ape = np.where(ok, np.abs(err) / np.abs(a), np.nan)
     pin = pinball_loss(a[ok], p[ok], q)
-    by_hour = np.array([np.nanmean(ape[:, h]) * 100.0 for h in range(a.shape[1])])
+    with warnings.catch_warnings():  # an hour of the day with no outcome: NaN, said so by callers
+        warnings.simplefilter("ignore", RuntimeWarning)
+        by_hour = np.array([np.nanmean(ape[:, h]) * 100.0 for h in range(a.shape[1])])
+        mape = float(np.nanmean(ape) * 100.0)
     return Scores(
-        mape_pct=float(np.nanmean(ape) * 100.0),
+        mape_pct=mape,
         rmse=float(np.sqrt(np.mean(err[ok] ** 2))),
         mae=float(np.mean(np.abs(err[ok]))),
         pinball=float(pin.mean()),
@@ -223,9 +255,53 @@ class BacktestResult:
     fit_time_s: float
     target_name: str = field(default="load")
 
+    @property
+    def missing_forecast_hours(self) -> int:
+        """Test hours for which no forecast could be made (missing history or weather)."""
+        return int((~np.all(np.isfinite(self.pred), axis=-1)).sum())
+
+    @property
+    def missing_outcome_hours(self) -> int:
+        """Test hours whose outcome is missing from the data (not scored)."""
+        return int((~np.isfinite(self.actual)).sum())
+
+    @property
+    def status(self) -> str:
+        """``feasible`` when every test hour was forecast and scored, else ``partial``."""
+        return (
+            "partial" if self.missing_forecast_hours or self.missing_outcome_hours else "feasible"
+        )
+
+    @property
+    def ok(self) -> bool:
+        """True when every hour of the test period was forecast and scored."""
+        return self.status == "feasible"
+
+    def missing(self) -> list[str]:
+        """What the backtest could not do, in words (empty when :attr:`ok`)."""
+        out: list[str] = []
+        n = self.actual.size
+        if self.missing_forecast_hours:
+            out.append(
+                f"{self.missing_forecast_hours} of {n} test hours have no forecast "
+                "(missing history or temperature before their issue time)"
+            )
+        if self.missing_outcome_hours:
+            out.append(
+                f"{self.missing_outcome_hours} of {n} test hours have no outcome in the data "
+                "(not scored)"
+            )
+        return out
+
     def summary(self) -> dict[str, Any]:
         """The headline figures (the CLI's ``--json`` keys)."""
         out: dict[str, Any] = {
+            "status": self.status,
+            "ok": self.ok,
+            "hours": int(self.actual.size),
+            "missing_forecast_hours": self.missing_forecast_hours,
+            "missing_outcome_hours": self.missing_outcome_hours,
+            "missing": self.missing(),
             "model": self.settings.model,
             "temperature": self.settings.temperature,
             "first_day": str(self.days[0]),
@@ -277,8 +353,11 @@ class BacktestResult:
         d.mkdir(parents=True, exist_ok=True)
         if week_start is None:
             med = self.pred[..., int(np.flatnonzero(np.isclose(self.quantiles, 0.5))[0])]
-            daily = np.nanmean(np.abs(med - self.actual), axis=1)
-            i0 = int(np.clip(np.nanargmax(daily) - 3, 0, max(self.days.size - 7, 0)))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                daily = np.nanmean(np.abs(med - self.actual), axis=1)
+            worst = int(np.nanargmax(daily)) if np.isfinite(daily).any() else 0
+            i0 = int(np.clip(worst - 3, 0, max(self.days.size - 7, 0)))
         else:
             i0 = int(np.searchsorted(self.days, np.datetime64(week_start, "D")))
             if i0 >= self.days.size:
@@ -347,6 +426,9 @@ def backtest(
     progress
         Called as ``progress(done, total)`` after each refit.
     """
+    _expect(series, HourlySeries, "series")
+    _expect(settings, ForecastSettings, "settings", optional=True)
+    _expect(options, BacktestSettings, "options", optional=True)
     import time as _time
 
     s = settings or ForecastSettings()

@@ -122,7 +122,7 @@ FEATURES: dict[str, tuple[str, ...]] = {
 
 def feature_names(mode: TemperatureMode) -> tuple[str, ...]:
     """The feature columns of a temperature setting."""
-    if mode not in FEATURES:
+    if not isinstance(mode, str) or mode not in FEATURES:
         raise ValidationError(
             f"temperature mode: expected one of {', '.join(FEATURES)}, got {mode!r}"
         )
@@ -157,8 +157,9 @@ def _holiday_set(country: str, subdiv: str | None, y0: int, y1: int) -> npt.NDAr
 
     try:
         cal = holidays.country_holidays(country, subdiv=subdiv, years=range(y0, y1 + 1))
-    except NotImplementedError as e:
-        raise ValidationError(f"holidays: {e}") from None
+    except (NotImplementedError, KeyError, ValueError, TypeError) as e:
+        msg = " ".join(str(e).split())[:120]
+        raise ValidationError(f"holidays: {msg}") from None
     return np.array(sorted(cal.keys()), dtype="datetime64[D]")
 
 

@@ -49,6 +49,17 @@ TimeArray = npt.NDArray[np.datetime64]
 _HOUR = np.timedelta64(1, "h")
 
 
+def _expect(
+    value: object, kind: type | tuple[type, ...], name: str, *, optional: bool = False
+) -> None:
+    """Raise :class:`ValidationError` when ``value`` is not a ``kind`` (public input check)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ValidationError(f"{name}: expected {names}, got {type(value).__name__}")
+
+
 def _as_unit(when: object, unit: str) -> np.datetime64:
     """``when`` (a string, date or datetime64) as a ``datetime64`` of ``unit``."""
     out: Any = np.array(when, dtype=f"datetime64[{unit}]")[()]
@@ -106,11 +117,29 @@ class HourlySeries:
     imputed_hours: int = 0
 
     def __post_init__(self) -> None:
-        t = np.asarray(self.time).astype("datetime64[h]")
+        try:
+            t = np.asarray(self.time).astype("datetime64[h]")
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError(
+                "time: expected hourly timestamps (datetime64 or ISO strings)", component="series"
+            ) from None
         object.__setattr__(self, "time", t)
-        y = np.asarray(self.target, dtype=np.float64)
+        try:
+            y = np.asarray(self.target, dtype=np.float64)
+            if self.temperature is not None:
+                np.asarray(self.temperature, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError(
+                "target and temperature: expected numbers (NaN where missing)", component="series"
+            ) from None
+        if not isinstance(self.target_name, str) or not (
+            self.temperature_name is None or isinstance(self.temperature_name, str)
+        ):
+            raise ValidationError("target_name, temperature_name: expected column names")
         object.__setattr__(self, "target", y)
-        if y.shape != t.shape or t.ndim != 1:
+        if t.ndim != 1 or y.ndim != 1:
+            raise ValidationError("time and target: expected 1-D arrays", component="series")
+        if y.shape != t.shape:
             raise ValidationError(
                 f"{self.target_name}: {y.shape[0]} values for {t.shape[0]} timestamps",
                 component="series",
@@ -213,6 +242,15 @@ def _interpolate(v: FloatArray) -> tuple[FloatArray, int]:
     return out, int(inside.sum())
 
 
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """``repr`` of an offending token, cut short: a message never echoes a whole file."""
+    return _cut(repr(value), limit)
+
+
 def _dst_hint(t: np.datetime64) -> str:
     """A note when ``t`` falls where a daylight-saving clock change could."""
     import pandas as pd
@@ -260,17 +298,26 @@ def series_from_frame(
     """
     import pandas as pd
 
+    if not isinstance(frame, pd.DataFrame):
+        raise ValidationError(f"frame: expected a pandas DataFrame, got {type(frame).__name__}")
+    for arg, v in (("target", target), ("temperature", temperature), ("time_column", time_column)):
+        if v is not None and not isinstance(v, str):
+            raise ValidationError(f"{arg}: expected a column name, got {type(v).__name__}")
+    if not isinstance(target, str):
+        raise ValidationError("target: expected a column name, got None")
     where = path or "table"
     cols = {str(c): c for c in frame.columns}
     lower = {k.lower(): k for k in cols}
     for need in (target, temperature):
         if need is not None and need not in cols:
-            raise CaseFormatError(
-                f"no column {need!r} (columns: {', '.join(map(str, frame.columns))})", path
-            )
+            have = _cut(", ".join(map(str, frame.columns)), 200)
+            raise CaseFormatError(f"no column {_shown(need)} (columns: {have})", path)
 
     def line(row: int) -> int:
         return first_line + row
+
+    if len(frame) == 0:
+        raise CaseFormatError("no data rows", path)
 
     stamps: pd.Series
     name: str | None
@@ -296,27 +343,32 @@ def series_from_frame(
         bad = hour.isna() | (hour < 1) | (hour > 24) | (hour != hour.round())
         if bad.any():
             r = int(np.flatnonzero(bad.to_numpy())[0])
+            got = _shown(frame.iloc[r][cols[lower["hour"]]])
             raise CaseFormatError(
-                f"Hour: expected an hour ending 1..24, got {frame.iloc[r][cols[lower['hour']]]!r}",
+                f"Hour: expected an hour ending 1..24, got {got}",
                 path,
                 line(r),
             )
         dates = pd.to_datetime(date_raw, errors="coerce", format="mixed")
         if dates.isna().any():
             r = int(np.flatnonzero(dates.isna().to_numpy())[0])
-            raise CaseFormatError(f"Date: cannot read {date_raw.iloc[r]!r}", path, line(r))
+            raise CaseFormatError(f"Date: cannot read {_shown(date_raw.iloc[r])}", path, line(r))
         stamps = dates + pd.to_timedelta(hour - 1, unit="h")
     else:
         raw = frame[cols[name]]
         parsed = pd.to_datetime(raw.astype(str), errors="coerce", format="mixed", utc=True)
         if parsed.isna().any():
             r = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise CaseFormatError(f"{name}: cannot read timestamp {raw.iloc[r]!r}", path, line(r))
+            raise CaseFormatError(
+                f"{name}: cannot read timestamp {_shown(raw.iloc[r])}", path, line(r)
+            )
         has_offset = raw.astype(str).str.contains(r"(?:[+-]\d\d:?\d\d|Z)$", regex=True)
         if has_offset.any() and not has_offset.all():
             r = int(np.flatnonzero(~has_offset.to_numpy())[0])
             raise CaseFormatError(
-                f"{name}: {raw.iloc[r]!r} has no UTC offset while other rows do", path, line(r)
+                f"{name}: {_shown(raw.iloc[r])} has no UTC offset while other rows do",
+                path,
+                line(r),
             )
         if has_offset.all():
             first = pd.Timestamp(str(raw.iloc[0]))
@@ -366,7 +418,9 @@ def series_from_frame(
         bad = np.isnan(v) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise CaseFormatError(f"{col}: cannot read {raw.iloc[r]!r} as a number", path, line(r))
+            raise CaseFormatError(
+                f"{col}: cannot read {_shown(raw.iloc[r])} as a number", path, line(r)
+            )
         if np.isinf(v).any():
             r = int(np.flatnonzero(np.isinf(v))[0])
             raise CaseFormatError(f"{col}: infinite value", path, line(r))
@@ -423,15 +477,24 @@ def read_series(
     Raises :class:`~aiguilleur.errors.CaseFormatError` naming the file and line
     of the first problem.
     """
+    import io
+
     import pandas as pd
 
+    from aiguilleur._files import read_input_text
+
+    if not isinstance(path, str | Path):
+        raise ValidationError(f"path: expected a file name, got {type(path).__name__}")
     p = Path(path)
-    if not p.is_file():
-        raise CaseFormatError("no such file", str(path))
+    text = read_input_text(p, encoding="utf-8-sig")  # bounded; folders, devices, binary refused
     try:
-        frame = pd.read_csv(p, dtype=str, keep_default_na=False, na_values=[""])
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as e:
-        msg = " ".join(str(e).split())
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=[""])
+    except pd.errors.EmptyDataError:
+        raise CaseFormatError(
+            "empty file (a header line and hourly rows expected)", str(p)
+        ) from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as e:
+        msg = _cut(" ".join(str(e).split()), 160)
         raise CaseFormatError(f"not a readable CSV file ({msg})", str(p)) from None
     return series_from_frame(
         frame,

@@ -18,7 +18,7 @@ is a clear error.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -35,7 +35,7 @@ from aiguilleur.forecast.features import (
     day_ahead_features,
     feature_names,
 )
-from aiguilleur.forecast.io import HourlySeries, _as_unit
+from aiguilleur.forecast.io import HourlySeries, _as_unit, _expect
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -60,6 +60,9 @@ FORMAT_VERSION = 1
 _FORMAT = "aiguilleur.forecast.model"
 DEFAULT_QUANTILES = (0.05, 0.1, 0.5, 0.9, 0.95)
 _HOUR = np.timedelta64(1, "h")
+#: Bounds of the LightGBM settings: beyond them a run would not end or would exhaust the machine.
+MAX_THREADS = 256
+MAX_TREES = 100_000
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,18 @@ class ForecastSettings:
             raise ValidationError(
                 f"model: expected 'lightgbm' or 'seasonal_naive', got {self.model!r}"
             )
+        if not isinstance(self.temperature, str):
+            raise ValidationError(
+                f"temperature: expected 'ex-ante', 'ex-post' or 'none', got {self.temperature!r}"
+            )
         feature_names(self.temperature)
+        if isinstance(self.quantiles, str) or not isinstance(self.quantiles, tuple | list):
+            raise ValidationError(f"quantiles: expected a tuple of numbers, got {self.quantiles!r}")
+        if not all(
+            isinstance(x, int | float | np.floating) and not isinstance(x, bool)
+            for x in self.quantiles
+        ):
+            raise ValidationError(f"quantiles: expected numbers, got {self.quantiles!r}")
         q = tuple(float(x) for x in self.quantiles)
         object.__setattr__(self, "quantiles", q)
         if not q or any(not 0.0 < x < 1.0 for x in q) or list(q) != sorted(set(q)):
@@ -146,10 +160,28 @@ class ForecastSettings:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValidationError(f"{name}: expected an integer >= {lo}, got {v!r}")
+        for name, hi in (
+            ("num_threads", MAX_THREADS),
+            ("n_estimators", MAX_TREES),
+            ("median_n_estimators", MAX_TREES),
+            ("num_leaves", 1 << 17),
+            ("median_num_leaves", 1 << 17),
+        ):
+            if getattr(self, name) > hi:
+                raise ValidationError(f"{name}: expected at most {hi:,}, got {getattr(self, name)}")
+        for name in ("holiday_country", "holiday_subdiv"):
+            v = getattr(self, name)
+            if not (isinstance(v, str) or (v is None and name == "holiday_subdiv")):
+                raise ValidationError(f"{name}: expected a region code, got {v!r}")
+        from aiguilleur.forecast.features import _holiday_set
+
+        _holiday_set(self.holiday_country, self.holiday_subdiv, 2000, 2000)  # unknown: one line
         if self.issue_hour > 23:
             raise ValidationError(f"issue_hour: expected 0..23, got {self.issue_hour}")
         if self.training_days is not None and (
-            not isinstance(self.training_days, int) or self.training_days < 14
+            isinstance(self.training_days, bool)
+            or not isinstance(self.training_days, int)
+            or self.training_days < 14
         ):
             raise ValidationError(
                 f"training_days: expected None or an integer >= 14, got {self.training_days!r}"
@@ -327,6 +359,8 @@ def fit(history: HourlySeries, settings: ForecastSettings | None = None) -> Fore
     Raises :class:`~aiguilleur.errors.ValidationError` when the history is too
     short or lacks the temperature the setting needs.
     """
+    _expect(history, HourlySeries, "history")
+    _expect(settings, ForecastSettings, "settings", optional=True)
     s = settings or ForecastSettings()
     _check_columns(history, s)
     n = len(history)
@@ -391,6 +425,8 @@ def predict_quantiles(
 
     See :func:`predict`; this is the same forecast as arrays.
     """
+    _expect(model, Forecaster, "model")
+    _expect(history, HourlySeries, "history")
     s = model.settings
     _check_columns(history, s, model.temperature_name)
     if s.model == "lightgbm" and not model.boosters:
@@ -401,6 +437,11 @@ def predict_quantiles(
     i_day = history.index_of(day0)
     if i_iss <= 0:
         raise ValidationError(f"issue time {issue}: the history starts at {history.start}")
+    if i_iss > len(history) + 24 * 7:  # nothing known in the week before: never a huge table
+        raise ValidationError(
+            f"issue time {issue}: more than a week after the history ends ({history.end}); "
+            f"no value of {history.target_name!r} in the week before it"
+        )
     n = i_day + 24
     time = history.time[0] + np.arange(n) * _HOUR
     y = np.full(n, np.nan)
@@ -442,6 +483,12 @@ def predict_quantiles(
             f"issue time {issue}: no value of {history.target_name!r} in the week before it"
         )
     pred = apply_shifts(rel[0] * level[0][:, None], level[0], model.shifts)
+    if not np.isfinite(pred).all():  # never a silent hole in the forecast
+        bad = int(np.flatnonzero(~np.isfinite(pred).all(axis=1))[0])
+        raise ValidationError(
+            f"issue time {issue}: no forecast could be made for {time[i_day + bad]} "
+            "(missing history or temperature the model needs)"
+        )
     return time[i_day : i_day + 24], pred
 
 
@@ -492,6 +539,8 @@ def predict(
 
 def save_model(model: Forecaster, path: str | Path) -> None:
     """Write a fitted forecaster to a JSON file (atomically)."""
+    _expect(model, Forecaster, "model")
+    _expect(path, (str, Path), "path")
     doc = {
         "format": _FORMAT,
         "format_version": FORMAT_VERSION,
@@ -503,49 +552,106 @@ def save_model(model: Forecaster, path: str | Path) -> None:
         "trained_until": str(model.trained_until),
         "boosters": [b.model_to_string() for b in model.boosters],
     }
-    atomic_write_bytes(Path(path), json.dumps(doc).encode())
+    from aiguilleur._files import check_output_file
+
+    # Replacing an existing file is the caller's choice; never a folder, a device or a
+    # pipe (a rename over /dev/full would replace the device), never a missing folder.
+    target = check_output_file(path, force=True)
+    try:
+        atomic_write_bytes(target, json.dumps(doc).encode())
+    except OSError as e:
+        raise ValidationError(f"{path}: cannot write ({e.strerror or e})") from None
+
+
+def _load_json(path: str | Path, what: str) -> Any:
+    """A JSON document from a file: bounded read, one-line errors (nesting too deep included)."""
+    from aiguilleur._files import read_input_text
+
+    if not isinstance(path, str | Path):
+        raise ValidationError(f"path: expected a file name, got {type(path).__name__}")
+    p = str(path)
+    text = read_input_text(path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CaseFormatError(f"not {what} (JSON: {e.msg})", p, e.lineno) from None
+    except RecursionError:
+        raise CaseFormatError(f"not {what} (JSON nested too deeply)", p) from None
 
 
 def load_model(path: str | Path) -> Forecaster:
     """Read a forecaster written by :func:`save_model`.
 
     Raises :class:`~aiguilleur.errors.CaseFormatError` for a file of another
-    format or version, or one needing a feature that this version does not build.
+    format or version, a missing or malformed field (named), or one needing a
+    feature that this version does not build.
     """
     import lightgbm as lgb
 
     p = str(path)
-    try:
-        doc = json.loads(Path(path).read_text())
-    except FileNotFoundError:
-        raise CaseFormatError("no such file", p) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise CaseFormatError(f"not a saved forecaster ({e})", p) from None
+    doc = _load_json(path, "a saved forecaster")
     if not isinstance(doc, dict) or doc.get("format") != _FORMAT:
         raise CaseFormatError("not a saved aiguilleur forecaster", p)
     if doc.get("format_version") != FORMAT_VERSION:
         raise CaseFormatError(
-            f"saved with format version {doc.get('format_version')!r}; this version of "
-            f"aiguilleur reads version {FORMAT_VERSION}",
+            f"saved with format version {str(doc.get('format_version'))[:20]}; this version "
+            f"of aiguilleur reads version {FORMAT_VERSION}",
             p,
         )
+
+    def need(key: str, kind: type | tuple[type, ...], what: str) -> Any:
+        if key not in doc:
+            raise CaseFormatError(f"field {key!r}: missing", p)
+        v = doc[key]
+        if not isinstance(v, kind) or isinstance(v, bool):
+            raise CaseFormatError(f"field {key!r}: expected {what}, got {type(v).__name__}", p)
+        return v
+
+    raw = dict(need("settings", dict, "an object"))
+    known_fields = {f.name for f in fields(ForecastSettings)}
+    unknown = sorted(str(k)[:40] for k in raw if k not in known_fields)
+    if unknown:
+        raise CaseFormatError(f"field 'settings': unknown key(s) {', '.join(unknown)}", p)
+    qs = raw.get("quantiles", DEFAULT_QUANTILES)
+    if not isinstance(qs, list | tuple) or not all(
+        isinstance(x, int | float) and not isinstance(x, bool) for x in qs
+    ):
+        raise CaseFormatError("field 'settings.quantiles': expected a list of numbers", p)
+    raw["quantiles"] = tuple(qs)
     try:
-        raw = dict(doc["settings"])
-        raw["quantiles"] = tuple(raw["quantiles"])
         settings = ForecastSettings(**raw)
-        features = tuple(str(x) for x in doc["features"])
-        shifts = np.asarray(doc["shifts"], dtype=np.float64)
-        model_strings = list(doc["boosters"])
-        target, temperature = str(doc["target"]), doc["temperature"]
-        trained_until = np.datetime64(doc["trained_until"], "h")
-    except (KeyError, TypeError, ValueError) as e:
-        raise CaseFormatError(f"saved forecaster: missing or bad field ({e})", p) from None
+    except ValidationError as e:
+        raise CaseFormatError(f"field 'settings': {e}", p) from None
+    except (TypeError, ValueError) as e:  # a value of the wrong type deep inside
+        raise CaseFormatError(f"field 'settings': bad value ({type(e).__name__})", p) from None
+    feats = need("features", list, "a list of names")
+    if not all(isinstance(x, str) for x in feats):
+        raise CaseFormatError("field 'features': expected a list of names", p)
+    features = tuple(feats)
+    sh = need("shifts", list, "a list of numbers")
+    if not all(isinstance(x, int | float) and not isinstance(x, bool) for x in sh):
+        raise CaseFormatError("field 'shifts': expected a list of numbers", p)
+    shifts = np.asarray(sh, dtype=np.float64)
+    if not np.isfinite(shifts).all():
+        raise CaseFormatError("field 'shifts': a value is not finite", p)
+    model_strings = need("boosters", list, "a list of LightGBM models")
+    if not all(isinstance(x, str) and x.startswith("tree\n") for x in model_strings):
+        raise CaseFormatError("field 'boosters': expected a list of LightGBM model strings", p)
+    target = need("target", str, "a column name")
+    temperature = doc.get("temperature")
+    if temperature is not None and not isinstance(temperature, str):
+        raise CaseFormatError("field 'temperature': expected a column name or null", p)
+    tu = need("trained_until", str, "a timestamp")
+    try:
+        trained_until = np.datetime64(tu, "h")
+    except ValueError:
+        raise CaseFormatError(f"field 'trained_until': cannot read {tu[:40]!r}", p) from None
     known = FEATURES[settings.temperature]
     missing = [f for f in features if f not in known]
     if missing:
         raise CaseFormatError(
-            f"the model needs feature(s) {', '.join(missing)} that this version of aiguilleur "
-            f"does not build for the {settings.temperature} setting",
+            f"the model needs feature(s) {', '.join(m[:40] for m in missing[:5])} that this "
+            f"version of aiguilleur does not build for the {settings.temperature} setting",
             p,
         )
     if features != known:
@@ -555,13 +661,21 @@ def load_model(path: str | Path) -> Forecaster:
             f"(not in the model: {', '.join(absent) or 'none'}; order differs otherwise)",
             p,
         )
-    boosters = tuple(lgb.Booster(model_str=m) for m in model_strings)
+    if settings.temperature != "none" and temperature is None:
+        raise CaseFormatError(
+            f"field 'temperature': the {settings.temperature} model needs a temperature column", p
+        )
+    want = len(settings.quantiles) + (settings.median_loss == "l2+quantile")
+    if settings.model == "lightgbm" and len(model_strings) != want:
+        raise CaseFormatError(f"{len(model_strings)} boosters where {want} were expected", p)
+    try:
+        boosters = tuple(lgb.Booster(model_str=m) for m in model_strings)
+    except Exception as e:  # LightGBM raises its own error type on a corrupt model string
+        msg = " ".join(str(e).split())[:80]
+        raise CaseFormatError(f"field 'boosters': not a LightGBM model ({msg})", p) from None
     for b in boosters:
         if tuple(b.feature_name()) != features:
             raise CaseFormatError("a booster's features differ from the listed ones", p)
-    want = len(settings.quantiles) + (settings.median_loss == "l2+quantile")
-    if settings.model == "lightgbm" and len(boosters) != want:
-        raise CaseFormatError(f"{len(boosters)} boosters where {want} were expected", p)
     if shifts.shape != (len(settings.quantiles),):
         raise CaseFormatError("shifts: one per quantile expected", p)
     return Forecaster(
@@ -570,6 +684,6 @@ def load_model(path: str | Path) -> Forecaster:
         boosters=boosters,
         shifts=shifts,
         target_name=target,
-        temperature_name=None if temperature is None else str(temperature),
+        temperature_name=temperature,
         trained_until=trained_until,
     )

@@ -91,8 +91,90 @@ def _stamp(raw: Any, path: str, col: str) -> TimeArray:
     t = pd.to_datetime(s, format="%Y%m%d%H", errors="coerce")
     if t.isna().any():
         r = int(np.flatnonzero(t.isna().to_numpy())[0])
-        raise CaseFormatError(f"{col}: expected YYYYMMDDHH, got {s.iloc[r]!r}", path, r + 2)
+        shown = repr(s.iloc[r])
+        shown = shown if len(shown) <= 40 else shown[:37] + "..."
+        raise CaseFormatError(f"{col}: expected YYYYMMDDHH, got {shown}", path, r + 2)
     return t.to_numpy().astype("datetime64[h]")
+
+
+#: Largest decompressed size of a ``.csv.gz`` forecast file (the real ones hold about
+#: 5 MB); a gzip bomb is refused past it instead of filling the memory.
+MAX_UNZIPPED_BYTES = 256 * 1024 * 1024
+
+
+def _gunzip(data: bytes, path: str) -> bytes:
+    """Decompress a gzip file, bounded by :data:`MAX_UNZIPPED_BYTES`; one-line errors."""
+    import gzip
+    import io
+    import zlib
+
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as fh:
+            out = fh.read(MAX_UNZIPPED_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as e:
+        what = "truncated" if isinstance(e, EOFError) else "corrupt"
+        raise CaseFormatError(f"not a readable gzip file ({what}: {e})", path) from None
+    if len(out) > MAX_UNZIPPED_BYTES:
+        raise CaseFormatError(
+            f"decompresses to more than the {MAX_UNZIPPED_BYTES:,} bytes allowed", path
+        )
+    return out
+
+
+#: Cells read as a missing value (the GEFCom2012 files write ``NA``).
+_NA = ["", "NA", "NaN", "nan", "N/A"]
+
+
+def _read_csv(path: Path, gz: bool = False) -> Any:
+    """A CSV table of strings (bounded read; folders, devices, binary and bad gzip refused)."""
+    import io
+
+    import pandas as pd
+
+    from aiguilleur._files import read_input_bytes
+
+    data = read_input_bytes(path)
+    if gz:
+        data = _gunzip(data, str(path))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise CaseFormatError(
+            f"not utf-8 text (byte 0x{data[e.start]:02x} at offset {e.start}); "
+            "is this a binary or compressed file?",
+            str(path),
+            line,
+        ) from None
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_values=_NA)
+    except pd.errors.EmptyDataError:
+        raise CaseFormatError("empty file (a header line and rows expected)", str(path)) from None
+    except (pd.errors.ParserError, ValueError, OverflowError) as e:
+        msg = " ".join(str(e).split())[:160]
+        raise CaseFormatError(f"not a readable CSV file ({msg})", str(path)) from None
+    if frame.empty:
+        raise CaseFormatError("no data rows", str(path))
+    return frame
+
+
+def _numbers(frame: Any, cols: list[str], path: Path) -> FloatArray:
+    """Columns as floats: an empty or ``NA`` cell is missing (NaN), another non-number an error."""
+    import pandas as pd
+
+    out = np.empty((len(frame), len(cols)))
+    for j, c in enumerate(cols):
+        raw = frame[c]
+        v = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        bad = np.isnan(v) & raw.notna().to_numpy() & (raw.astype(str).str.strip() != "").to_numpy()
+        bad |= np.isinf(v)
+        if bad.any():
+            r = int(np.flatnonzero(bad)[0])
+            shown = repr(raw.iloc[r])
+            shown = shown if len(shown) <= 40 else shown[:37] + "..."
+            raise CaseFormatError(f"{c}: not a finite number: {shown}", str(path), r + 2)
+        out[:, j] = v
+    return out
 
 
 def read_gefcom2012_wind(folder: str | Path, farms: tuple[int, ...] | None = None) -> WindData:
@@ -102,14 +184,35 @@ def read_gefcom2012_wind(folder: str | Path, farms: tuple[int, ...] | None = Non
     ``windforecasts_wf<k>.csv`` or ``.csv.gz`` (``date`` issue time, ``hors``
     lead, ``u``, ``v``, ``ws``, ``wd``). ``farms``: the farm numbers to read
     (default: every ``wp`` column).
+
+    Raises :class:`~aiguilleur.errors.CaseFormatError` naming the file (and the
+    line) of the first problem: a missing, unreadable, binary or corrupt
+    (gzip) file, a missing column, a value that is not a number (an empty
+    cell is a missing value), a bad timestamp or lead time.
     """
     import pandas as pd
 
+    if not isinstance(folder, str | Path):
+        raise ValidationError(f"folder: expected a folder name, got {type(folder).__name__}")
+    if farms is not None:
+        if not isinstance(farms, tuple | list) or not farms:
+            raise ValidationError(
+                f"farms: expected a non-empty tuple of farm numbers, got {farms!r}"
+            )
+        for k in farms:
+            if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+                raise ValidationError(f"farms: expected farm numbers >= 1, got {k!r}")
+        if len(set(farms)) != len(farms):
+            raise ValidationError(f"farms: a farm is listed twice in {tuple(farms)}")
     d = Path(folder)
+    if not d.exists():
+        raise CaseFormatError("no such folder", str(d))
+    if not d.is_dir():
+        raise CaseFormatError("not a folder (the GEFCom2012 wind folder expected)", str(d))
     pm = d / "windpowermeasurements.csv"
-    if not pm.is_file():
+    if not pm.exists():
         raise CaseFormatError("no windpowermeasurements.csv in the folder", str(d))
-    frame = pd.read_csv(pm, dtype={"date": str})
+    frame = _read_csv(pm)
     if "date" not in frame.columns:
         raise CaseFormatError("no column 'date'", str(pm))
     cols = [c for c in frame.columns if str(c).startswith("wp")]
@@ -130,7 +233,7 @@ def read_gefcom2012_wind(folder: str | Path, farms: tuple[int, ...] | None = Non
     n = int((t[-1] - t[0]) // _HOUR) + 1
     pos = ((t - t[0]) // _HOUR).astype(np.int64)
     power = np.full((n, len(cols)), np.nan)
-    power[pos] = frame[cols].apply(pd.to_numeric, errors="coerce").to_numpy(dtype=np.float64)
+    power[pos] = _numbers(frame, cols, pm)
     time = t[0] + np.arange(n) * _HOUR
 
     nwps: list[FloatArray] = []
@@ -141,13 +244,13 @@ def read_gefcom2012_wind(folder: str | Path, farms: tuple[int, ...] | None = Non
             (
                 d / n_
                 for n_ in (f"windforecasts_wf{k}.csv", f"windforecasts_wf{k}.csv.gz")
-                if (d / n_).is_file()
+                if (d / n_).exists()
             ),
             None,
         )
         if f is None:
             raise CaseFormatError(f"no windforecasts_wf{k}.csv(.gz) for farm {c}", str(d))
-        w = pd.read_csv(f, dtype={"date": str})
+        w = _read_csv(f, gz=f.name.endswith(".gz"))
         for need in ("date", "hors", "u", "v", "ws", "wd"):
             if need not in w.columns:
                 raise CaseFormatError(f"no column {need!r}", str(f))
@@ -156,7 +259,8 @@ def read_gefcom2012_wind(folder: str | Path, farms: tuple[int, ...] | None = Non
         bad = ~np.isin(lead, np.arange(1, N_LEADS + 1))
         if bad.any():
             r = int(np.flatnonzero(bad)[0])
-            raise CaseFormatError(f"hors: expected 1..48, got {w['hors'].iloc[r]!r}", str(f), r + 2)
+            shown = repr(w["hors"].iloc[r])[:40]
+            raise CaseFormatError(f"hors: expected 1..48, got {shown}", str(f), r + 2)
         issues = np.unique(it)
         if issue_ref is None:
             issue_ref = issues
@@ -170,7 +274,7 @@ def read_gefcom2012_wind(folder: str | Path, farms: tuple[int, ...] | None = Non
             r = int(np.setdiff1d(np.arange(key.size), first)[0])
             raise CaseFormatError("duplicated (date, hors) row", str(f), r + 2)
         arr = np.full((issues.size, N_LEADS, 4), np.nan)
-        arr[ii, li] = w[["u", "v", "ws", "wd"]].apply(pd.to_numeric, errors="coerce").to_numpy()
+        arr[ii, li] = _numbers(w, ["u", "v", "ws", "wd"], f)
         nwps.append(arr)
     assert issue_ref is not None
     return WindData(time=time, power=power, farms=tuple(cols), issue=issue_ref, nwp=tuple(nwps))
@@ -213,10 +317,19 @@ class WindSettings:
     def __post_init__(self) -> None:
         if self.refit not in ("monthly", "quarterly", "once"):
             raise ValidationError(f"refit: expected monthly, quarterly or once, got {self.refit!r}")
+        if not isinstance(self.test_start, str):
+            raise ValidationError(
+                f"test_start: expected a date YYYY-MM-DD, got {self.test_start!r}"
+            )
         try:
             np.datetime64(self.test_start, "h")
         except ValueError:
-            raise ValidationError(f"test_start: cannot read {self.test_start!r}") from None
+            raise ValidationError(f"test_start: cannot read {self.test_start[:40]!r}") from None
+        if not isinstance(self.quantiles, tuple | list) or not all(
+            isinstance(x, int | float | np.floating) and not isinstance(x, bool)
+            for x in self.quantiles
+        ):
+            raise ValidationError(f"quantiles: expected a tuple of numbers, got {self.quantiles!r}")
         q = tuple(float(x) for x in self.quantiles)
         if list(q) != sorted(set(q)) or 0.5 not in q or any(not 0 < x < 1 for x in q):
             raise ValidationError(f"quantiles: increasing levels in (0, 1) with 0.5, got {q}")
@@ -227,6 +340,27 @@ class WindSettings:
             )
         if self.calibration_days < 0:
             raise ValidationError("calibration_days: expected >= 0")
+        for name, lo_, hi_ in (
+            ("n_estimators", 1, 100_000),
+            ("num_leaves", 2, 1 << 17),
+            ("min_data_in_leaf", 1, 10**9),
+            ("num_threads", 1, 256),
+            ("seed", 0, 2**31 - 1),
+        ):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo_ <= v <= hi_:
+                raise ValidationError(f"{name}: expected an integer in [{lo_}, {hi_:,}], got {v!r}")
+        lr = self.learning_rate
+        if isinstance(lr, bool) or not isinstance(lr, int | float) or not 0.0 < lr <= 1.0:
+            raise ValidationError(f"learning_rate: expected a number in (0, 1], got {lr!r}")
+        if (
+            not isinstance(self.eval_leads, tuple | list)
+            or len(self.eval_leads) != 2
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in self.eval_leads)
+        ):
+            raise ValidationError(
+                f"eval_leads: expected two lead times (lo, hi), got {self.eval_leads!r}"
+            )
         lo, hi = self.eval_leads
         if not 1 <= lo <= hi <= N_LEADS:
             raise ValidationError(
@@ -293,6 +427,8 @@ class WindResult:
     def summary(self) -> dict[str, Any]:
         """A JSON-ready summary (the CLI's ``--json``)."""
         return {
+            "status": "feasible",
+            "ok": True,
             "test_start": self.settings.test_start,
             "eval_leads": list(self.settings.eval_leads),
             "farms": [f.as_dict() for f in self.farms],
@@ -300,7 +436,11 @@ class WindResult:
             "rmse": self.all.rmse,
             "persistence_rmse": self.all.persistence_rmse,
             "climatology_rmse": self.all.climatology_rmse,
-            "improvement_vs_persistence": 1.0 - self.all.rmse / self.all.persistence_rmse,
+            "improvement_vs_persistence": (
+                1.0 - self.all.rmse / self.all.persistence_rmse
+                if self.all.persistence_rmse > 0
+                else float("nan")
+            ),
             "fit_time_s": self.fit_time_s,
         }
 
@@ -465,6 +605,10 @@ def wind_backtest(
     """
     import time as _time
 
+    if not isinstance(data, WindData):
+        raise ValidationError(f"data: expected WindData, got {type(data).__name__}")
+    if settings is not None and not isinstance(settings, WindSettings):
+        raise ValidationError(f"settings: expected WindSettings, got {type(settings).__name__}")
     s = settings or WindSettings()
     q = np.array(s.quantiles)
     start = np.datetime64(s.test_start, "h")

@@ -49,7 +49,7 @@ from scipy.stats import t as student_t
 
 from aiguilleur.errors import ValidationError
 from aiguilleur.health._features import Regimes, find_regimes, sensor_columns, unit_starts
-from aiguilleur.health.telemetry import Telemetry
+from aiguilleur.health.telemetry import Telemetry, _expect
 
 __all__ = [
     "AnomalyDetector",
@@ -203,6 +203,8 @@ def fit_detector(fleet: Telemetry, options: AnomalyOptions | None = None) -> Ano
     The fleet data only fix the residuals' frame of reference; each asset is
     then judged against its own baseline (:func:`baseline`).
     """
+    _expect(fleet, Telemetry, "fleet")
+    _expect(options, AnomalyOptions, "options", optional=True)
     s = options or AnomalyOptions()
     regimes = find_regimes(fleet, s.n_regimes)
     p = len(regimes.sensor_names)
@@ -248,6 +250,8 @@ def baseline(det: AnomalyDetector, asset: Telemetry) -> AssetBaseline:
     ValidationError
         ``asset`` holds several units, or fewer readings than the baseline needs.
     """
+    _expect(det, AnomalyDetector, "det")
+    _expect(asset, Telemetry, "asset")
     units = asset.units
     if units.size != 1:
         raise ValidationError(
@@ -264,6 +268,7 @@ def baseline(det: AnomalyDetector, asset: Telemetry) -> AssetBaseline:
 
 def start_stream(det: AnomalyDetector) -> StreamState:
     """The state of a feed right after its baseline."""
+    _expect(det, AnomalyDetector, "det")
     return StreamState(np.zeros(len(det.sensor_names)), 0)
 
 
@@ -296,6 +301,11 @@ def update(
     ValidationError
         A watched sensor or a setting is missing or not finite (named).
     """
+    _expect(det, AnomalyDetector, "det")
+    _expect(base, AssetBaseline, "base")
+    _expect(state, StreamState, "state")
+    _expect(sensors, dict, "sensors")
+    _expect(settings, dict, "settings", optional=True)
     settings = settings or {}
     row_s = []
     for nm in det.setting_names:
@@ -327,6 +337,8 @@ def score(det: AnomalyDetector, tel: Telemetry) -> AnomalyScores:
     Units with fewer readings than the baseline needs get score 0 throughout.
     The numbers are those a live feed gets from :func:`update`, reading by reading.
     """
+    _expect(det, AnomalyDetector, "det")
+    _expect(tel, Telemetry, "tel")
     r = _residuals(det, tel)
     n, p = r.shape
     start = unit_starts(tel.unit)

@@ -30,16 +30,13 @@ CMAPSS_SENSORS: tuple[str, ...] = tuple(f"s{i}" for i in range(1, 22))
 _N_COLUMNS = 2 + len(CMAPSS_SETTINGS) + len(CMAPSS_SENSORS)
 
 
-def _lines(path: Path) -> list[str]:
-    try:
-        return path.read_text(encoding="ascii").splitlines()
-    except FileNotFoundError:
-        raise CaseFormatError("no such file", str(path)) from None
-    except UnicodeDecodeError as e:
-        line = path.read_bytes()[: e.start].count(b"\n") + 1
-        raise CaseFormatError("not a plain text (ASCII) file", str(path), line) from None
-    except OSError as e:
-        raise CaseFormatError(f"cannot read: {e.strerror}", str(path)) from None
+def _lines(path: str | Path) -> list[str]:
+    """The file's lines: bounded read; folders, devices and binary files refused (one line)."""
+    from aiguilleur._files import read_input_text
+
+    if not isinstance(path, str | Path):
+        raise ValidationError(f"path: expected a file name, got {type(path).__name__}")
+    return read_input_text(path, encoding="ascii").splitlines()
 
 
 def read_cmapss(path: str | Path) -> Telemetry:
@@ -62,8 +59,8 @@ def read_cmapss(path: str | Path) -> Telemetry:
         cycles are repeated, out of order or interrupted by another unit (the
         message names the file and the line).
     """
+    lines = _lines(path)
     p = Path(path)
-    lines = _lines(p)
     rows: list[list[float]] = []
     line_no: list[int] = []
     for i, text in enumerate(lines, start=1):
@@ -81,10 +78,12 @@ def read_cmapss(path: str | Path) -> Telemetry:
             values = [float(f) for f in fields]
         except ValueError:
             bad = next(f for f in fields if not _is_float(f))
-            raise CaseFormatError(f"not a number: {bad!r}", str(p), i) from None
+            raise CaseFormatError(f"not a number: {_shown(bad)}", str(p), i) from None
         for j, what in ((0, "unit"), (1, "cycle")):
             if not np.isfinite(values[j]) or values[j] != round(values[j]):
-                raise CaseFormatError(f"{what}: expected an integer, got {fields[j]!r}", str(p), i)
+                raise CaseFormatError(
+                    f"{what}: expected an integer, got {_shown(fields[j])}", str(p), i
+                )
         rows.append(values)
         line_no.append(i)
     if not rows:
@@ -107,6 +106,11 @@ def read_cmapss(path: str | Path) -> Telemetry:
             raise CaseFormatError(str(e), str(p)) from None
         msg = str(e).replace(f" at row {e.row}", "")
         raise CaseFormatError(msg, str(p), line_no[e.row]) from None
+
+
+def _shown(token: str) -> str:
+    text = repr(token)
+    return text if len(text) <= 40 else text[:37] + "..."
 
 
 def _is_float(text: str) -> bool:
@@ -132,18 +136,25 @@ def read_rul(path: str | Path, n_units: int | None = None) -> npt.NDArray[np.int
     CaseFormatError
         A line that is not one non-negative integer, or the wrong number of lines.
     """
+    if n_units is not None and (
+        isinstance(n_units, bool) or not isinstance(n_units, int | np.integer) or n_units < 0
+    ):
+        raise ValidationError(f"n_units: expected a non-negative integer, got {n_units!r}")
+    lines = _lines(path)
     p = Path(path)
     out: list[int] = []
-    for i, text in enumerate(_lines(p), start=1):
+    for i, text in enumerate(lines, start=1):
         fields = text.split()
         if not fields:
             continue
-        if len(fields) != 1 or not fields[0].isdigit():
+        if len(fields) != 1 or not (fields[0].isascii() and fields[0].isdigit()):
             shown = text.strip()
             shown = shown if len(shown) <= 40 else shown[:37] + "..."
             raise CaseFormatError(
                 f"expected one non-negative integer (cycles), got {shown!r}", str(p), i
             )
+        if len(fields[0]) > 9:  # a billion cycles is not a remaining life; int64 stays safe
+            raise CaseFormatError(f"RUL {_shown(fields[0])}: too large", str(p), i)
         out.append(int(fields[0]))
     if n_units is not None and len(out) != n_units:
         raise CaseFormatError(

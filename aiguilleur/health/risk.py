@@ -41,7 +41,7 @@ from aiguilleur.errors import ValidationError
 from aiguilleur.health.anomaly import AnomalyDetector
 from aiguilleur.health.anomaly import score as anomaly_score_of
 from aiguilleur.health.rul import RULModel, RULPrediction, predict
-from aiguilleur.health.telemetry import Telemetry
+from aiguilleur.health.telemetry import Telemetry, _expect
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -196,6 +196,8 @@ def failure_probability(
     ValidationError
         A negative or non-finite horizon, or a unit predicted more than once.
     """
+    _expect(prediction, RULPrediction, "prediction")
+    _expect(options, RiskOptions, "options", optional=True)
     s = options or RiskOptions()
     if isinstance(horizon_h, bool) or not isinstance(horizon_h, int | float):
         raise ValidationError(f"horizon_h: expected a number, got {horizon_h!r}")
@@ -261,6 +263,10 @@ def asset_failure_risk(
         A column the model or the detector needs is missing, a reading is not
         finite (naming the row), or the horizon is negative or not finite.
     """
+    _expect(model, RULModel, "model")
+    _expect(telemetry, Telemetry, "telemetry")
+    _expect(options, RiskOptions, "options", optional=True)
+    _expect(detector, AnomalyDetector, "detector", optional=True)
     pred = predict(model, telemetry, at="last")
     scores = anomaly_score_of(detector, telemetry).last_score() if detector is not None else None
     return failure_probability(pred, horizon_h, options, scores)

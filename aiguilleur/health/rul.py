@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -50,7 +50,7 @@ from aiguilleur.health._features import (
     index_features,
     regime_history,
 )
-from aiguilleur.health.telemetry import Telemetry
+from aiguilleur.health.telemetry import Telemetry, _expect
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -271,6 +271,31 @@ class RULPrediction:
     level: float
     levels: FloatArray
     quantiles: FloatArray
+    #: Units with fewer readings than the model's ``baseline_cycles``: their
+    #: healthy level is unknown and their prediction is not to be trusted.
+    short_units: tuple[int, ...] = ()
+    min_readings: int = 0
+
+    @property
+    def status(self) -> str:
+        """``feasible`` when every unit had enough readings, else ``partial`` (``short_units``)."""
+        return "partial" if self.short_units else "feasible"
+
+    @property
+    def ok(self) -> bool:
+        """True when every unit had enough readings for a trustworthy prediction."""
+        return not self.short_units
+
+    def missing(self) -> list[str]:
+        """What is not to be trusted, in words (empty when :attr:`ok`)."""
+        if not self.short_units:
+            return []
+        shown = ", ".join(str(u) for u in self.short_units[:10])
+        more = f" and {len(self.short_units) - 10} more" if len(self.short_units) > 10 else ""
+        return [
+            f"{len(self.short_units)} unit(s) with fewer than {self.min_readings} readings "
+            f"(too few to know their healthy level): {shown}{more}"
+        ]
 
     def to_frame(self) -> pd.DataFrame:
         """One row per prediction: unit, cycle, rul_cycles, lower_cycles, upper_cycles."""
@@ -293,10 +318,14 @@ def rul_target(tel: Telemetry, rul_at_end: npt.ArrayLike | None = None) -> Float
     ``rul_at_end`` gives, per unit in order, the RUL after its last reading; by
     default 0 (run-to-failure records).
     """
+    _expect(tel, Telemetry, "tel")
     counts = np.diff(np.r_[tel.starts, tel.n_readings])
     end = tel.cycle[tel.last_rows].astype(np.float64)
     if rul_at_end is not None:
-        extra = np.asarray(rul_at_end, dtype=np.float64)
+        try:
+            extra = np.asarray(rul_at_end, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError):
+            raise ValidationError("rul_at_end: expected one number per unit") from None
         if extra.shape != end.shape:
             raise ValidationError(
                 f"rul_at_end: expected {end.shape[0]} values (one per unit), got {extra.shape[0]}"
@@ -311,7 +340,13 @@ def phm08_score(predicted: npt.ArrayLike, true: npt.ArrayLike) -> float:
     ``sum(exp(-d / 13) - 1)`` over early predictions (``d < 0``) plus
     ``sum(exp(d / 10) - 1)`` over late ones, ``d = predicted - true``.
     """
-    d = np.asarray(predicted, dtype=np.float64) - np.asarray(true, dtype=np.float64)
+    try:
+        a, b = np.asarray(predicted, dtype=np.float64), np.asarray(true, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError("predicted, true: expected arrays of numbers") from None
+    if a.shape != b.shape:
+        raise ValidationError(f"predicted, true: shapes differ ({a.shape} and {b.shape})")
+    d = a - b
     return float(np.sum(np.where(d < 0, np.expm1(-d / 13.0), np.expm1(d / 10.0))))
 
 
@@ -446,6 +481,8 @@ def fit(
     ValidationError
         Too few units for the folds, or a non-finite sensor value (naming the row).
     """
+    _expect(telemetry, Telemetry, "telemetry")
+    _expect(options, RULOptions, "options", optional=True)
     s = options or RULOptions()
     t0, c0 = time.perf_counter(), time.process_time()
     units = telemetry.units
@@ -536,6 +573,8 @@ def predict(
         A sensor or setting column the model needs is missing (named), or a
         sensor value is not finite (naming the row).
     """
+    _expect(model, RULModel, "model")
+    _expect(telemetry, Telemetry, "telemetry")
     lv = model.options.level if level is None else float(level)
     if not 0.0 < lv < 1.0:
         raise ValidationError(f"level: expected a number in (0, 1), got {level!r}")
@@ -552,6 +591,9 @@ def predict(
     lo_hi = np.column_stack(
         [_quantile_at(q, model.levels, (1 - lv) / 2), _quantile_at(q, model.levels, (1 + lv) / 2)]
     )
+    counts = np.diff(np.r_[tel.starts, tel.n_readings])
+    need = int(model.options.baseline_cycles)
+    short = tuple(int(u) for u in tel.units[counts < need])
     return RULPrediction(
         unit=tel.unit[rows],
         cycle=tel.cycle[rows],
@@ -561,6 +603,8 @@ def predict(
         level=lv,
         levels=model.levels,
         quantiles=q,
+        short_units=short,
+        min_readings=need,
     )
 
 
@@ -589,9 +633,23 @@ class RULBacktest:
     prediction: RULPrediction
     true_rul: IntArray
 
-    def summary(self) -> dict[str, float | int]:
+    @property
+    def status(self) -> str:
+        """The prediction's status: ``partial`` when some test unit had too few readings."""
+        return self.prediction.status
+
+    @property
+    def ok(self) -> bool:
+        """True when every test unit had enough readings."""
+        return self.prediction.ok
+
+    def summary(self) -> dict[str, Any]:
         """The scalar figures as a dict (for ``--json``)."""
         return {
+            "status": self.status,
+            "ok": self.ok,
+            "short_units": list(self.prediction.short_units),
+            "missing": self.prediction.missing(),
             "rmse": self.rmse,
             "score": self.score,
             "units": self.units,
@@ -617,6 +675,9 @@ def backtest(
     ValidationError
         ``true_rul`` does not have one value per test unit.
     """
+    _expect(train, Telemetry, "train")
+    _expect(test, Telemetry, "test")
+    _expect(options, RULOptions, "options", optional=True)
     truth = np.asarray(true_rul, dtype=np.int64)
     if truth.shape != test.units.shape:
         raise ValidationError(
@@ -657,6 +718,8 @@ def save_model(model: RULModel, path: str | Path) -> None:
     sensor columns the model needs, the feature list, the regime statistics,
     the boosters (LightGBM's text format) and the residual distribution.
     """
+    _expect(model, RULModel, "model")
+    _expect(path, (str, Path), "path")
     options = asdict(model.options)
     doc = {
         "format": MODEL_FORMAT,
@@ -684,7 +747,15 @@ def save_model(model: RULModel, path: str | Path) -> None:
         "oof_rmse": model.oof_rmse,
         "boosters": list(model.boosters),
     }
-    atomic_write_bytes(Path(path), json.dumps(doc).encode("utf-8"))
+    from aiguilleur._files import check_output_file
+
+    # Replacing an existing file is the caller's choice; never a folder, a device or a
+    # pipe (a rename over /dev/full would replace the device), never a missing folder.
+    target = check_output_file(path, force=True)
+    try:
+        atomic_write_bytes(target, json.dumps(doc).encode("utf-8"))
+    except OSError as e:
+        raise ValidationError(f"{path}: cannot write ({e.strerror or e})") from None
 
 
 def _field(doc: dict[str, Any], key: str, path: str, kind: type | tuple[type, ...]) -> Any:
@@ -696,6 +767,20 @@ def _field(doc: dict[str, Any], key: str, path: str, kind: type | tuple[type, ..
     return v
 
 
+def _array(doc: dict[str, Any], key: str, path: str, name: str | None = None) -> FloatArray:
+    """A numeric array field, finite, named in the error when malformed."""
+    v = _field(doc, key, path, list)
+    try:
+        a = np.asarray(v, dtype=np.float64)
+    except (TypeError, ValueError, OverflowError):
+        raise CaseFormatError(
+            f"field {name or key!r}: expected a (nested) list of numbers of regular shape", path
+        ) from None
+    if not np.isfinite(a).all():
+        raise CaseFormatError(f"field {name or key!r}: a value is not finite", path)
+    return a
+
+
 def load_model(path: str | Path) -> RULModel:
     """Read a model written by :func:`save_model`.
 
@@ -705,13 +790,18 @@ def load_model(path: str | Path) -> RULModel:
         Not such a file, another format or version, or a missing or malformed
         field (named).
     """
+    from aiguilleur._files import read_input_text
+
+    if not isinstance(path, str | Path):
+        raise ValidationError(f"path: expected a file name, got {type(path).__name__}")
     p = str(path)
+    text = read_input_text(path)  # bounded; folders, devices and binary files refused
     try:
-        doc = json.loads(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise CaseFormatError("no such file", p) from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise CaseFormatError(f"not a model file (JSON expected): {e}", p) from None
+        doc = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CaseFormatError(f"not a model file (JSON expected: {e.msg})", p, e.lineno) from None
+    except RecursionError:
+        raise CaseFormatError("not a model file (JSON nested too deeply)", p) from None
     if not isinstance(doc, dict) or doc.get("format") != MODEL_FORMAT:
         raise CaseFormatError(f"not an aiguilleur RUL model (format {MODEL_FORMAT!r})", p)
     if doc.get("version") != MODEL_VERSION:
@@ -719,8 +809,12 @@ def load_model(path: str | Path) -> RULModel:
             f"model version {doc.get('version')!r}; this aiguilleur reads version {MODEL_VERSION}",
             p,
         )
+    raw = dict(_field(doc, "options", p, dict))
+    known_options = {f.name for f in fields(RULOptions)}
+    unknown = sorted(str(k)[:40] for k in raw if k not in known_options)
+    if unknown:
+        raise CaseFormatError(f"field 'options': unknown key(s) {', '.join(unknown)}", p)
     try:
-        raw = dict(_field(doc, "options", p, dict))
         for k in (
             "windows",
             "slope_windows",
@@ -731,21 +825,28 @@ def load_model(path: str | Path) -> RULModel:
             "seeds",
         ):
             if k in raw:
+                if not isinstance(raw[k], list):
+                    raise CaseFormatError(f"field 'options.{k}': expected a list", p)
                 raw[k] = tuple(raw[k])
-        options = RULOptions(**raw)
+        try:
+            options = RULOptions(**raw)
+        except ValidationError as e:
+            raise CaseFormatError(f"field 'options': {e}", p) from None
+        except (TypeError, ValueError):
+            raise CaseFormatError("field 'options': a value of the wrong type", p) from None
         reg = _field(doc, "regimes", p, dict)
         cal = _field(doc, "calibration", p, dict)
         sensor_names = tuple(str(x) for x in _field(doc, "sensor_names", p, list))
         regimes = Regimes(
-            centroids=np.asarray(_field(reg, "centroids", p, list), dtype=np.float64),
-            scale=np.asarray(_field(reg, "scale", p, list), dtype=np.float64),
+            centroids=_array(reg, "centroids", p, "regimes.centroids"),
+            scale=_array(reg, "scale", p, "regimes.scale"),
             sensor_names=sensor_names,
-            mean=np.asarray(_field(reg, "mean", p, list), dtype=np.float64),
-            std=np.asarray(_field(reg, "std", p, list), dtype=np.float64),
+            mean=_array(reg, "mean", p, "regimes.mean"),
+            std=_array(reg, "std", p, "regimes.std"),
         )
         if regimes.mean.shape != (regimes.n_regimes, len(sensor_names)):
             raise CaseFormatError("field 'regimes': statistics do not match the sensor list", p)
-        index_weights = np.asarray(_field(doc, "index_weights", p, list), dtype=np.float64)
+        index_weights = _array(doc, "index_weights", p)
         if options.health_index and index_weights.shape != (
             regimes.n_regimes,
             len(sensor_names) + 1,
@@ -764,26 +865,31 @@ def load_model(path: str | Path) -> RULModel:
             shift_cycles=float(_field(doc, "shift_cycles", p, (int, float))),
             feature_names=tuple(str(x) for x in _field(doc, "feature_names", p, list)),
             boosters=tuple(str(x) for x in _field(doc, "boosters", p, list)),
-            bin_edges=np.asarray(_field(cal, "bin_edges", p, list), dtype=np.float64),
-            levels=np.asarray(_field(cal, "levels", p, list), dtype=np.float64),
-            residual_quantiles=np.asarray(
-                _field(cal, "residual_quantiles", p, list), dtype=np.float64
+            bin_edges=_array(cal, "bin_edges", p, "calibration.bin_edges"),
+            levels=_array(cal, "levels", p, "calibration.levels"),
+            residual_quantiles=_array(
+                cal, "residual_quantiles", p, "calibration.residual_quantiles"
             ),
             train_time_s=float(_field(doc, "train_time_s", p, (int, float))),
             train_cpu_s=float(_field(doc, "train_cpu_s", p, (int, float))),
             n_units=int(_field(doc, "n_units", p, int)),
             oof_rmse=float(_field(doc, "oof_rmse", p, (int, float))),
         )
-    except (TypeError, ValueError, ValidationError) as e:
+    except ValidationError as e:
         raise CaseFormatError(f"malformed model: {e}", p) from None
+    except (TypeError, ValueError, OverflowError, IndexError) as e:
+        raise CaseFormatError(f"malformed model ({type(e).__name__})", p) from None
     if not model.boosters:
         raise CaseFormatError("field 'boosters': empty", p)
+    if not all(b.startswith("tree\n") for b in model.boosters):  # else LightGBM prints to stderr
+        raise CaseFormatError("field 'boosters': expected LightGBM model strings", p)
     if model.residual_quantiles.shape != (model.bin_edges.size + 1, model.levels.size):
         raise CaseFormatError("field 'calibration': shapes do not match", p)
     try:
         boosters = model._lgb()
     except Exception as e:  # LightGBM raises its own error type on a corrupt model string
-        raise CaseFormatError(f"field 'boosters': not a LightGBM model ({e})", p) from None
+        msg = " ".join(str(e).split())[:80]
+        raise CaseFormatError(f"field 'boosters': not a LightGBM model ({msg})", p) from None
     for b in boosters:
         if b.num_feature() != len(model.feature_names):
             raise CaseFormatError(

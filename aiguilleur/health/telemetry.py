@@ -51,8 +51,22 @@ class Gap:
     missing_cycles: int
 
 
+def _expect(
+    value: object, kind: type | tuple[type, ...], name: str, *, optional: bool = False
+) -> None:
+    """Raise :class:`ValidationError` when ``value`` is not a ``kind`` (public input check)."""
+    if value is None and optional:
+        return
+    if not isinstance(value, kind):
+        names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+        raise ValidationError(f"{name}: expected {names}, got {type(value).__name__}")
+
+
 def _as_2d(name: str, value: object, n: int) -> FloatArray:
-    a = np.array(value, dtype=np.float64)  # a copy: the value is frozen, not the caller's array
+    try:
+        a = np.array(value, dtype=np.float64)  # a copy: the value is frozen, not the caller's
+    except (TypeError, ValueError, OverflowError):
+        raise ValidationError(f"{name}: expected a 2-D array of numbers") from None
     if a.ndim == 1 and n == 0:
         a = a.reshape(0, 0)
     if a.ndim != 2 or a.shape[0] != n:
@@ -101,8 +115,13 @@ class Telemetry:
             if arr.ndim != 1:
                 raise ValidationError(f"{name}: expected a 1-D array, got shape {arr.shape}")
             if arr.size and not np.issubdtype(arr.dtype, np.integer):
-                as_float = arr.astype(np.float64)
-                wrong = ~np.isfinite(as_float) | (as_float != np.round(as_float))
+                try:
+                    as_float = arr.astype(np.float64)
+                except (TypeError, ValueError, OverflowError):
+                    raise ValidationError(f"{name}: expected integers", "telemetry") from None
+                with np.errstate(invalid="ignore"):
+                    wrong = ~np.isfinite(as_float) | (as_float != np.round(as_float))
+                    wrong |= np.abs(as_float) > 2.0**53
                 if np.any(wrong):
                     bad = int(np.flatnonzero(wrong)[0])
                     raise ValidationError(
@@ -119,6 +138,12 @@ class Telemetry:
             )
         settings = _as_2d("settings", self.settings, n)
         sensors = _as_2d("sensors", self.sensors, n)
+        for label, names_ in (
+            ("setting_names", self.setting_names),
+            ("sensor_names", self.sensor_names),
+        ):
+            if isinstance(names_, str) or not isinstance(names_, tuple | list):
+                raise ValidationError(f"{label}: expected a tuple of column names, got {names_!r}")
         setting_names = tuple(str(s) for s in self.setting_names)
         sensor_names = tuple(str(s) for s in self.sensor_names)
         if settings.shape[1] != len(setting_names):
