@@ -20,8 +20,21 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file beside ``path``, then rename it into place.
 
     Raises :class:`OSError` as the file system reports it; the temporary file is
-    removed on any failure.
+    removed on any failure. A folder, device or pipe at ``path`` is never replaced
+    (:class:`~aiguilleur.errors.ValidationError`).
     """
+    import stat
+
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        mode = None
+    if mode is not None and not stat.S_ISREG(mode):
+        # renaming over a device, pipe or folder would replace it (as root: /dev/full)
+        from aiguilleur.errors import ValidationError
+
+        kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+        raise ValidationError(f"{path}: is {kind}; refusing to replace it")
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -118,10 +131,10 @@ def check_output_file(path: str | os.PathLike[str], *, force: bool = False) -> P
         raise ValidationError(f"{p}: the folder {parent} does not exist")
     if p.is_dir():
         raise ValidationError(f"{p}: is a folder; give a file name")
+    if p.exists() and not p.is_file():
+        raise ValidationError(f"{p}: is not a regular file (a device, pipe or socket)")
     if p.exists() and not force:
         raise ValidationError(f"{p}: already exists; pass --force to replace it")
-    if p.exists() and not p.is_file():
-        raise ValidationError(f"{p}: is not a regular file; give another name")
     if not os.access(parent, os.W_OK):
         raise ValidationError(f"{p}: the folder {parent} is not writable")
     return p
