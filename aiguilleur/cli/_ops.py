@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from aiguilleur.cli._common import JsonOpt, _fmt, _guard, _print_json, _stderr, _stdout
+from aiguilleur.cli._common import JsonOpt, _fmt, _guard, _print_json, _stdout
 
 __all__ = ["ops_app"]
 
@@ -29,6 +29,7 @@ StoreOpt = Annotated[
     ),
 ]
 DEFAULT_STORE = "aiguilleur-ops.db"
+PROPOSAL_STATUSES = ("pending", "approved", "amended", "rejected", "superseded")
 
 
 def _centre(store: str, *, create: bool = False, **kw: Any) -> Any:
@@ -103,16 +104,15 @@ def ops_ingest(
     """
     from aiguilleur.ops.stream import ingest_lines
 
-    err = _stderr()
-
     def ack(d: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(d, separators=(",", ":")) + "\n")
 
     def flush() -> None:  # after each commit: its acknowledgements, then the next batch
         sys.stdout.flush()
 
-    def bad(line: int, why: str) -> None:
-        err.print(f"error: line {line}: {' '.join(why.split())}", markup=False, highlight=False)
+    def bad(line: int, why: str) -> None:  # one line each, never wrapped to a terminal width
+        sys.stderr.write(f"error: line {line}: {' '.join(why.split())}\n")
+        sys.stderr.flush()
 
     if source == "-":
         stream = sys.stdin.buffer
@@ -121,13 +121,20 @@ def ops_ingest(
                 c, stream, on_ack=ack, on_error=bad, respond=respond, on_batch=flush
             )
     else:
+        import os
+        import stat
+
         from aiguilleur.errors import CaseFormatError
 
         p = Path(source)
-        if not p.exists():
-            raise CaseFormatError("no such file", source)
-        if not p.is_file():
-            raise CaseFormatError("not a regular file", source)
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise CaseFormatError("no such file", source) from None
+        except OSError as e:
+            raise CaseFormatError(f"cannot read ({e.strerror or e})", source) from None
+        if not stat.S_ISREG(st.st_mode):  # a folder or a device (/dev/zero) would never end
+            raise CaseFormatError("not a regular file (a folder or a device)", source)
         with p.open("rb") as f, _centre(store, create=True, snapshot_every=snapshot_every) as c:
             stats = ingest_lines(c, f, on_ack=ack, on_error=bad, respond=respond, on_batch=flush)
     if stats.refused:
@@ -191,11 +198,18 @@ def ops_state(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None
 def ops_plans(
     store: StoreOpt = DEFAULT_STORE,
     status: Annotated[
-        str | None, typer.Option("--status", help="pending, approved, rejected, superseded.")
+        str | None,
+        typer.Option("--status", help="pending, approved, amended, rejected, superseded."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Proposals with their status, cost, MW shed and AC check."""
+    if status is not None and status not in PROPOSAL_STATUSES:
+        from aiguilleur.errors import ValidationError
+
+        raise ValidationError(
+            f"--status: expected one of {', '.join(PROPOSAL_STATUSES)}, got {status[:40]!r}"
+        )
     with _centre(store) as c:
         props = c.proposals(status)
     if as_json:

@@ -57,6 +57,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from aiguilleur._files import read_input_text
 from aiguilleur.errors import ValidationError
 from aiguilleur.forecast import ForecastSettings, HourlySeries
 from aiguilleur.grid import (
@@ -83,6 +84,9 @@ from aiguilleur.ops._dayahead_work import (
     z_to_quantile,
 )
 from aiguilleur.ops.cluster import Executor, RunStats, SerialExecutor, batch_size_for
+
+#: Bound on a failure-rate or renewable-forecast CSV (rows per element and hour fit easily).
+MAX_TABLE_BYTES = 64 * 1024 * 1024
 
 __all__ = [
     "DEFAULT_BRANCH_FAILURES_PER_YEAR",
@@ -182,12 +186,7 @@ def read_failure_rates(path: str | Path, net: Network) -> FailureRates:
     Errors name the file, line and field.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValidationError(f"{p}: cannot read ({e})") from None
+    text = read_input_text(p, max_bytes=MAX_TABLE_BYTES)
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(r)]
     if not rows:
         raise ValidationError(f"{p}: empty file, expected a header element,probability[,hour]")
@@ -248,12 +247,7 @@ def read_renewables(path: str | Path, net: Network) -> FloatArray:
     is offered to the commitment, which takes what it needs.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValidationError(f"{p}: cannot read ({e})") from None
+    text = read_input_text(p, max_bytes=MAX_TABLE_BYTES)
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(r)]
     if not rows:
         raise ValidationError(f"{p}: empty file, expected a header hour,bus_id,available_mw")

@@ -44,17 +44,15 @@ EMERGENCY_FACTOR = 1.2
 
 def load_case_source(case: str) -> tuple[str, str, str | None, Any]:
     """``(name, sha256, text or None, network)`` of a bundled case name or a case file."""
+    from aiguilleur._files import read_input_text
     from aiguilleur.data import bundled_case_path
     from aiguilleur.grid import read_matpower_string
 
     p = Path(case)
-    if p.suffix == ".m" and p.exists():
-        if p.is_dir():
-            raise ValidationError(f"{case}: is a folder, expected a MATPOWER case file")
-        raw = p.read_bytes()
-        if len(raw) > 50_000_000:
-            raise ValidationError(f"{case}: larger than 50 MB")
-        text = raw.decode("utf-8", errors="strict")
+    if p.suffix == ".m" and (p.exists() or p.is_symlink()):
+        # regular files only, bounded (a grid_initialised event carries the text)
+        text = read_input_text(p, max_bytes=50_000_000)
+        raw = text.encode("utf-8")
         net = read_matpower_string(text, source=str(p), default_name=p.stem)
         return p.stem, hashlib.sha256(raw).hexdigest(), text, net
     path = bundled_case_path(case)
