@@ -228,7 +228,7 @@ class OpsCentre:
             self._fleet_model = FleetModel.load(f["roads"], f["roads_sha256"])
         return self._fleet_model
 
-    def check(self, e: Any, pending: dict[str, set[str]] | None = None) -> None:
+    def check(self, e: Any, pending: dict[str, set[Any]] | None = None) -> None:
         """Check ``e`` against the world; raise :class:`ValidationError` naming the field."""
         pend = pending if pending is not None else {}
         f = self._folder
@@ -319,12 +319,42 @@ class OpsCentre:
                     )
                 pend.setdefault("closures", set()).add(e.closure)
             return
+        if t in ("proposal_approved", "proposal_amended", "proposal_rejected"):
+            # one decision per proposal: a second one would be stored and then ignored
+            # by the fold (acknowledged in silence); it is refused instead
+            # (a re-sent decision, same id, is left to the store: a duplicate, or refused
+            # for a different body)
+            prev = f.decisions.get(e.proposal)
+            decided = pend.setdefault("decided", set())
+            if (e.proposal, e.id) not in decided:
+                if any(p == e.proposal for p, _ in decided) or (
+                    prev is not None
+                    and prev["status"] != "pending"
+                    and not self._stored_as(int(prev["seq"]), e.id)
+                ):
+                    status = prev["status"] if prev is not None else "decided"
+                    raise ValidationError(f"proposal: {e.proposal!r} is {status} already")
+                decided.add((e.proposal, e.id))
+        if t == "alarm_acknowledged":
+            acked = pend.setdefault("acknowledged", set())
+            if (e.alarm, e.id) not in acked:
+                prev = f.acks.get(e.alarm)
+                if any(a == e.alarm for a, _ in acked) or (
+                    prev is not None and not self._stored_as(int(prev["seq"]), e.id)
+                ):
+                    raise ValidationError(f"alarm: {e.alarm!r} is acknowledged already")
+                acked.add((e.alarm, e.id))
         if t in ("proposal_approved", "proposal_amended"):
             for k, a in enumerate(e.actions):
                 if a.kind == "adopt_routes":
                     fl = f.fleet
                     if fl is None or a.fleet not in fl["fleets"]:
                         raise ValidationError(f"actions[{k}].fleet: unknown fleet {a.fleet!r}")
+
+    def _stored_as(self, seq: int, event_id: str) -> bool:
+        """Whether the event stored at ``seq`` has the id ``event_id`` (a re-send)."""
+        rec = next(iter(self.store.read(seq - 1, limit=1)), None)
+        return rec is not None and rec.seq == seq and rec.event_id == event_id
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(self, items: Iterable[Any], *, respond: bool = False) -> list[IngestResult]:
@@ -341,7 +371,7 @@ class OpsCentre:
                 self._catch_up()
             results: dict[int, IngestResult] = {}
             todo: list[tuple[int, Any, NewEvent]] = []
-            pending: dict[str, set[str]] = {}
+            pending: dict[str, set[Any]] = {}
             n = 0
             for i, item in enumerate(items):
                 n = i + 1
@@ -350,8 +380,10 @@ class OpsCentre:
                         e = ev.parse_event_json(item)
                     elif isinstance(item, dict):
                         e = ev.parse_event(item)
-                    else:
+                    elif hasattr(item, "model_dump"):
                         e = ev.parse_event(item.model_dump(mode="json"))
+                    else:  # a number, a list, None: one refused item, not a crash
+                        e = ev.parse_event(item)
                     if e.type in ev.WORLD_EVENT_TYPES and todo:
                         self._commit(todo, results)
                         todo, pending = [], {}

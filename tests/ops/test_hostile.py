@@ -330,3 +330,40 @@ def test_case_files_of_the_world_are_read_bounded(tmp_path: Path) -> None:
     with pytest.raises(CaseFormatError, match="not utf-8") as e:
         load_case_source(str(b))
     assert e.value.line == 2
+
+
+# -- operator decisions sent as events ------------------------------------------------------
+
+
+def test_a_second_decision_is_refused_a_resend_is_a_duplicate(world_store: Path) -> None:
+    """A decision on a decided proposal (or a second acknowledgement) used to be stored and
+    then ignored by the fold: acknowledged in silence. It is refused, naming the field."""
+    from aiguilleur.ops.centre import OpsCentre
+    from aiguilleur.ops.store import open_store
+
+    def decision(i: str, t: str, **kw: Any) -> dict[str, Any]:
+        return {"id": i, "type": t, "occurred_at": "2026-01-15T06:00:00+00:00", "source": "t", **kw}
+
+    rej = decision("d1", "proposal_rejected", proposal="P9-grid", operator="bob")
+    app_ = decision("d2", "proposal_approved", proposal="P9-grid", operator="al", actions=[])
+    ack = decision("a1", "alarm_acknowledged", alarm="A9-1", operator="bob")
+    ack2 = decision("a2", "alarm_acknowledged", alarm="A9-1", operator="al")
+    with OpsCentre(open_store("memory://")) as c:
+        assert all(r.ok for r in c.ingest([case14_genesis()]))
+        first = c.ingest([rej, ack])
+        assert all(r.ok and not r.duplicate for r in first)
+        h = c.state().state_hash
+        again = c.ingest([rej, ack, app_, ack2, {**rej, "operator": "eve"}])
+        assert [(r.ok, r.duplicate) for r in again[:2]] == [(True, True), (True, True)]
+        assert again[2].error == "proposal: 'P9-grid' is rejected already"
+        assert again[3].error == "alarm: 'A9-1' is acknowledged already"
+        assert again[4].error is not None and "different body" in again[4].error
+        assert c.state().state_hash == h
+        # two decisions of one proposal in one batch: the second is refused
+        two = c.ingest(
+            [
+                decision("d3", "proposal_rejected", proposal="P8-grid", operator="bob"),
+                decision("d4", "proposal_rejected", proposal="P8-grid", operator="al"),
+            ]
+        )
+        assert two[0].ok and two[1].error == "proposal: 'P8-grid' is decided already"
