@@ -146,13 +146,43 @@ def ops_ingest(
 def ops_events(
     store: StoreOpt = DEFAULT_STORE,
     since: Annotated[int, typer.Option("--since", help="Only events after this seq.", min=0)] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", metavar="FILE", help="Write to FILE (default: stdout)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
 ) -> None:
     """The log as JSON lines, in the format `ops ingest` reads."""
+    if out is None:
+        with _centre(store) as c:
+            for _seq, body in c.events(since):
+                sys.stdout.write(body + "\n")
+            sys.stdout.flush()
+        return
+    import os
+    import tempfile
+
+    from aiguilleur._files import check_output_file
+
+    target = check_output_file(out, force=force)  # before reading the log
     with _centre(store) as c:
-        out = sys.stdout
-        for _seq, body in c.events(since):
-            out.write(body + "\n")
-        out.flush()
+        # streamed to a temporary file beside FILE, renamed into place at the end:
+        # never half a log under FILE's name
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for _seq, body in c.events(since):
+                    fh.write(body + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            from aiguilleur.errors import ValidationError
+
+            raise ValidationError(f"{target}: cannot write ({e.strerror or e})") from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 @ops_app.command("state")

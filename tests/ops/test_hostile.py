@@ -367,3 +367,64 @@ def test_a_second_decision_is_refused_a_resend_is_a_duplicate(world_store: Path)
             ]
         )
         assert two[0].ok and two[1].error == "proposal: 'P8-grid' is decided already"
+
+
+# -- output locations, checked before the work ----------------------------------------------
+
+
+def test_events_export_is_checked_first_and_replaced_only_with_force(
+    world_store: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "log.jsonl"
+    base = ["ops", "events", "--store", str(world_store), "--out"]
+    assert invoke(*base, str(out)).exit_code == 0
+    first = out.read_text()
+    assert json.loads(first.splitlines()[0])["id"] == "world:grid"
+    one_line_error(invoke(*base, str(out)), "already exists", "--force")
+    assert invoke(*base, str(out), "--force").exit_code == 0 and out.read_text() == first
+    one_line_error(invoke(*base, str(tmp_path)), "is a folder")
+    one_line_error(invoke(*base, str(tmp_path / "no" / "x.jsonl")), "does not exist")
+    # a bad store after a good place: nothing written
+    missing = tmp_path / "fresh.jsonl"
+    res = invoke("ops", "events", "--store", str(tmp_path / "none.db"), "--out", str(missing))
+    one_line_error(res, "no such store")
+    assert not missing.exists() and not list(tmp_path.glob(".fresh.jsonl.*"))
+
+
+def test_report_folders_are_checked_before_the_replay(tmp_path: Path) -> None:
+    from aiguilleur.ops.replay_report import check_report_dir
+
+    f = tmp_path / "s.yaml"
+    f.write_text(HEAD + STEP)
+    one_line_error(invoke("ops", "replay", str(f), "--out", str(tmp_path / "a" / "b")), "not exist")
+    assert not (tmp_path / "a").exists()  # no folder made on the way
+    (tmp_path / "r").mkdir()
+    (tmp_path / "r" / "summary.json").write_text("{}")
+    one_line_error(invoke("ops", "replay", str(f), "--out", str(tmp_path / "r")), "--force")
+    one_line_error(invoke("demo", "--out", str(f)), "is a file, not a folder")
+    (tmp_path / "d" / "index.html").mkdir(parents=True)
+    with pytest.raises(ValidationError, match="not a regular file"):
+        check_report_dir(tmp_path / "d", force=True)
+
+
+def test_day_ahead_report_place_is_checked_before_the_assessment(tmp_path: Path) -> None:
+    from aiguilleur.ops._dayahead_report import check_report_path
+
+    old = tmp_path / "old.html"
+    old.write_text("x")
+    with pytest.raises(ValidationError, match="--force"):
+        check_report_path(old)
+    assert check_report_path(old, force=True) == old
+    assert check_report_path(tmp_path) == tmp_path / "day_ahead.html"
+    assert check_report_path(tmp_path / "new") == tmp_path / "new" / "day_ahead.html"
+    with pytest.raises(ValidationError, match="does not exist"):
+        check_report_path(tmp_path / "no" / "new")
+    (tmp_path / "plain").write_text("x")
+    with pytest.raises(ValidationError, match="is a file"):
+        check_report_path(tmp_path / "plain")
+    hist = tmp_path / "h.csv"  # never read: the place is refused first
+    res = invoke(
+        "ops", "day-ahead", "case14", "--history", str(hist), "--day", "2014-01-01",
+        "--report", str(old),
+    )  # fmt: skip
+    one_line_error(res, "already exists")
