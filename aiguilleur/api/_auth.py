@@ -115,6 +115,8 @@ def load_tokens(file: str | Path | None = None, environ: Mapping[str, str] | Non
         from aiguilleur.errors import CaseFormatError
 
         p = Path(file)
+        if not p.exists():
+            raise ValidationError(f"{p}: no such token file")
         try:  # a regular file of at most 1 MiB (not a folder, a device, a binary file)
             text = read_input_text(p, max_bytes=MAX_TOKEN_FILE_BYTES)
         except CaseFormatError as e:

@@ -64,6 +64,11 @@ def ops_init(
         raise ValidationError(f"--at: expected an ISO date and time, got {at!r}") from None
     if when.tzinfo is None:
         raise ValidationError("--at: needs a time zone (e.g. 2026-01-15T05:00:00+01:00)")
+    from aiguilleur.ops.world import check_world_time, load_case_source
+
+    # the cheap checks before a store file is made
+    check_world_time(when, "--at")
+    load_case_source(case)
     with _centre(store, create=True) as c:
         if c.last_seq:
             raise ValidationError(f"{store}: the store already holds {c.last_seq} events")

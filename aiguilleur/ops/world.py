@@ -37,7 +37,13 @@ import numpy as np
 from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.ops import events as ev
 
-__all__ = ["EMERGENCY_FACTOR", "emergency_network", "grid_world", "load_case_source"]
+__all__ = [
+    "EMERGENCY_FACTOR",
+    "check_world_time",
+    "emergency_network",
+    "grid_world",
+    "load_case_source",
+]
 
 EMERGENCY_FACTOR = 1.2
 
@@ -60,6 +66,17 @@ def load_case_source(case: str) -> tuple[str, str, str | None, Any]:
     net = read_matpower_string(raw.decode("utf-8"), source=path.name, default_name=case)
     short = path.name.removeprefix("pglib_opf_").removesuffix(".m")
     return short, hashlib.sha256(raw).hexdigest(), None, net
+
+
+def check_world_time(at: Any, where: str) -> None:
+    """A world's start: an aware date and time the event vocabulary accepts (1970 to 9998),
+    checked before the work that builds the world."""
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise ValidationError(f"{where}: expected a date and time with a time zone, got {at!r}")
+    if not 1970 <= at.year <= 9998:
+        raise ValidationError(
+            f"{where}: expected a date between 1970 and 9998, got {at.isoformat()}"
+        )
 
 
 def emergency_network(net: Any) -> Any:
@@ -92,6 +109,7 @@ def grid_world(
     )
     from aiguilleur.grid.corrective import ac_check
 
+    check_world_time(at, "at")
     if not 0.0 <= margin_pct < 50.0:
         raise ValidationError(f"margin_pct: expected a number in [0, 50), got {margin_pct!r}")
     t0 = time.perf_counter()

@@ -293,7 +293,7 @@ def test_token_files_are_read_bounded_and_as_text(tmp_path: Path) -> None:
     binary = tmp_path / "bin"
     binary.write_bytes(b"operator:\xff\xfe" + b"x" * 30)
     for bad, needle in (
-        (tmp_path / "missing", "no such file"),
+        (tmp_path / "missing", "no such token file"),
         (tmp_path, "folder"),
         (Path("/dev/zero"), "regular file"),
         (binary, "not utf-8"),
@@ -428,3 +428,66 @@ def test_day_ahead_report_place_is_checked_before_the_assessment(tmp_path: Path)
         "--report", str(old),
     )  # fmt: skip
     one_line_error(res, "already exists")
+
+
+# -- start times, brokers, listening addresses -----------------------------------------------
+
+
+@pytest.mark.parametrize("when", ["9999-12-31T00:00:00+00:00", "1900-01-01T00:00:00+00:00"])
+def test_init_refuses_times_outside_the_vocabulary_before_making_a_store(
+    when: str, tmp_path: Path
+) -> None:
+    store = tmp_path / "s.db"
+    one_line_error(invoke("ops", "init", "--store", str(store), "--case", "case14", "--at", when))
+    assert not store.exists()  # it was an internal error (exit 3) after an empty store was made
+
+
+def test_world_times_are_checked_before_the_world_is_built() -> None:
+    from datetime import datetime
+
+    from aiguilleur.ops.fleet import fleet_world
+    from aiguilleur.ops.world import grid_world
+
+    with pytest.raises(ValidationError, match="between 1970 and 9998"):
+        grid_world("case14", at=datetime.fromisoformat("9999-06-01T00:00:00+00:00"))
+    with pytest.raises(ValidationError, match="time zone"):
+        fleet_world(shift_start=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    ("url", "transport", "needle"),
+    [
+        ("zz://", "mqtt", "not a 'zz' URL"),
+        ("nats://127.0.0.1:4222", "mqtt", "not a 'nats' URL"),
+        ("mqtt://", "mqtt", "no host"),
+        ("mqtt://h:99999", "mqtt", "out of range"),
+        ("http://h", "nats", "not a 'http' URL"),
+    ],
+)
+def test_broker_urls_never_fall_back_to_the_local_broker(
+    url: str, transport: Any, needle: str
+) -> None:
+    from aiguilleur.ops.telemetry import broker_address
+
+    with pytest.raises(ValidationError, match=needle):
+        broker_address(url, transport)
+    assert broker_address("tcp://10.0.0.2:1999", transport) == ("10.0.0.2", 1999)
+
+
+def test_serve_checks_where_it_listens_and_the_store_folder_first(tmp_path: Path) -> None:
+    import socket
+
+    pytest.importorskip("fastapi")
+    from aiguilleur.api.server import check_listen
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        with pytest.raises(ValidationError, match="cannot listen"):
+            check_listen("127.0.0.1", port)
+    with pytest.raises(ValidationError, match="--host"):
+        check_listen("no such host!!", 8000)
+    res = invoke("serve", "--store", str(tmp_path / "no" / "ops.db"))
+    one_line_error(res, "does not exist")
+    assert not (tmp_path / "no").exists()
