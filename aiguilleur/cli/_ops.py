@@ -150,7 +150,9 @@ def ops_ingest(
 @_guard
 def ops_events(
     store: StoreOpt = DEFAULT_STORE,
-    since: Annotated[int, typer.Option("--since", help="Only events after this seq.", min=0)] = 0,
+    since: Annotated[
+        int, typer.Option("--since", help="Only events after this seq.", min=0, max=2**62)
+    ] = 0,
     out: Annotated[
         Path | None,
         typer.Option("-o", "--out", metavar="FILE", help="Write to FILE (default: stdout)."),

@@ -34,7 +34,7 @@ from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.ops import events as ev
 from aiguilleur.ops.responder import Reaction, Responder, ResponderOptions
 from aiguilleur.ops.state import Folder, State, case_network, state_from_bytes
-from aiguilleur.ops.store import NewEvent, Store, open_store
+from aiguilleur.ops.store import NewEvent, Store, StoreError, _safe_url, open_store
 
 __all__ = ["CentreOptions", "IngestResult", "OpsCentre"]
 
@@ -149,7 +149,13 @@ class OpsCentre:
         """Fold what the log holds beyond the state (events other writers appended)."""
         n = 0
         for rec in self.store.read(self._folder.last_seq):
-            e = ev.parse_event_json(rec.body)
+            try:
+                e = ev.parse_event_json(rec.body)
+            except ValidationError as err:  # a log edited by hand, or damaged
+                raise StoreError(
+                    f"{_safe_url(str(getattr(self.store, 'url', 'store')))}: the event at seq {rec.seq} "
+                    f"({rec.event_id[:128]!r}) cannot be read back: {err}"
+                ) from None
             self._folder.apply(e, rec.seq)
             if respond and self.tracking:
                 self._pending.append((rec.seq, e))

@@ -541,6 +541,14 @@ class SqlStore:
             )
         if version == 0 and not create:
             raise StoreError(f"{_safe_url(self.url)}: not an aiguilleur store (no schema)")
+        if version == SCHEMA_VERSION:
+            with self._engine.begin() as conn:
+                missing = set(_TABLE_NAMES) - set(sa.inspect(conn).get_table_names())
+            if missing:
+                raise StoreError(
+                    f"{_safe_url(self.url)}: a damaged store (table {sorted(missing)[0]!r} "
+                    "is missing); restore it from a backup, or replay its log into a new one"
+                )
         for v, _desc, step in MIGRATIONS:
             if v <= version:
                 continue

@@ -491,3 +491,34 @@ def test_serve_checks_where_it_listens_and_the_store_folder_first(tmp_path: Path
     res = invoke("serve", "--store", str(tmp_path / "no" / "ops.db"))
     one_line_error(res, "does not exist")
     assert not (tmp_path / "no").exists()
+
+
+# -- a damaged store ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("sql", "needle"),
+    [
+        ("update events set body = '{junk' where seq = 1", "the event at seq 1 ('world:grid')"),
+        (
+            'update events set body = \'{"id": "x", "type": "meteor"}\' where seq = 1',
+            "cannot be read back: type: unknown event type",
+        ),
+        ("drop table events", "a damaged store (table 'events' is missing)"),
+    ],
+)
+def test_a_damaged_store_is_one_line(
+    world_store: Path, tmp_path: Path, sql: str, needle: str
+) -> None:
+    import shutil
+
+    p = tmp_path / "damaged.db"
+    shutil.copy(world_store, p)
+    with sqlite3.connect(p) as c:
+        c.execute(sql)
+    one_line_error(invoke("ops", "state", "--store", str(p)), needle)
+
+
+def test_events_since_out_of_range_is_a_usage_error(world_store: Path) -> None:
+    res = invoke("ops", "events", "--store", str(world_store), "--since", str(10**24))
+    assert res.exit_code == 2 and "Traceback" not in res.stderr and "--since" in res.stderr
