@@ -63,6 +63,9 @@ __all__ = [
 
 MAX_SCENARIO_BYTES = 5 * 1024 * 1024
 MAX_TIMELINE = 100_000
+MAX_CMAPSS_BYTES = 256 * 1024 * 1024  # the largest C-MAPSS file (train_FD004) is 15 MB
+#: Replay speeds allowed (times wall-clock time): a thousandth of real time to a million times.
+SPEED_RANGE = (1e-3, 1e6)
 _OFFSET = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _CLOCK = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?$")
 
@@ -437,6 +440,15 @@ def _health_stream(entry: dict[str, Any], k: int, name: str) -> list[tuple[float
         raise ValidationError(f"timeline[{k}].every: expected a positive offset")
     p = Path(fname)
     if p.exists():
+        import stat
+
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):  # a folder, or a device the reader would never finish
+            raise ValidationError(f"timeline[{k}].file: {fname[:200]}: not a regular file")
+        if st.st_size > MAX_CMAPSS_BYTES:
+            raise ValidationError(
+                f"timeline[{k}].file: {fname[:200]}: more than {MAX_CMAPSS_BYTES:,} bytes"
+            )
         tel = read_cmapss(p)
     else:
         ref = files("aiguilleur.data").joinpath("cmapss", fname)
@@ -580,8 +592,13 @@ def replay(
     from aiguilleur.ops.responder import ResponderOptions
     from aiguilleur.ops.store import open_store
 
-    if speed is not None and not (isinstance(speed, int | float) and 0 < speed < math.inf):
-        raise ValidationError(f"speed: expected a positive finite number, got {speed!r}")
+    lo, hi = SPEED_RANGE
+    if speed is not None and not (
+        isinstance(speed, int | float) and not isinstance(speed, bool) and lo <= speed <= hi
+    ):
+        raise ValidationError(
+            f"speed: expected a number from {lo:g} to {hi:g} (times real time), got {speed!r}"
+        )
 
     def step(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -611,7 +628,7 @@ def replay(
         res = centre.ingest(world)
         bad = [r for r in res if not r.ok]
         if bad:
-            raise ValidationError(f"world: {bad[0].error}")
+            raise CaseFormatError(f"world: {bad[0].error}", scenario.source)
         _check_timeline(scenario, centre)
         centre.respond()
         first_state = centre.state()

@@ -270,12 +270,33 @@ def test_scenario_reader_refuses_folders_and_devices(tmp_path: Path) -> None:
         ("{fleet: {seed: x}}", "world.fleet.seed: expected an integer"),
         ("{fleet: {tankers: 2.5}}", "world.fleet.tankers: expected an integer"),
         ("{grid: {case: nosuch}}", "unknown bundled case"),
+        ("{grid: {case: case14, assets: {GT-1: 'gen:99'}}}", "world: assets.GT-1: gen:99"),
     ],
 )
 def test_bad_worlds_are_one_line_naming_the_file(world: str, needle: str, tmp_path: Path) -> None:
     f = tmp_path / "w.yaml"
     f.write_text(f"name: x\nstart: 2026-01-15T05:00:00Z\nworld: {world}\n{STEP}")
     one_line_error(invoke("ops", "replay", str(f)), needle, str(f))
+
+
+@pytest.mark.parametrize(
+    ("entry", "needle"),
+    [
+        ("{at: 5m, type: health_stream, asset: GT-1, file: /dev/zero}", "not a regular file"),
+        ("{at: 5m, type: health_stream, asset: GT-1, unit: 99}", "no unit 99"),
+    ],
+)
+def test_health_streams_read_regular_files_only(entry: str, needle: str, tmp_path: Path) -> None:
+    f = tmp_path / "h.yaml"
+    f.write_text(HEAD + f"timeline:\n  - {entry}\n")
+    one_line_error(invoke("ops", "replay", str(f)), str(f), needle)  # /dev/zero: a hang
+
+
+@pytest.mark.parametrize("speed", ["1e-12", "0", "-1", "nan", "inf", "1e9"])
+def test_replay_speed_is_bounded(speed: str, tmp_path: Path) -> None:
+    f = tmp_path / "s.yaml"
+    f.write_text(HEAD + STEP)
+    one_line_error(invoke("ops", "replay", str(f), "--speed", speed), "speed")  # 1e-12: exit 3
 
 
 def test_timeline_elements_are_checked_before_the_replay(tmp_path: Path) -> None:
