@@ -544,6 +544,7 @@ class OpsCentre:
 
     # -- operator decisions ------------------------------------------------------------
     def _decision_event(self, doc: dict[str, Any]) -> IngestResult:
+        _check_operator(doc["operator"])
         res = self.ingest([doc])[0]
         if not res.ok:
             raise ValidationError(res.error or "refused")
@@ -613,6 +614,21 @@ class OpsCentre:
                 "alarm": alarm_id,
                 "operator": operator,
             }
+        )
+
+
+def _check_operator(name: Any) -> None:
+    """An operator's name: 1 to 119 printable characters (it is also the event's source,
+    ``operator:<name>``, of at most 128)."""
+    if (
+        not isinstance(name, str)
+        or not 1 <= len(name) <= 119
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    ):
+        raise ValidationError(
+            "operator: expected a name of 1 to 119 printable characters "
+            f"(got {len(name) if isinstance(name, str) else type(name).__name__}"
+            f"{' characters' if isinstance(name, str) else ''})"
         )
 
 

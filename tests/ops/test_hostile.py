@@ -543,3 +543,12 @@ def test_a_damaged_store_is_one_line(
 def test_events_since_out_of_range_is_a_usage_error(world_store: Path) -> None:
     res = invoke("ops", "events", "--store", str(world_store), "--since", str(10**24))
     assert res.exit_code == 2 and "Traceback" not in res.stderr and "--since" in res.stderr
+
+
+@pytest.mark.parametrize("name", ["", "a\x01b", "x" * 300, "tab\there"])
+def test_operator_names_are_checked_naming_the_operator(name: str) -> None:
+    from aiguilleur.ops.centre import _check_operator
+
+    with pytest.raises(ValidationError, match=r"^operator: expected a name"):
+        _check_operator(name)  # was "source: String should match pattern '^[^\x00-...'"
+    _check_operator("alice@control-room")
