@@ -359,16 +359,18 @@ class DayAheadOptions:
     critical_limit: int = 100
 
     def __post_init__(self) -> None:
-        def integer(name: str, lo: int) -> None:
+        def integer(name: str, lo: int, hi: int) -> None:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValidationError(f"{name}: expected an integer >= {lo}, got {v!r}")
+            if v > hi:  # a stated ceiling: a mistyped count must not run for days
+                raise ValidationError(f"{name}: expected at most {hi:,}, got {v:,}")
 
-        integer("scenarios", 1)
-        integer("residual_days", 14)
-        integer("samples", 0)
-        integer("seed", 0)
-        integer("critical_limit", 0)
+        integer("scenarios", 1, 1_000)
+        integer("residual_days", 14, 36_500)
+        integer("samples", 0, 100_000)
+        integer("seed", 0, 2**32 - 1)
+        integer("critical_limit", 0, 1_000_000)
         if self.sampling not in ("auto", "quantiles", "copula"):
             raise ValidationError(
                 f"sampling: expected auto, quantiles or copula, got {self.sampling!r}"

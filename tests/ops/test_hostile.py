@@ -552,3 +552,31 @@ def test_operator_names_are_checked_naming_the_operator(name: str) -> None:
     with pytest.raises(ValidationError, match=r"^operator: expected a name"):
         _check_operator(name)  # was "source: String should match pattern '^[^\x00-...'"
     _check_operator("alice@control-room")
+
+
+# -- counts with a stated ceiling -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "needle"),
+    [
+        ("samples", 10**9, "samples: expected at most 100,000"),
+        ("scenarios", 10**8, "scenarios: expected at most 1,000"),
+        ("seed", 10**14, "seed: expected at most"),
+        ("samples", -1, "samples: expected an integer >= 0"),
+        ("scenarios", 2.5, "scenarios: expected an integer"),
+    ],
+)
+def test_day_ahead_counts_have_a_ceiling(field: str, value: Any, needle: str) -> None:
+    from aiguilleur.ops.dayahead import DayAheadOptions
+
+    with pytest.raises(ValidationError, match=needle):  # 10**9 samples ran for hours
+        DayAheadOptions(**{field: value})
+
+
+@pytest.mark.parametrize("workers", [0, 10**6, True])
+def test_local_pools_have_a_ceiling(workers: Any) -> None:
+    from aiguilleur.ops.cluster import LocalExecutor
+
+    with pytest.raises(ValidationError, match="workers: expected an integer from 1 to 256"):
+        LocalExecutor(workers)
