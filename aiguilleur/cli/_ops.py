@@ -87,6 +87,12 @@ def ops_init(
     op = st.grid.operating_point if st.grid is not None else {}
     con.print(f"store {store}: {len(res)} world events, state {st.state_hash[:16]}")
     con.print(f"grid {st.grid.case if st.grid else '-'}: {op.get('method', '-')}")
+    base = op.get("base_case") or {}
+    if base and not base.get("ok"):  # the log starts from it: say so, the alarms will follow
+        con.print(
+            f"[yellow]base case does not hold in AC: {base.get('overloads', 0)} overloads, "
+            f"{base.get('voltage_violations', 0)} voltage violations"
+        )
 
 
 @ops_app.command("ingest")
