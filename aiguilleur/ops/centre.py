@@ -152,9 +152,10 @@ class OpsCentre:
             try:
                 e = ev.parse_event_json(rec.body)
             except ValidationError as err:  # a log edited by hand, or damaged
+                where = _safe_url(str(getattr(self.store, "url", "store")))
                 raise StoreError(
-                    f"{_safe_url(str(getattr(self.store, 'url', 'store')))}: the event at seq {rec.seq} "
-                    f"({rec.event_id[:128]!r}) cannot be read back: {err}"
+                    f"{where}: the event at seq {rec.seq} ({rec.event_id[:128]!r}) "
+                    f"cannot be read back: {err}"
                 ) from None
             self._folder.apply(e, rec.seq)
             if respond and self.tracking:
