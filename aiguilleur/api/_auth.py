@@ -27,6 +27,7 @@ __all__ = ["ROLES", "Principal", "Tokens", "load_tokens", "token_file"]
 
 ROLES = ("viewer", "operator")
 MIN_TOKEN_CHARS = 16
+MAX_TOKEN_FILE_BYTES = 1024 * 1024
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$")
 _TOKEN = re.compile(r"^[\x21-\x7e]+$")
 
@@ -110,13 +111,16 @@ def _parse(lines: Iterable[tuple[str, str]]) -> Tokens:
 def load_tokens(file: str | Path | None = None, environ: Mapping[str, str] | None = None) -> Tokens:
     """Tokens from ``file`` when given, else from ``AIGUILLEUR_TOKENS`` (empty when neither)."""
     if file is not None:
+        from aiguilleur._files import read_input_text
+        from aiguilleur.errors import CaseFormatError
+
         p = Path(file)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ValidationError(f"{p}: no such token file") from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise ValidationError(f"{p}: cannot read the token file ({e})") from None
+        if not p.exists():
+            raise ValidationError(f"{p}: no such token file")
+        try:  # a regular file of at most 1 MiB (not a folder, a device, a binary file)
+            text = read_input_text(p, max_bytes=MAX_TOKEN_FILE_BYTES)
+        except CaseFormatError as e:
+            raise ValidationError(f"token file {e}") from None
         return _parse((f"{p}:{k}", line) for k, line in enumerate(text.splitlines(), 1))
     env = os.environ if environ is None else environ
     text = env.get("AIGUILLEUR_TOKENS", "")

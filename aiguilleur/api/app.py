@@ -193,6 +193,7 @@ def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
         404: "no such item",
         409: "the item is not in a state that allows this",
         413: "request body too large",
+        415: "the body is not JSON (Content-Type)",
         422: "invalid input (the field is named)",
         429: "too many requests (see Retry-After)",
     }
@@ -344,9 +345,13 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_r: Request, e: RequestValidationError) -> JSONResponse:
         err = e.errors()[0] if e.errors() else {}
-        loc = [str(x) for x in err.get("loc", ()) if x not in ("query", "path", "body")]
-        where = ".".join(loc) or "request"
+        raw = list(err.get("loc", ()))
+        kinds = ("query", "path", "body", "header", "cookie")
+        loc = [str(x) for x in (raw[1:] if raw and raw[0] in kinds else raw)]
+        where = ".".join(loc) or (str(raw[0]) if raw else "request")
         msg = str(err.get("msg", "invalid"))[:200]
+        if err.get("type") == "json_invalid":  # its location is a character offset
+            where, msg = "body", "not valid JSON"
         return _body(422, f"{where}: {msg}", where)
 
     @app.exception_handler(StarletteHTTPException)
@@ -381,7 +386,7 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         "/events",
         status_code=202,
         response_model=IngestReply,
-        responses=_WRITE,
+        responses={**_WRITE, **_errors(415)},
         tags=["events"],
         openapi_extra={
             "requestBody": {
@@ -411,15 +416,22 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
         (``duplicate``). When any event is refused the answer is 422 with every
         item's result: the valid ones are stored, the refused ones name the field.
         """
+        ctype = request.headers.get("content-type", "")
+        media = ctype.split(";", 1)[0].strip().lower()
+        if media and media != "application/json" and not media.endswith("+json"):
+            raise _ApiError(
+                415,
+                f"content-type: expected application/json, got {media[:60]!r}",
+                "content-type",
+            )
         raw = await request.body()
-        try:
-            doc = json.loads(raw, parse_constant=_no_constant)
-        except (ValueError, RecursionError) as e:
-            raise _ApiError(422, f"body: not valid JSON ({str(e)[:120]})", "body") from None
+        doc = _json_body(raw)
         if isinstance(doc, dict):
-            items = [doc]
+            items: list[Any] = [doc]
         elif isinstance(doc, list) and doc:
-            items = doc
+            # an item that is not an object is refused on its own (its JSON text
+            # fails as "expected a JSON object"), never taken as JSON-lines text
+            items = [x if isinstance(x, dict) else json.dumps(x) for x in doc]
             if len(items) > opts.max_batch:
                 raise _ApiError(
                     413, f"body: {len(items)} events, at most {opts.max_batch} in one batch", "body"
@@ -619,10 +631,15 @@ def create_app(console: Console | OpsCentre, options: ApiOptions | None = None) 
             return
         who: Principal | None = None
         try:
-            first = await asyncio.wait_for(ws.receive_text(), timeout=10.0)
-            msg = json.loads(first) if len(first) < 10_000 else None
+            got = await asyncio.wait_for(ws.receive(), timeout=10.0)
+            if got.get("type") == "websocket.disconnect":
+                return
+            first = got.get("text")  # a binary frame is not a token message
+            msg = json.loads(first) if isinstance(first, str) and len(first) < 10_000 else None
             tok = msg.get("token") if isinstance(msg, dict) else None
-        except (TimeoutError, ValueError, WebSocketDisconnect):
+            if not isinstance(first, str):
+                raise ValueError("binary frame")
+        except (TimeoutError, ValueError, RecursionError, WebSocketDisconnect):
             await _refuse(ws, 401, 'stream: send {"token": ...} first')
             return
         if isinstance(tok, str) and tok:
@@ -766,6 +783,24 @@ async def _refuse(ws: WebSocket, status: int, error: str) -> None:
 
 def _item(r: Any) -> dict[str, Any]:
     return {"id": r.id, "seq": r.seq, "duplicate": r.duplicate, "error": r.error}
+
+
+def _json_body(raw: bytes) -> Any:
+    """A request body as JSON, bounded in depth; one 422 naming the body otherwise."""
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise _ApiError(422, f"body: not UTF-8 text (byte {e.start})", "body") from None
+    try:
+        return json.loads(text, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise _ApiError(
+            422, f"body: not valid JSON ({e.msg} at line {e.lineno} column {e.colno})", "body"
+        ) from None
+    except ValueError as e:  # NaN, Infinity
+        raise _ApiError(422, f"body: not valid JSON ({str(e)[:120]})", "body") from None
+    except RecursionError:  # the decoder's own bound; events allow far less (see ops.events)
+        raise _ApiError(422, "body: JSON nested too deeply", "body") from None
 
 
 def _no_constant(token: str) -> Any:

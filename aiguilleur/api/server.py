@@ -102,9 +102,31 @@ def console(opts: ServeOptions, say: Callable[[str], None] | None = None) -> Ite
         centre.close()
 
 
+def check_listen(host: str, port: int) -> None:
+    """Refuse, before any work, an address the server could not listen on (one line)."""
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except (socket.gaierror, UnicodeError) as e:
+        why = getattr(e, "strerror", None) or str(e)
+        raise ValidationError(f"--host {host[:100]!r}: {why}") from None
+    family, kind, proto, _, addr = infos[0]
+    with socket.socket(family, kind, proto) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind(addr)
+        except OSError as e:
+            raise ValidationError(
+                f"{host[:100]}:{port}: cannot listen there ({e.strerror or e})"
+            ) from None
+
+
 def serve(opts: ServeOptions, say: Callable[[str], None] | None = None) -> None:
     """Run the console until interrupted (uvicorn, one process)."""
     import uvicorn
+
+    check_listen(opts.host, opts.port)  # before the world is made (seconds on case1888)
 
     # The event loop sends to every stream client; each send gives up the GIL and waits
     # for it again behind the ingest and responder threads. At Python's default 5 ms

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from aiguilleur.cli._common import JsonOpt, _fmt, _guard, _print_json, _stderr, _stdout
+from aiguilleur.cli._common import JsonOpt, _fmt, _guard, _print_json, _stdout
 
 __all__ = ["ops_app"]
 
@@ -29,6 +29,7 @@ StoreOpt = Annotated[
     ),
 ]
 DEFAULT_STORE = "aiguilleur-ops.db"
+PROPOSAL_STATUSES = ("pending", "approved", "amended", "rejected", "superseded")
 
 
 def _centre(store: str, *, create: bool = False, **kw: Any) -> Any:
@@ -63,6 +64,11 @@ def ops_init(
         raise ValidationError(f"--at: expected an ISO date and time, got {at!r}") from None
     if when.tzinfo is None:
         raise ValidationError("--at: needs a time zone (e.g. 2026-01-15T05:00:00+01:00)")
+    from aiguilleur.ops.world import check_world_time, load_case_source
+
+    # the cheap checks before a store file is made
+    check_world_time(when, "--at")
+    load_case_source(case)
     with _centre(store, create=True) as c:
         if c.last_seq:
             raise ValidationError(f"{store}: the store already holds {c.last_seq} events")
@@ -81,6 +87,12 @@ def ops_init(
     op = st.grid.operating_point if st.grid is not None else {}
     con.print(f"store {store}: {len(res)} world events, state {st.state_hash[:16]}")
     con.print(f"grid {st.grid.case if st.grid else '-'}: {op.get('method', '-')}")
+    base = op.get("base_case") or {}
+    if base and not base.get("ok"):  # the log starts from it: say so, the alarms will follow
+        con.print(
+            f"[yellow]base case does not hold in AC: {base.get('overloads', 0)} overloads, "
+            f"{base.get('voltage_violations', 0)} voltage violations"
+        )
 
 
 @ops_app.command("ingest")
@@ -103,16 +115,15 @@ def ops_ingest(
     """
     from aiguilleur.ops.stream import ingest_lines
 
-    err = _stderr()
-
     def ack(d: dict[str, Any]) -> None:
         sys.stdout.write(json.dumps(d, separators=(",", ":")) + "\n")
 
     def flush() -> None:  # after each commit: its acknowledgements, then the next batch
         sys.stdout.flush()
 
-    def bad(line: int, why: str) -> None:
-        err.print(f"error: line {line}: {' '.join(why.split())}", markup=False, highlight=False)
+    def bad(line: int, why: str) -> None:  # one line each, never wrapped to a terminal width
+        sys.stderr.write(f"error: line {line}: {' '.join(why.split())}\n")
+        sys.stderr.flush()
 
     if source == "-":
         stream = sys.stdin.buffer
@@ -121,13 +132,20 @@ def ops_ingest(
                 c, stream, on_ack=ack, on_error=bad, respond=respond, on_batch=flush
             )
     else:
+        import os
+        import stat
+
         from aiguilleur.errors import CaseFormatError
 
         p = Path(source)
-        if not p.exists():
-            raise CaseFormatError("no such file", source)
-        if not p.is_file():
-            raise CaseFormatError("not a regular file", source)
+        try:
+            st = os.stat(p)
+        except FileNotFoundError:
+            raise CaseFormatError("no such file", source) from None
+        except OSError as e:
+            raise CaseFormatError(f"cannot read ({e.strerror or e})", source) from None
+        if not stat.S_ISREG(st.st_mode):  # a folder or a device (/dev/zero) would never end
+            raise CaseFormatError("not a regular file (a folder or a device)", source)
         with p.open("rb") as f, _centre(store, create=True, snapshot_every=snapshot_every) as c:
             stats = ingest_lines(c, f, on_ack=ack, on_error=bad, respond=respond, on_batch=flush)
     if stats.refused:
@@ -138,14 +156,46 @@ def ops_ingest(
 @_guard
 def ops_events(
     store: StoreOpt = DEFAULT_STORE,
-    since: Annotated[int, typer.Option("--since", help="Only events after this seq.", min=0)] = 0,
+    since: Annotated[
+        int, typer.Option("--since", help="Only events after this seq.", min=0, max=2**62)
+    ] = 0,
+    out: Annotated[
+        Path | None,
+        typer.Option("-o", "--out", metavar="FILE", help="Write to FILE (default: stdout)."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
 ) -> None:
     """The log as JSON lines, in the format `ops ingest` reads."""
+    if out is None:
+        with _centre(store) as c:
+            for _seq, body in c.events(since):
+                sys.stdout.write(body + "\n")
+            sys.stdout.flush()
+        return
+    import os
+    import tempfile
+
+    from aiguilleur._files import check_output_file
+
+    target = check_output_file(out, force=force)  # before reading the log
     with _centre(store) as c:
-        out = sys.stdout
-        for _seq, body in c.events(since):
-            out.write(body + "\n")
-        out.flush()
+        # streamed to a temporary file beside FILE, renamed into place at the end:
+        # never half a log under FILE's name
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                for _seq, body in c.events(since):
+                    fh.write(body + "\n")
+            os.chmod(tmp, 0o644)
+            os.replace(tmp, target)
+        except OSError as e:
+            Path(tmp).unlink(missing_ok=True)
+            from aiguilleur.errors import ValidationError
+
+            raise ValidationError(f"{target}: cannot write ({e.strerror or e})") from None
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
 
 @ops_app.command("state")
@@ -191,11 +241,18 @@ def ops_state(store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None
 def ops_plans(
     store: StoreOpt = DEFAULT_STORE,
     status: Annotated[
-        str | None, typer.Option("--status", help="pending, approved, rejected, superseded.")
+        str | None,
+        typer.Option("--status", help="pending, approved, amended, rejected, superseded."),
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Proposals with their status, cost, MW shed and AC check."""
+    if status is not None and status not in PROPOSAL_STATUSES:
+        from aiguilleur.errors import ValidationError
+
+        raise ValidationError(
+            f"--status: expected one of {', '.join(PROPOSAL_STATUSES)}, got {status[:40]!r}"
+        )
     with _centre(store) as c:
         props = c.proposals(status)
     if as_json:

@@ -88,6 +88,9 @@ def day_ahead(
         Path | None,
         typer.Option("--report", help="Write the HTML report (a .html file or a folder)."),
     ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace the report if it exists.")
+    ] = False,
     json_out: JsonOpt = False,
 ) -> None:
     """Day-ahead security assessment: forecast, plan, AC N-1 per hour and scenario, remedies, EENS.
@@ -96,6 +99,7 @@ def day_ahead(
     could not be (the summary says which), 2 on bad input.
     """
     from aiguilleur.forecast import ForecastSettings, read_series
+    from aiguilleur.ops._dayahead_report import check_report_path
     from aiguilleur.ops.cluster import make_executor
     from aiguilleur.ops.dayahead import (
         DayAheadOptions,
@@ -105,6 +109,8 @@ def day_ahead(
         read_renewables,
     )
 
+    if report is not None:  # before the work: never a finished assessment with nowhere to go
+        check_report_path(report, force=force)
     net = _load_case(case)
     series = read_series(history, target, temperature, impute=True)
     outs = parse_outages(outage or [], net)

@@ -74,11 +74,14 @@ def serve(
 
     from aiguilleur.api import ApiOptions, ServeOptions, load_tokens, token_file
     from aiguilleur.api import serve as run
+    from aiguilleur.errors import ValidationError
 
+    where = Path(store.split("///", 1)[1]) if store.startswith("sqlite:///") else Path(store)
+    folder = where.parent if "://" not in store or store.startswith("sqlite") else Path(".")
+    if not folder.is_dir():  # said about the store, before a token file is made beside it
+        raise ValidationError(f"{store}: the folder {folder} does not exist")
     if tokens is None and not os.environ.get("AIGUILLEUR_TOKENS"):
         # one command gives a working console: a token file beside the store
-        where = Path(store.split("///", 1)[1]) if store.startswith("sqlite:///") else Path(store)
-        folder = where.parent if "://" not in store or store.startswith("sqlite") else Path(".")
         tokens = folder / "aiguilleur-tokens"
         _, made = token_file(tokens)
         print(

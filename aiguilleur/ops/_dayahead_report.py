@@ -23,14 +23,41 @@ def _money(x: float) -> str:
     return "-" if not math.isfinite(x) else f"{x:,.0f}"
 
 
+def report_file(path: str | Path) -> Path:
+    """The file a report given as ``path`` goes to: ``path`` itself when it names a
+    ``.html`` file, else ``day_ahead.html`` in the folder ``path``."""
+    out = Path(path)
+    return out if out.suffix.lower() == ".html" else out / "day_ahead.html"
+
+
+def check_report_path(path: str | Path, *, force: bool = False) -> Path:
+    """Check where the report will go, before the assessment (one line on a problem).
+
+    A folder may exist or be new in an existing folder; an existing report is
+    replaced only with ``force``. Returns the report file.
+    """
+    from aiguilleur._files import check_output_file
+    from aiguilleur.errors import ValidationError
+
+    p = Path(path)
+    out = report_file(p)
+    if out.parent != p.parent and not p.is_dir():  # a folder to be made
+        if p.exists():
+            raise ValidationError(f"{p}: is a file, not a folder; give a .html file or a folder")
+        parent = p.parent if str(p.parent) else Path(".")
+        if not parent.is_dir():
+            raise ValidationError(f"{p}: the folder {parent} does not exist")
+        return out
+    return check_output_file(out, force=force)
+
+
 def write_report(res: DayAheadResult, path: str | Path) -> Path:
     """Write the report of ``res`` to ``path`` (a ``.html`` file, or a folder).
 
-    In a folder the file is ``day_ahead.html``.
+    In a folder the file is ``day_ahead.html``. The file is written atomically;
+    check the place first with :func:`check_report_path` (it is replaced here).
     """
-    out = Path(path)
-    if out.suffix.lower() != ".html":
-        out = out / "day_ahead.html"
+    out = report_file(path)
     sc = res.scenarios
     prob = res.overload_probability
     peak = prob.max(axis=0)

@@ -35,7 +35,7 @@ from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.ops import events as ev
 from aiguilleur.ops.responder import Reaction, Responder, ResponderOptions
 from aiguilleur.ops.state import Folder, State, case_network, state_from_bytes
-from aiguilleur.ops.store import NewEvent, Store, open_store
+from aiguilleur.ops.store import NewEvent, Store, StoreError, _safe_url, open_store
 
 __all__ = ["CentreOptions", "IngestResult", "OpsCentre"]
 
@@ -157,7 +157,14 @@ class OpsCentre:
         """Fold what the log holds beyond the state (events other writers appended)."""
         n = 0
         for rec in self.store.read(self._folder.last_seq):
-            e = ev.parse_event_json(rec.body)
+            try:
+                e = ev.parse_event_json(rec.body)
+            except ValidationError as err:  # a log edited by hand, or damaged
+                where = _safe_url(str(getattr(self.store, "url", "store")))
+                raise StoreError(
+                    f"{where}: the event at seq {rec.seq} ({rec.event_id[:128]!r}) "
+                    f"cannot be read back: {err}"
+                ) from None
             self._folder.apply(e, rec.seq)
             if respond and self.tracking:
                 self._pending.append((rec.seq, e))
@@ -236,7 +243,7 @@ class OpsCentre:
             self._fleet_model = FleetModel.load(f["roads"], f["roads_sha256"])
         return self._fleet_model
 
-    def check(self, e: Any, pending: dict[str, set[str]] | None = None) -> None:
+    def check(self, e: Any, pending: dict[str, set[Any]] | None = None) -> None:
         """Check ``e`` against the world; raise :class:`ValidationError` naming the field."""
         pend = pending if pending is not None else {}
         f = self._folder
@@ -327,12 +334,42 @@ class OpsCentre:
                     )
                 pend.setdefault("closures", set()).add(e.closure)
             return
+        if t in ("proposal_approved", "proposal_amended", "proposal_rejected"):
+            # one decision per proposal: a second one would be stored and then ignored
+            # by the fold (acknowledged in silence); it is refused instead
+            # (a re-sent decision, same id, is left to the store: a duplicate, or refused
+            # for a different body)
+            prev = f.decisions.get(e.proposal)
+            decided = pend.setdefault("decided", set())
+            if (e.proposal, e.id) not in decided:
+                if any(p == e.proposal for p, _ in decided) or (
+                    prev is not None
+                    and prev["status"] != "pending"
+                    and not self._stored_as(int(prev["seq"]), e.id)
+                ):
+                    status = prev["status"] if prev is not None else "decided"
+                    raise ValidationError(f"proposal: {e.proposal!r} is {status} already")
+                decided.add((e.proposal, e.id))
+        if t == "alarm_acknowledged":
+            acked = pend.setdefault("acknowledged", set())
+            if (e.alarm, e.id) not in acked:
+                prev = f.acks.get(e.alarm)
+                if any(a == e.alarm for a, _ in acked) or (
+                    prev is not None and not self._stored_as(int(prev["seq"]), e.id)
+                ):
+                    raise ValidationError(f"alarm: {e.alarm!r} is acknowledged already")
+                acked.add((e.alarm, e.id))
         if t in ("proposal_approved", "proposal_amended"):
             for k, a in enumerate(e.actions):
                 if a.kind == "adopt_routes":
                     fl = f.fleet
                     if fl is None or a.fleet not in fl["fleets"]:
                         raise ValidationError(f"actions[{k}].fleet: unknown fleet {a.fleet!r}")
+
+    def _stored_as(self, seq: int, event_id: str) -> bool:
+        """Whether the event stored at ``seq`` has the id ``event_id`` (a re-send)."""
+        rec = next(iter(self.store.read(seq - 1, limit=1)), None)
+        return rec is not None and rec.seq == seq and rec.event_id == event_id
 
     # -- ingest --------------------------------------------------------------------------
     def ingest(self, items: Iterable[Any], *, respond: bool = False) -> list[IngestResult]:
@@ -349,7 +386,7 @@ class OpsCentre:
                 self._catch_up()
             results: dict[int, IngestResult] = {}
             todo: list[tuple[int, Any, NewEvent]] = []
-            pending: dict[str, set[str]] = {}
+            pending: dict[str, set[Any]] = {}
             n = 0
             for i, item in enumerate(items):
                 n = i + 1
@@ -358,8 +395,10 @@ class OpsCentre:
                         e = ev.parse_event_json(item)
                     elif isinstance(item, dict):
                         e = ev.parse_event(item)
-                    else:
+                    elif hasattr(item, "model_dump"):
                         e = ev.parse_event(item.model_dump(mode="json"))
+                    else:  # a number, a list, None: one refused item, not a crash
+                        e = ev.parse_event(item)
                     if e.type in ev.WORLD_EVENT_TYPES and todo:
                         self._commit(todo, results)
                         todo, pending = [], {}
@@ -517,6 +556,7 @@ class OpsCentre:
 
     # -- operator decisions ------------------------------------------------------------
     def _decision_event(self, doc: dict[str, Any]) -> IngestResult:
+        _check_operator(doc["operator"])
         res = self.ingest([doc])[0]
         if not res.ok:
             raise ValidationError(res.error or "refused")
@@ -586,6 +626,21 @@ class OpsCentre:
                 "alarm": alarm_id,
                 "operator": operator,
             }
+        )
+
+
+def _check_operator(name: Any) -> None:
+    """An operator's name: 1 to 119 printable characters (it is also the event's source,
+    ``operator:<name>``, of at most 128)."""
+    if (
+        not isinstance(name, str)
+        or not 1 <= len(name) <= 119
+        or any(ord(ch) < 32 or ord(ch) == 127 for ch in name)
+    ):
+        raise ValidationError(
+            "operator: expected a name of 1 to 119 printable characters "
+            f"(got {len(name) if isinstance(name, str) else type(name).__name__}"
+            f"{' characters' if isinstance(name, str) else ''})"
         )
 
 

@@ -292,6 +292,10 @@ def _pool_init(blas_threads: int) -> None:
         os.environ[v] = str(blas_threads)
 
 
+#: Most worker processes of a local pool: a mistyped count must not fork thousands.
+MAX_LOCAL_WORKERS = 256
+
+
 class LocalExecutor:
     """A pool of worker processes on this machine.
 
@@ -323,8 +327,11 @@ class LocalExecutor:
         start_method: Literal["forkserver", "spawn", "fork"] | None = None,
     ) -> None:
         n = (os.cpu_count() or 1) if workers is None else workers
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValidationError(f"workers: expected an integer >= 1, got {workers!r}")
+        if isinstance(n, bool) or not isinstance(n, int) or not 1 <= n <= MAX_LOCAL_WORKERS:
+            raise ValidationError(
+                f"workers: expected an integer from 1 to {MAX_LOCAL_WORKERS} (processes on "
+                f"this machine), got {workers!r}"
+            )
         if not isinstance(max_retries, int) or max_retries < 0:
             raise ValidationError(f"max_retries: expected an integer >= 0, got {max_retries!r}")
         if not isinstance(in_flight_per_worker, int) or in_flight_per_worker < 1:

@@ -57,6 +57,7 @@ from typing import Any, Literal
 import numpy as np
 import numpy.typing as npt
 
+from aiguilleur._files import read_input_text
 from aiguilleur.errors import ValidationError
 from aiguilleur.forecast import ForecastSettings, HourlySeries
 from aiguilleur.grid import (
@@ -83,6 +84,9 @@ from aiguilleur.ops._dayahead_work import (
     z_to_quantile,
 )
 from aiguilleur.ops.cluster import Executor, RunStats, SerialExecutor, batch_size_for
+
+#: Bound on a failure-rate or renewable-forecast CSV (rows per element and hour fit easily).
+MAX_TABLE_BYTES = 64 * 1024 * 1024
 
 __all__ = [
     "DEFAULT_BRANCH_FAILURES_PER_YEAR",
@@ -182,12 +186,7 @@ def read_failure_rates(path: str | Path, net: Network) -> FailureRates:
     Errors name the file, line and field.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValidationError(f"{p}: cannot read ({e})") from None
+    text = read_input_text(p, max_bytes=MAX_TABLE_BYTES)
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(r)]
     if not rows:
         raise ValidationError(f"{p}: empty file, expected a header element,probability[,hour]")
@@ -248,12 +247,7 @@ def read_renewables(path: str | Path, net: Network) -> FloatArray:
     is offered to the commitment, which takes what it needs.
     """
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(f"{p}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValidationError(f"{p}: cannot read ({e})") from None
+    text = read_input_text(p, max_bytes=MAX_TABLE_BYTES)
     rows = [(i + 1, r) for i, r in enumerate(csv.reader(text.splitlines())) if any(r)]
     if not rows:
         raise ValidationError(f"{p}: empty file, expected a header hour,bus_id,available_mw")
@@ -365,16 +359,18 @@ class DayAheadOptions:
     critical_limit: int = 100
 
     def __post_init__(self) -> None:
-        def integer(name: str, lo: int) -> None:
+        def integer(name: str, lo: int, hi: int) -> None:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, int) or v < lo:
                 raise ValidationError(f"{name}: expected an integer >= {lo}, got {v!r}")
+            if v > hi:  # a stated ceiling: a mistyped count must not run for days
+                raise ValidationError(f"{name}: expected at most {hi:,}, got {v:,}")
 
-        integer("scenarios", 1)
-        integer("residual_days", 14)
-        integer("samples", 0)
-        integer("seed", 0)
-        integer("critical_limit", 0)
+        integer("scenarios", 1, 1_000)
+        integer("residual_days", 14, 36_500)
+        integer("samples", 0, 100_000)
+        integer("seed", 0, 2**32 - 1)
+        integer("critical_limit", 0, 1_000_000)
         if self.sampling not in ("auto", "quantiles", "copula"):
             raise ValidationError(
                 f"sampling: expected auto, quantiles or copula, got {self.sampling!r}"

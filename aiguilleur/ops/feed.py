@@ -59,6 +59,13 @@ class Cursor:
                 f"since: expected a sequence number or a cursor like 12.3.4, got {str(text)[:40]!r}"
             )
         e = int(m.group(1))
+        if centre is not None and e > 0:
+            head = centre.store.last_seq()
+            if e > head:  # a cursor of another store, or of a log since replaced
+                raise ValidationError(
+                    f"since: {e} is ahead of this log (last seq {head}); "
+                    "reconnect without since, or with a cursor this server gave"
+                )
         if m.group(2) is not None:
             return cls(e, int(m.group(2)), int(m.group(3)))
         if centre is None or e == 0:

@@ -114,7 +114,9 @@ def fleet_world(
     ``seed`` (:func:`aiguilleur.logistics.scenario.crisis_scenario`).
     """
     from aiguilleur.logistics.scenario import crisis_scenario, fuel_orders
+    from aiguilleur.ops.world import check_world_time
 
+    check_world_time(shift_start, "shift_start")
     g = bundled_road_graph() if graph is None else graph
     sc = crisis_scenario(g, seed=seed)
     sites = [

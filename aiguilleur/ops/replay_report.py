@@ -12,13 +12,14 @@ Every file is written atomically.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from aiguilleur._files import atomic_write_bytes
-from aiguilleur.errors import AiguilleurError
+from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.ops.report import Bar, Figure, Table, svg_network_map, write_html_report
 
 __all__ = ["REPORT_FILES", "check_report_dir", "write_replay_report"]
@@ -26,26 +27,32 @@ __all__ = ["REPORT_FILES", "check_report_dir", "write_replay_report"]
 REPORT_FILES = ("index.html", "events.jsonl", "routes.geojson", "summary.json")
 
 
-def check_report_dir(out: Path, *, force: bool = False) -> None:
-    """Refuse a folder that is a file, cannot be made, or holds a report (unless ``force``)."""
+def check_report_dir(out: str | Path, *, force: bool = False) -> Path:
+    """Check a report folder before the work that fills it (the rules of
+    :func:`aiguilleur._files.check_output_dir`, applied to the report's own files).
+
+    The folder may exist (other files in it are left alone) or be new in an existing
+    folder; a report already there is replaced only with ``force``. Raises
+    :class:`~aiguilleur.errors.ValidationError` in one line saying what to do.
+    """
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise AiguilleurError(f"{out}: exists and is not a folder")
-    there = [f for f in REPORT_FILES if (out / f).exists()]
+        raise ValidationError(f"{out}: is a file, not a folder; give another --out folder")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not out.exists() and not parent.is_dir():
+        raise ValidationError(f"{out}: the folder {parent} does not exist")
+    there = [f for f in REPORT_FILES if (out / f).exists() or (out / f).is_symlink()]
     if there and not force:
-        raise AiguilleurError(
-            f"{out}: already holds a report ({there[0]}); use --force to replace it, "
-            "or another --out folder"
+        raise ValidationError(
+            f"{out}: already holds a report ({there[0]}); pass --force to replace it, "
+            "or give another --out folder"
         )
     for f in REPORT_FILES:
-        if (out / f).is_dir():
-            raise AiguilleurError(f"{out / f}: is a folder, cannot write the report there")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise AiguilleurError(
-            f"{out}: cannot create the report folder ({e.strerror or e})"
-        ) from None
+        if (out / f).exists() and not (out / f).is_file():
+            raise ValidationError(f"{out / f}: is not a regular file; cannot write the report")
+    if not os.access(out if out.exists() else parent, os.W_OK):
+        raise ValidationError(f"{out}: the folder is not writable")
+    return out
 
 
 def _hm(s: float) -> str:
@@ -288,6 +295,7 @@ def write_replay_report(result: Any, out: Path) -> Path:
         ("speed", f"{result.speedup:,.0f}x real time"),
     ]
     try:
+        out.mkdir(exist_ok=True)  # its parent was checked before the work
         atomic_write_bytes(out / "events.jsonl", ("\n".join(result.log) + "\n").encode("utf-8"))
         atomic_write_bytes(out / "routes.geojson", json.dumps(geo, separators=(",", ":")).encode())
         atomic_write_bytes(out / "summary.json", json.dumps(d, indent=1).encode())

@@ -52,6 +52,7 @@ from aiguilleur.ops import events as ev
 
 __all__ = [
     "MAX_SCENARIO_BYTES",
+    "MAX_SCENARIO_NODES",
     "ReplayResult",
     "Scenario",
     "bundled_scenarios",
@@ -62,6 +63,9 @@ __all__ = [
 
 MAX_SCENARIO_BYTES = 5 * 1024 * 1024
 MAX_TIMELINE = 100_000
+MAX_CMAPSS_BYTES = 256 * 1024 * 1024  # the largest C-MAPSS file (train_FD004) is 15 MB
+#: Replay speeds allowed (times wall-clock time): a thousandth of real time to a million times.
+SPEED_RANGE = (1e-3, 1e6)
 _OFFSET = re.compile(r"^(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+(?:\.\d+)?)s)?$")
 _CLOCK = re.compile(r"^(\d+):([0-5]\d)(?::([0-5]\d(?:\.\d+)?))?$")
 
@@ -127,13 +131,10 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
     p = Path(path_or_name)
     name = str(path_or_name)
     if p.suffix in (".yaml", ".yml") or p.exists():
-        if not p.exists():
-            raise CaseFormatError("no such file", str(p))
-        if not p.is_file():
-            raise CaseFormatError("not a regular file", str(p))
-        if p.stat().st_size > MAX_SCENARIO_BYTES:
-            raise CaseFormatError(f"larger than {MAX_SCENARIO_BYTES // 1024} KiB", str(p))
-        raw = p.read_bytes()
+        from aiguilleur._files import read_input_bytes
+
+        # regular files only (a folder, /dev/zero, a pipe are refused), bounded
+        raw = read_input_bytes(p, max_bytes=MAX_SCENARIO_BYTES)
         src = str(p)
     else:
         if name not in bundled_scenarios():
@@ -147,7 +148,12 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
-        raise CaseFormatError(f"not UTF-8 text (byte {e.start})", src) from None
+        raise CaseFormatError(
+            f"not UTF-8 text (byte 0x{raw[e.start]:02x} at offset {e.start}); "
+            "is this a binary file?",
+            src,
+            raw[: e.start].count(b"\n") + 1,
+        ) from None
     try:
         doc = yaml.safe_load(text)
     except yaml.YAMLError as e:
@@ -157,7 +163,51 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
         raise CaseFormatError(f"not valid YAML: {reason}", src, line) from None
     except RecursionError:
         raise CaseFormatError("YAML nested too deeply", src) from None
+    why = _yaml_too_big(doc)
+    if why is not None:
+        raise CaseFormatError(why, src)
     return _scenario(doc, src, text)
+
+
+#: Most values a scenario may expand to once its YAML aliases are resolved (the bundled
+#: crisis has a few hundred); a "billion laughs" document is refused before it is used.
+MAX_SCENARIO_NODES = 1_000_000
+
+
+def _yaml_too_big(doc: Any) -> str | None:
+    """Why ``doc`` cannot be used (aliases that expand too far or refer to themselves)."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(x: Any, depth: int) -> int:
+        if not isinstance(x, dict | list):
+            return 1
+        k = id(x)
+        if k in sizes:
+            return sizes[k]
+        if k in active:
+            raise ValueError("a YAML alias refers to a value that contains it")
+        if depth > 200:
+            raise ValueError("YAML nested too deeply")
+        active.add(k)
+        kids = list(x.items()) if isinstance(x, dict) else x
+        n = 1
+        for kid in kids:
+            n += size(kid[1], depth + 1) + 1 if isinstance(x, dict) else size(kid, depth + 1)
+            if n > MAX_SCENARIO_NODES:
+                raise ValueError(
+                    f"YAML expands to more than {MAX_SCENARIO_NODES:,} values "
+                    "(aliases repeating aliases)"
+                )
+        active.discard(k)
+        sizes[k] = n
+        return n
+
+    try:
+        size(doc, 0)
+    except ValueError as e:
+        return str(e)
+    return None
 
 
 def _line_of(text: str, k: int) -> int | None:
@@ -230,6 +280,7 @@ def _scenario(doc: Any, src: str, text: str) -> Scenario:
     if len(tl) > MAX_TIMELINE:
         raise CaseFormatError(f"timeline: more than {MAX_TIMELINE} entries", src)
     items: list[tuple[float, dict[str, Any]]] = []
+    seen: dict[str, tuple[int, dict[str, Any]]] = {}  # event id -> (entry, document)
     for k, entry in enumerate(tl):
         line = _line_of(text, k)
         if not isinstance(entry, dict) or "at" not in entry:
@@ -238,6 +289,16 @@ def _scenario(doc: Any, src: str, text: str) -> Scenario:
             at = parse_offset(entry["at"], f"timeline[{k}].at")
             rest = {kk: v for kk, v in entry.items() if kk != "at"}
             for off, d in _expand(rest, k, name):
+                eid = d.get("id")
+                if isinstance(eid, str):
+                    # one id, one event: a second body under the same id would be
+                    # refused by the store in the middle of the replay
+                    first = seen.setdefault(eid, (k, d))
+                    if first[1] is not d:
+                        raise ValidationError(
+                            f"timeline[{k}].id: {eid[:128]!r} is already the id of "
+                            f"timeline[{first[0]}]; give each event its own id"
+                        )
                 items.append((at + off, d))
         except AiguilleurError as e:
             raise CaseFormatError(str(e), src, line) from None
@@ -263,6 +324,88 @@ def _scenario(doc: Any, src: str, text: str) -> Scenario:
         timeline=tuple(items),
         source=src,
     )
+
+
+def _number(
+    d: dict[str, Any],
+    key: str,
+    default: float,
+    where: str,
+    lo: float,
+    hi: float,
+    *,
+    integer: bool = False,
+) -> float:
+    """``d[key]`` as a finite number in ``[lo, hi]`` (an integer when asked), or one line."""
+    v = d.get(key, default)
+    kind = "an integer" if integer else "a number"
+    if (
+        isinstance(v, bool)
+        or not isinstance(v, int | float)
+        or (integer and not isinstance(v, int))
+        or not (math.isfinite(v) and lo <= v <= hi)
+    ):
+        span = f"{int(lo)} to {int(hi)}" if integer else f"{lo:g} to {hi:g}"
+        raise ValidationError(f"{where}.{key}: expected {kind} from {span}, got {v!r}"[:300])
+    return float(v)
+
+
+def _world_events(scenario: Scenario, step: Callable[[str, int, int], None]) -> list[Any]:
+    """The world events of ``scenario`` (grid operating point, fleets and first plans)."""
+    from aiguilleur.ops.fleet import fleet_world
+    from aiguilleur.ops.world import grid_world
+
+    world: list[Any] = []
+    w = scenario.world
+    if "grid" in w:
+        step("grid operating point (AC-OPF, N-1)", 0, 1)
+        gw = dict(w["grid"])
+        unknown = set(gw) - {"case", "margin_pct", "assets"}
+        if unknown:
+            raise ValidationError(f"world.grid: unknown key {sorted(unknown)[0]!r}")
+        assets = gw.get("assets") or {}
+        if not isinstance(assets, dict):
+            raise ValidationError("world.grid.assets: expected a mapping ASSET: gen:J")
+        world.append(
+            grid_world(
+                str(gw.get("case", "case1888")),
+                at=scenario.start,
+                event_id=f"{scenario.name}:world:grid",
+                margin_pct=_number(gw, "margin_pct", 5.0, "world.grid", 0.0, 100.0),
+                assets={str(k): str(v) for k, v in assets.items()},
+            )
+        )
+    if "fleet" in w:
+        step("fleets and their first plans", 0, 1)
+        fw = dict(w["fleet"])
+        unknown = set(fw) - {"seed", "time_limit_s", "tankers", "crews"}
+        if unknown:
+            raise ValidationError(f"world.fleet: unknown key {sorted(unknown)[0]!r}")
+        world.append(
+            fleet_world(
+                seed=int(_number(fw, "seed", 1, "world.fleet", 0, 2**32 - 1, integer=True)),
+                shift_start=scenario.start,
+                event_id=f"{scenario.name}:world:fleet",
+                time_limit_s=_number(fw, "time_limit_s", 2.0, "world.fleet", 0.01, 3600.0),
+                tankers=int(_number(fw, "tankers", 4, "world.fleet", 0, 1000, integer=True)),
+                crews=int(_number(fw, "crews", 2, "world.fleet", 0, 1000, integer=True)),
+            )
+        )
+    return world
+
+
+def _check_timeline(scenario: Scenario, centre: Any) -> None:
+    """Check every timeline event's grid elements against the world, before the replay."""
+    st = centre.state()
+    net = st.grid.net if st.grid is not None else None
+    for off, d in scenario.timeline:
+        if "type" not in d:
+            continue
+        doc = {**d, "occurred_at": (scenario.start + timedelta(seconds=off)).isoformat()}
+        try:
+            ev.check_event(ev.parse_event(doc), net)
+        except ValidationError as e:
+            raise CaseFormatError(f"timeline event {d.get('id')}: {e}", scenario.source) from None
 
 
 def _expand(entry: dict[str, Any], k: int, name: str) -> list[tuple[float, dict[str, Any]]]:
@@ -297,6 +440,15 @@ def _health_stream(entry: dict[str, Any], k: int, name: str) -> list[tuple[float
         raise ValidationError(f"timeline[{k}].every: expected a positive offset")
     p = Path(fname)
     if p.exists():
+        import stat
+
+        st = p.stat()
+        if not stat.S_ISREG(st.st_mode):  # a folder, or a device the reader would never finish
+            raise ValidationError(f"timeline[{k}].file: {fname[:200]}: not a regular file")
+        if st.st_size > MAX_CMAPSS_BYTES:
+            raise ValidationError(
+                f"timeline[{k}].file: {fname[:200]}: more than {MAX_CMAPSS_BYTES:,} bytes"
+            )
         tel = read_cmapss(p)
     else:
         ref = files("aiguilleur.data").joinpath("cmapss", fname)
@@ -437,13 +589,16 @@ def replay(
     refused (a replay starts from nothing).
     """
     from aiguilleur.ops.centre import CentreOptions, OpsCentre
-    from aiguilleur.ops.fleet import fleet_world
     from aiguilleur.ops.responder import ResponderOptions
     from aiguilleur.ops.store import open_store
-    from aiguilleur.ops.world import grid_world
 
-    if speed is not None and not (isinstance(speed, int | float) and 0 < speed < math.inf):
-        raise ValidationError(f"speed: expected a positive finite number, got {speed!r}")
+    lo, hi = SPEED_RANGE
+    if speed is not None and not (
+        isinstance(speed, int | float) and not isinstance(speed, bool) and lo <= speed <= hi
+    ):
+        raise ValidationError(
+            f"speed: expected a number from {lo:g} to {hi:g} (times real time), got {speed!r}"
+        )
 
     def step(stage: str, done: int, total: int) -> None:
         if progress is not None:
@@ -466,43 +621,15 @@ def replay(
     centre = OpsCentre(st, CentreOptions(responder=ropts))
     try:
         t_world = time.perf_counter()
-        world: list[Any] = []
-        w = scenario.world
-        if "grid" in w:
-            step("grid operating point (AC-OPF, N-1)", 0, 1)
-            gw = dict(w["grid"])
-            unknown = set(gw) - {"case", "margin_pct", "assets"}
-            if unknown:
-                raise ValidationError(f"world.grid: unknown key {sorted(unknown)[0]!r}")
-            world.append(
-                grid_world(
-                    str(gw.get("case", "case1888")),
-                    at=scenario.start,
-                    event_id=f"{scenario.name}:world:grid",
-                    margin_pct=float(gw.get("margin_pct", 5.0)),
-                    assets={str(k): str(v) for k, v in (gw.get("assets") or {}).items()},
-                )
-            )
-        if "fleet" in w:
-            step("fleets and their first plans", 0, 1)
-            fw = dict(w["fleet"])
-            unknown = set(fw) - {"seed", "time_limit_s", "tankers", "crews"}
-            if unknown:
-                raise ValidationError(f"world.fleet: unknown key {sorted(unknown)[0]!r}")
-            world.append(
-                fleet_world(
-                    seed=int(fw.get("seed", 1)),
-                    shift_start=scenario.start,
-                    event_id=f"{scenario.name}:world:fleet",
-                    time_limit_s=float(fw.get("time_limit_s", 2.0)),
-                    tankers=int(fw.get("tankers", 4)),
-                    crews=int(fw.get("crews", 2)),
-                )
-            )
+        try:
+            world = _world_events(scenario, step)
+        except ValidationError as e:
+            raise CaseFormatError(str(e), scenario.source) from None
         res = centre.ingest(world)
         bad = [r for r in res if not r.ok]
         if bad:
-            raise ValidationError(f"world: {bad[0].error}")
+            raise CaseFormatError(f"world: {bad[0].error}", scenario.source)
+        _check_timeline(scenario, centre)
         centre.respond()
         first_state = centre.state()
         world_s = time.perf_counter() - t_world
@@ -540,7 +667,7 @@ def replay(
             t1 = time.perf_counter()
             r = centre.ingest([doc])[0]
             if not r.ok:
-                raise ValidationError(f"timeline event {doc.get('id')}: {r.error}")
+                raise CaseFormatError(f"timeline event {doc.get('id')}: {r.error}", scenario.source)
             reacts = centre.respond()
             dt = time.perf_counter() - t1
             props = [p for x in reacts for p in x.proposals]

@@ -366,6 +366,9 @@ def _tables(md: Any) -> dict[str, Any]:
     return t
 
 
+_TABLE_NAMES = ("ops_meta", "log_head", "events", "snapshots", "dead_letters", *RECORD_TABLES)
+
+
 def _migration_1(conn: Any, tables: dict[str, Any]) -> None:
     for name in ("head", "events", "snapshots", "dead_letters", *RECORD_TABLES):
         tables[name].create(conn, checkfirst=True)
@@ -388,10 +391,56 @@ def _sqlite_path(url: str) -> Path | None:
     return Path(rest.split("?", 1)[0])
 
 
+_SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
+
+
+def _sqlite_precheck(path: Path, create: bool, url: str) -> None:
+    """Refuse a SQLite file that is not a store, reading it only.
+
+    SQLAlchemy's connection would switch the file to WAL mode (a write) before
+    the schema is looked at; a file named by mistake must stay as it was.
+    """
+    import sqlite3
+
+    try:
+        con = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            rows = con.execute("select name from sqlite_master where type = 'table'").fetchall()
+        finally:
+            con.close()
+    except sqlite3.OperationalError:
+        return  # locked, or a WAL store read-only cannot open: the engine will say
+    except sqlite3.DatabaseError as e:
+        raise StoreError(f"{_safe_url(url)}: cannot open the store ({e})") from None
+    names = {str(r[0]) for r in rows}
+    if "ops_meta" in names:
+        return
+    if not create:
+        raise StoreError(f"{_safe_url(url)}: not an aiguilleur store (no schema)")
+    foreign = names - set(_TABLE_NAMES)
+    if foreign:
+        raise StoreError(
+            f"{_safe_url(url)}: holds tables of something else "
+            f"({sorted(foreign)[0][:60]!r}); give aiguilleur its own database"
+        )
+
+
 def _normalise_url(url: str) -> str:
-    """A bare path is a SQLite file; ``postgresql://`` uses psycopg 3."""
+    """A bare path is a SQLite file; ``postgresql://`` uses psycopg 3.
+
+    Any other scheme is refused in one line (SQLAlchemy would name a plugin it
+    cannot load, or a driver module that is missing).
+    """
+    if not isinstance(url, str) or not url.strip():
+        raise StoreError("store: expected a path, sqlite:///FILE, postgresql://... or memory://")
     if "://" not in url:
         return f"sqlite:///{url}"
+    scheme = url.split("://", 1)[0].lower()
+    if scheme not in _SCHEMES:
+        raise StoreError(
+            f"{_safe_url(url)}: unknown store scheme {scheme[:40]!r} (use a path, "
+            "sqlite:///FILE, postgresql://user@host/db or memory://)"
+        )
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         return "postgresql+psycopg://" + url.split("://", 1)[1]
     return url
@@ -424,6 +473,8 @@ class SqlStore:
                 raise StoreError(f"{path}: is a folder, expected a SQLite file")
             if not path.parent.exists():
                 raise StoreError(f"{path}: the folder {path.parent} does not exist")
+            if path.is_file() and path.stat().st_size > 0:
+                _sqlite_precheck(path, create, self.url)
         try:
             if self._sqlite:
                 if path is None:
@@ -464,11 +515,29 @@ class SqlStore:
     def _migrate(self, create: bool) -> None:
         sa = self._sa
         with self._engine.begin() as conn:
+            names = set(sa.inspect(conn).get_table_names())
+            if self._t["meta"].name not in names:
+                # never write into a database that is not ours: reading a store must not
+                # change a file named by mistake, nor mix our tables into another schema
+                if not create:
+                    raise StoreError(f"{_safe_url(self.url)}: not an aiguilleur store (no schema)")
+                foreign = names - set(_TABLE_NAMES)
+                if foreign:
+                    raise StoreError(
+                        f"{_safe_url(self.url)}: holds tables of something else "
+                        f"({sorted(foreign)[0][:60]!r}); give aiguilleur its own database"
+                    )
             self._t["meta"].create(conn, checkfirst=True)
             row = conn.execute(
                 sa.select(self._t["meta"].c.value).where(self._t["meta"].c.key == "schema_version")
             ).first()
-        version = int(row[0]) if row is not None else 0
+        raw_version = row[0] if row is not None else 0
+        try:
+            version = int(raw_version)
+        except ValueError:
+            raise StoreError(
+                f"{_safe_url(self.url)}: unreadable schema version {str(raw_version)[:20]!r}"
+            ) from None
         if version > SCHEMA_VERSION:
             raise StoreError(
                 f"{_safe_url(self.url)}: store schema version {version} is newer than this "
@@ -476,6 +545,14 @@ class SqlStore:
             )
         if version == 0 and not create:
             raise StoreError(f"{_safe_url(self.url)}: not an aiguilleur store (no schema)")
+        if version == SCHEMA_VERSION:
+            with self._engine.begin() as conn:
+                missing = set(_TABLE_NAMES) - set(sa.inspect(conn).get_table_names())
+            if missing:
+                raise StoreError(
+                    f"{_safe_url(self.url)}: a damaged store (table {sorted(missing)[0]!r} "
+                    "is missing); restore it from a backup, or replay its log into a new one"
+                )
         for v, _desc, step in MIGRATIONS:
             if v <= version:
                 continue

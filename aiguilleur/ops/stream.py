@@ -105,7 +105,7 @@ def _reader(source: IO[bytes], out: queue.Queue[list[tuple[int, bytes]] | None])
             batch: list[tuple[int, bytes]] = []
             for line in parts:
                 n += 1
-                if skipping:
+                if skipping or len(line) > MAX_LINE_BYTES:
                     skipping = False
                     batch.append((n, b"\x00too-long"))
                     continue
@@ -115,7 +115,7 @@ def _reader(source: IO[bytes], out: queue.Queue[list[tuple[int, bytes]] | None])
                 skipping = True
             if batch:
                 out.put(batch)
-        if skipping:
+        if skipping or len(rest) > MAX_LINE_BYTES:
             out.put([(n + 1, b"\x00too-long")])
         elif rest.strip():
             out.put([(n + 1, rest)])
@@ -165,18 +165,24 @@ def ingest_lines(
             batch, pending = pending[:batch_max], pending[batch_max:]
             stats.lines += len(batch)
             items: list[tuple[int, bytes]] = []
+            too_long: list[int] = []
             for n, line in batch:
                 if line == b"\x00too-long":
-                    on_error(n, f"longer than {MAX_LINE_BYTES} bytes")
-                    stats.refused += 1
+                    too_long.append(n)
                 elif line.strip():
                     items.append((n, line))
-            if not items:
-                continue
-            results = centre.ingest([line for _, line in items])
-            stats.batches += 1
-            for (n, _), r in zip(items, results, strict=True):
-                if r.ok:
+            results = centre.ingest([line for _, line in items]) if items else []
+            if items:
+                stats.batches += 1
+            # acknowledgements and errors in line order
+            answers: list[tuple[int, Any]] = [(n, None) for n in too_long]
+            answers += [(n, r) for (n, _), r in zip(items, results, strict=True)]
+            answers.sort(key=lambda x: x[0])
+            for n, r in answers:
+                if r is None:
+                    stats.refused += 1
+                    on_error(n, f"longer than {MAX_LINE_BYTES:,} bytes, the most one event may be")
+                elif r.ok:
                     on_ack(r.to_dict())
                     if r.duplicate:
                         stats.duplicates += 1

@@ -362,19 +362,41 @@ class SubscriberOptions:
             raise ValidationError("topic: expected 1 to 256 characters")
 
 
+_SCHEMES = {"mqtt": ("mqtt", "tcp"), "nats": ("nats", "tcp")}
+
+
 def broker_address(url: str | None, transport: Transport) -> tuple[str, int]:
-    """``(host, port)`` of a broker URL: ``host:port`` or ``scheme://host:port`` (127.0.0.1)."""
+    """``(host, port)`` of a broker URL: ``host:port`` or ``scheme://host:port`` (127.0.0.1).
+
+    A scheme of another transport, or a URL without a host, is refused (it would
+    otherwise fall back to the local broker in silence).
+    """
     port = _DEFAULT_PORT[transport]
     if not url:
         return "127.0.0.1", port
     text = url if "://" in url else f"{transport}://{url}"
     try:
         parts = urlsplit(text)
-        host = parts.hostname or "127.0.0.1"
+        host = parts.hostname
         got = parts.port
     except ValueError as e:
-        raise ValidationError(f"url {url!r}: {e}") from None
+        raise ValidationError(f"url {url[:100]!r}: {e}") from None
+    if parts.scheme not in _SCHEMES[transport]:
+        raise ValidationError(
+            f"url {url[:100]!r}: expected {transport}://host:port (or host:port), "
+            f"not a {parts.scheme[:20]!r} URL"
+        )
+    if not host:
+        raise ValidationError(f"url {url[:100]!r}: no host (expected {transport}://host:port)")
     return host, got if got is not None else port
+
+
+async def _nats_error(e: Exception) -> None:
+    """NATS client errors: logged (the client would print a traceback per attempt); a
+    connection that fails is reported once by the caller."""
+    import logging
+
+    logging.getLogger(__name__).debug("nats: %s: %s", type(e).__name__, e)
 
 
 def broker_unreachable(url: str | None, transport: Transport, timeout_s: float = 0.5) -> str | None:
@@ -766,6 +788,7 @@ async def _nats_loop(
             connect_timeout=5,
             max_reconnect_attempts=10,
             allow_reconnect=True,
+            error_cb=_nats_error,
         )
     except (TimeoutError, OSError, nats.errors.Error) as e:
         raise AiguilleurError(f"NATS server {host}:{port}: {type(e).__name__} {e}") from None

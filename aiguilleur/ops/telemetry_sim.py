@@ -40,7 +40,9 @@ import numpy as np
 from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.ops.telemetry import (
     DEFAULT_NATS_STREAM,
+    _nats_error,
     broker_address,
+    broker_unreachable,
     ensure_stream,
 )
 
@@ -517,8 +519,17 @@ async def _publish_nats(
     except ImportError:  # pragma: no cover - depends on the environment
         raise AiguilleurError("NATS needs nats-py: pip install 'aiguilleur[brokers]'") from None
     host, port = broker_address(url, "nats")
+    # the client retries an unreachable server for two minutes before it gives up
+    why = broker_unreachable(url, "nats", timeout_s=5.0)
+    if why is not None:
+        raise AiguilleurError(why)
     try:
-        nc = await nats.connect(f"nats://{host}:{port}", connect_timeout=5)
+        nc = await nats.connect(
+            f"nats://{host}:{port}",
+            connect_timeout=5,
+            max_reconnect_attempts=3,
+            error_cb=_nats_error,
+        )
     except (TimeoutError, OSError, nats.errors.Error) as e:
         raise AiguilleurError(f"NATS server {host}:{port}: {type(e).__name__} {e}") from None
     t0 = time.perf_counter()

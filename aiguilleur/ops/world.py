@@ -37,24 +37,28 @@ import numpy as np
 from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.ops import events as ev
 
-__all__ = ["EMERGENCY_FACTOR", "emergency_network", "grid_world", "load_case_source"]
+__all__ = [
+    "EMERGENCY_FACTOR",
+    "check_world_time",
+    "emergency_network",
+    "grid_world",
+    "load_case_source",
+]
 
 EMERGENCY_FACTOR = 1.2
 
 
 def load_case_source(case: str) -> tuple[str, str, str | None, Any]:
     """``(name, sha256, text or None, network)`` of a bundled case name or a case file."""
+    from aiguilleur._files import read_input_text
     from aiguilleur.data import bundled_case_path
     from aiguilleur.grid import read_matpower_string
 
     p = Path(case)
-    if p.suffix == ".m" and p.exists():
-        if p.is_dir():
-            raise ValidationError(f"{case}: is a folder, expected a MATPOWER case file")
-        raw = p.read_bytes()
-        if len(raw) > 50_000_000:
-            raise ValidationError(f"{case}: larger than 50 MB")
-        text = raw.decode("utf-8", errors="strict")
+    if p.suffix == ".m" and (p.exists() or p.is_symlink()):
+        # regular files only, bounded (a grid_initialised event carries the text)
+        text = read_input_text(p, max_bytes=50_000_000)
+        raw = text.encode("utf-8")
         net = read_matpower_string(text, source=str(p), default_name=p.stem)
         return p.stem, hashlib.sha256(raw).hexdigest(), text, net
     path = bundled_case_path(case)
@@ -62,6 +66,17 @@ def load_case_source(case: str) -> tuple[str, str, str | None, Any]:
     net = read_matpower_string(raw.decode("utf-8"), source=path.name, default_name=case)
     short = path.name.removeprefix("pglib_opf_").removesuffix(".m")
     return short, hashlib.sha256(raw).hexdigest(), None, net
+
+
+def check_world_time(at: Any, where: str) -> None:
+    """A world's start: an aware date and time the event vocabulary accepts (1970 to 9998),
+    checked before the work that builds the world."""
+    if not isinstance(at, datetime) or at.tzinfo is None or at.utcoffset() is None:
+        raise ValidationError(f"{where}: expected a date and time with a time zone, got {at!r}")
+    if not 1970 <= at.year <= 9998:
+        raise ValidationError(
+            f"{where}: expected a date between 1970 and 9998, got {at.isoformat()}"
+        )
 
 
 def emergency_network(net: Any) -> Any:
@@ -94,6 +109,7 @@ def grid_world(
     )
     from aiguilleur.grid.corrective import ac_check
 
+    check_world_time(at, "at")
     if not 0.0 <= margin_pct < 50.0:
         raise ValidationError(f"margin_pct: expected a number in [0, 50), got {margin_pct!r}")
     t0 = time.perf_counter()
