@@ -145,7 +145,7 @@ def test_hub_subscribers_miss_nothing_while_writes_go_on() -> None:
     log = _Log()
     log.events(5)
     hub = FeedHub(log.centre, poll_s=0.001, head_poll_s=0.001)  # type: ignore[arg-type]
-    hub.centre = SimpleNamespace(store=log.store, last_seq=0, reactions=[])  # type: ignore[assignment]
+    hub.centre = SimpleNamespace(store=log.store, last_seq=0, reactions=[], reaction_count=0)  # type: ignore[assignment]
     hub.start()
     stop = threading.Event()
 
