@@ -63,9 +63,10 @@ def grid_dispatch(
 ) -> None:
     """Economic dispatch with the network (DC-OPF), optionally N-1 secure, with prices.
 
-    Exit code 0 with a plan (also when some outages cannot be secured: they are
-    named with the relaxation that would secure them), 1 when the base problem
-    is infeasible or the solver failed, 2 on bad input.
+    Exit code 0 with an optimal plan; 1 when some outages cannot be secured
+    (status ``insecure``: the plan is printed and the outages are named with the
+    relaxation that would secure them), when the base problem is infeasible or
+    the solver failed; 2 on bad input.
     """
     from aiguilleur.grid import DCOPFOptions, dc_opf
     from aiguilleur.grid.security import SCEDOptions, sced
@@ -84,7 +85,8 @@ def grid_dispatch(
             "time_s": res.time_s,
             "lmp": res.lmp,
             "pg_mw": res.pg_mw,
-            "shed_mw": res.total_shed_mw,
+            "shed_mw": res.total_shed_mw if res.ok else None,
+            "message": res.message,
             "binding_branches": [int(k) + 1 for k in res.binding_branches],
         }
         ok = res.status == "optimal"
@@ -99,7 +101,7 @@ def grid_dispatch(
             "time_s": sres.time_s,
             "lmp": d.lmp,
             "pg_mw": d.pg_mw,
-            "shed_mw": d.total_shed_mw,
+            "shed_mw": d.total_shed_mw if d.ok else None,
             "dcopf_objective": sres.dcopf_objective,
             "security_cost": sres.security_cost,
             "binding_contingencies": [c.to_dict() for c in sres.binding],
@@ -110,7 +112,8 @@ def grid_dispatch(
             "islanding_outages": [int(k) + 1 for k in sres.islanding_outages],
             "limit_rule": sres.limit_rule,
         }
-        ok = sres.status in ("optimal", "insecure")
+        ok = sres.status == "optimal"
+    out["ok"] = ok
     if as_json:
         _print_json(out)
     else:
@@ -152,6 +155,8 @@ def _print_dispatch(out: dict[str, Any], secure: bool) -> None:
             )
         if out["unsecured"]:
             con.print(f"[bold red]{out['message']}[/]")
+    if not out["ok"] and out.get("message"):
+        con.print(f"[bold red]{out['status']}[/]: {' '.join(str(out['message']).split())}")
 
 
 @grid_app.command("redispatch")
@@ -186,8 +191,9 @@ def grid_redispatch(
     """Corrective redispatch after an outage: the cheapest moves that remove every overload.
 
     When no redispatch can, load is shed at the value of lost load (reported in
-    MW per bus). Exit code 0 with a plan, 1 if not even shedding balances the
-    grid, 2 on bad input.
+    MW per bus). Exit code 0 with a plan that removes every overload (shedding
+    included), 1 when overloads remain (``overloads_remain``), the problem is
+    infeasible or the solver failed, 2 on bad input.
     """
     from aiguilleur.grid import DCOPFOptions, dc_opf
     from aiguilleur.grid.redispatch import RedispatchOptions, parse_outage, redispatch
@@ -227,7 +233,7 @@ def grid_redispatch(
             con.print(f"  ... and {len(res.actions) - 15} more moves")
         for s in out["shed_by_bus"][:10]:
             con.print(f"  shed {s['shed_mw']:,.1f} MW at bus {s['bus_id']}")
-    if res.status not in ("optimal", "overloads_remain"):
+    if res.status != "optimal":
         raise typer.Exit(EXIT_NOT_OPTIMAL)
 
 
@@ -282,7 +288,12 @@ def grid_commit(
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds.")] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Unit commitment and dispatch over a horizon, with storage and renewables (MILP)."""
+    """Unit commitment and dispatch over a horizon, with storage and renewables (MILP).
+
+    Exit code 0 when optimal (within the MIP gap); 1 when the time limit stopped
+    the search (``time_limit``: the best plan found is printed), the problem is
+    infeasible or the solver failed; 2 on bad input.
+    """
     from aiguilleur.grid.commitment import (
         CommitmentOptions,
         commit,
@@ -345,5 +356,5 @@ def grid_commit(
             for row in df.itertuples(index=False):
                 t.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
             con.print(t)
-    if res.status not in ("optimal", "time_limit"):
+    if res.status != "optimal":
         raise typer.Exit(EXIT_NOT_OPTIMAL)

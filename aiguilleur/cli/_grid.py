@@ -21,6 +21,7 @@ from aiguilleur.cli._common import (
     _progress_bar,
     _stdout,
 )
+from aiguilleur.status import exit_code
 
 if TYPE_CHECKING:
     from aiguilleur.grid import ContingencyResult, Network
@@ -81,8 +82,11 @@ def grid_powerflow(
 ) -> None:
     """AC (Newton-Raphson) or DC power flow of a case.
 
-    Exit code 0 when the power flow converges, 1 when it does not (the result
-    is still printed, with converged = false), 2 on bad input.
+    Status ``feasible`` (exit 0) when the power flow converges and every load
+    is served; ``partial`` (exit 1) when some load is left unserved (islands
+    without a generator, isolated buses: ``unserved_mw`` says how much);
+    ``infeasible`` (exit 1) when nothing is energised; ``not_converged`` (exit 1,
+    the figures are printed but are not a solution); exit 2 on bad input.
     """
     from aiguilleur.grid import (
         PowerFlowOptions,
@@ -103,6 +107,10 @@ def grid_powerflow(
         "case": net.name,
         "method": "ac" if is_ac else "dc",
         "operating_point": OPERATING_POINT_SCALED if scaled else OPERATING_POINT_AS_IS,
+        "status": res.status,
+        "ok": res.ok,
+        "message": res.message,
+        "unserved_mw": res.unserved_mw,
         "converged": res.converged,
         "iterations": res.iterations,
         "max_mismatch_pu": res.max_mismatch_pu,
@@ -120,8 +128,7 @@ def grid_powerflow(
         _print_json(out)
     else:
         _print_powerflow(net, res, out)
-    if not res.converged:
-        raise typer.Exit(1)
+    raise typer.Exit(exit_code(res.ok))
 
 
 def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
@@ -135,7 +142,10 @@ def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
     )
     t.add_column("what")
     t.add_column("value", justify="right")
+    t.add_row("status", res.status if res.ok else f"[bold red]{res.status}[/]")
     t.add_row("converged", "yes" if res.converged else "[bold red]NO[/]")
+    if res.unserved_mw > 0:
+        t.add_row("unserved load", f"[bold red]{res.unserved_mw:,.1f} MW[/]")
     t.add_row("iterations", str(res.iterations))
     t.add_row("largest mismatch", f"{res.max_mismatch_pu:.2e} pu")
     t.add_row("time", f"{res.time_s * 1000:.1f} ms")
@@ -159,8 +169,8 @@ def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
         t.add_row("branches above rating A", str(int(np.sum(load > 100.0))))
     t.add_row("islands", str(len(res.islands)))
     con.print(t)
-    if not res.converged:
-        con.print("[bold red]The power flow did not converge[/]: figures above are not a solution.")
+    if not res.ok:
+        con.print(f"[bold red]{res.message}[/]")
 
 
 @grid_app.command("opf")
@@ -226,14 +236,16 @@ def grid_opf(
         t = Table(title=f"{net.name}: DC-OPF ({res.model})", show_header=False)
         t.add_column("what")
         t.add_column("value", justify="right")
-        t.add_row("status", res.status)
-        t.add_row("objective", f"{res.objective:,.2f} per h")
+        t.add_row("status", res.status if res.ok else f"[bold red]{res.status}[/]")
+        t.add_row("objective", _fmt(res.objective, 2, " per h"))
         t.add_row("time", f"{res.time_s * 1000:.1f} ms")
         if res.status == "optimal" and res.lmp.size:
             t.add_row("LMP range", f"{np.min(res.lmp):,.2f} to {np.max(res.lmp):,.2f} per MWh")
         t.add_row("binding branches", str(len(res.binding_branches)))
-        t.add_row("load shed", f"{float(np.sum(res.shed_mw)):,.1f} MW")
+        t.add_row("load shed", _fmt(float(np.sum(res.shed_mw)), 1, " MW"))
         _stdout().print(t)
+        if not res.ok and res.message:
+            _stdout().print(f"[bold red]{res.status}[/]: {' '.join(res.message.split())}")
     if res.status != "optimal":
         raise typer.Exit(1)
 
@@ -291,13 +303,17 @@ def _print_acopf(net: Network, res: ACOPFResult) -> None:
     ok = res.status == "optimal"
     t.add_row("status", res.status if ok else f"[bold red]{res.status}[/]")
     t.add_row("solver", res.message)
-    t.add_row("objective", f"{res.objective:,.2f} per h")
+    # the last iterate of a failed solve has a cost, but it is not a solution's
+    t.add_row("objective", _fmt(res.objective if ok else None, 2, " per h"))
     t.add_row("iterations", str(res.iterations))
-    t.add_row("largest violation", f"{res.max_violation:.2e} pu")
+    t.add_row(
+        "largest violation",
+        f"{res.max_violation:.2e} pu" if np.isfinite(res.max_violation) else "-",
+    )
     t.add_row("time", f"{res.time_s:.2f} s (build {res.build_time_s * 1000:.0f} ms)")
     t.add_row("start", res.start)
-    t.add_row("generation", f"{float(np.sum(res.pg_mw)):,.1f} MW")
-    t.add_row("losses", f"{res.losses_mw:,.1f} MW")
+    t.add_row("generation", _fmt(float(np.sum(res.pg_mw)), 1, " MW"))
+    t.add_row("losses", _fmt(res.losses_mw, 1, " MW"))
     if ok and np.any(np.isfinite(res.lmp)):
         t.add_row("LMP range", f"{np.nanmin(res.lmp):,.2f} to {np.nanmax(res.lmp):,.2f} per MWh")
     for kind, n in res.binding.counts().items():

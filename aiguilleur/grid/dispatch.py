@@ -259,6 +259,12 @@ class DCOPFResult:
     lp_solves: int
 
     @property
+    def ok(self) -> bool:
+        """True when the problem was solved to optimality (shed load, allowed by a value
+        of lost load, is part of an optimal answer and is reported in ``shed_mw``)."""
+        return self.status == "optimal"
+
+    @property
     def total_shed_mw(self) -> float:
         """Total load shed in MW."""
         return float(np.nansum(self.shed_mw))

@@ -27,8 +27,10 @@ def test_dispatch_json() -> None:
 
 
 def test_dispatch_n1_json() -> None:
-    out = _json(["grid", "dispatch", "case118", "--security", "n-1", "--json"])
+    res = runner.invoke(app, ["grid", "dispatch", "case118", "--security", "n-1", "--json"])
+    out = json.loads(res.stdout)
     assert out["status"] in ("optimal", "insecure")
+    assert res.exit_code == (0 if out["status"] == "optimal" else 1)
     assert len(out["lmp"]) == 118 and len(out["pg_mw"]) == 54
     assert out["security_cost"] >= 0
     assert isinstance(out["binding_contingencies"], list) and out["binding_contingencies"]
