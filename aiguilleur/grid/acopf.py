@@ -44,6 +44,7 @@ import numpy.typing as npt
 from aiguilleur.errors import CaseFormatError, SolverError, ValidationError
 from aiguilleur.grid import _ipopt
 from aiguilleur.grid._acopf_model import ACModel, Terms, compile_model
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
 if TYPE_CHECKING:
@@ -1124,6 +1125,8 @@ def ac_opf(
     SolverError
         IPOPT could not be set up at all (casadi missing or broken).
     """
+    check_network(net, "ac_opf")
+    check_options(options, ACOPFOptions, "ac_opf")
     opts = ACOPFOptions() if options is None else options
     if not isinstance(opts, ACOPFOptions):
         raise ValidationError(f"options: expected ACOPFOptions, got {type(opts).__name__}")

@@ -41,6 +41,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import incidence, island_references
 from aiguilleur.grid.dispatch import _costs, _number, _quiet_highs, _readonly
 from aiguilleur.grid.network import BUS_ISOLATED, Network
@@ -652,6 +653,14 @@ def commit(
         With ``mip_gap`` the relative gap reached; infeasibility of the
         supply shows as ``shed_mw`` at the value of lost load.
     """
+    check_network(net, "commit")
+    if not isinstance(profile, Profile):
+        raise ValidationError(f"commit: profile must be a Profile, got {type(profile).__name__}")
+    if storage is not None and not isinstance(storage, StorageUnits):
+        raise ValidationError(
+            f"commit: storage must be StorageUnits or None, got {type(storage).__name__}"
+        )
+    check_options(options, CommitmentOptions, "commit")
     opts = CommitmentOptions() if options is None else options
     sto = StorageUnits.empty() if storage is None else storage
     t0 = time.perf_counter()

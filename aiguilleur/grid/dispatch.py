@@ -57,6 +57,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from aiguilleur.errors import SolverError, ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import dc_susceptance, incidence, island_references
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
@@ -1043,6 +1044,8 @@ def dc_opf(net: Network, options: DCOPFOptions | None = None) -> DCOPFResult:
     SolverError
         HiGHS itself failed and left no usable answer.
     """
+    check_network(net, "dc_opf")
+    check_options(options, DCOPFOptions, "dc_opf")
     opts = DCOPFOptions() if options is None else options
     if not isinstance(opts, DCOPFOptions):
         raise ValidationError(f"options: expected DCOPFOptions, got {type(opts).__name__}")

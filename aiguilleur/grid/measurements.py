@@ -37,6 +37,7 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
 from aiguilleur.errors import CaseFormatError, ValidationError
+from aiguilleur.grid._checks import check_network, check_options, check_path
 from aiguilleur.grid._compile import branch_admittance, make_ybus
 from aiguilleur.grid.network import Network
 from aiguilleur.grid.powerflow import PowerFlowResult
@@ -434,6 +435,9 @@ def read_measurements(path: str | Path, net: Network | None = None) -> Measureme
         Naming the file and line of the first malformed line, unknown kind or
         element, non-finite value or non-positive sigma, or repeated id.
     """
+    check_path(path, "read_measurements")
+    if net is not None:
+        check_network(net, "read_measurements")
     p = Path(path)
     try:
         text = p.read_text(encoding="utf-8")
@@ -446,6 +450,11 @@ def read_measurements(path: str | Path, net: Network | None = None) -> Measureme
 
 def write_measurements(meas: Measurements, path: str | Path) -> None:
     """Write ``meas`` as CSV (with a header line); :func:`read_measurements` reads it back."""
+    if not isinstance(meas, Measurements):
+        raise ValidationError(
+            f"write_measurements: meas must be Measurements, got {type(meas).__name__}"
+        )
+    check_path(path, "write_measurements")
     out = [",".join(_HEADER)]
     for mid, kind, label, v, s in zip(
         meas.id.tolist(),
@@ -593,6 +602,12 @@ def simulate_measurements(
     ValidationError
         When ``pf`` did not converge or is not a power flow of ``net``.
     """
+    check_network(net, "simulate_measurements")
+    if not isinstance(pf, PowerFlowResult):
+        raise ValidationError(
+            f"simulate_measurements: pf must be a PowerFlowResult, got {type(pf).__name__}"
+        )
+    check_options(options, SimulationOptions, "simulate_measurements")
     opts = options or SimulationOptions()
     if not pf.converged:
         raise ValidationError("simulate_measurements: the power flow did not converge")

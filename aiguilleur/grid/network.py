@@ -479,29 +479,35 @@ class Network:
 
     def with_branch_status(self, branches: npt.ArrayLike, in_service: int | bool) -> Network:
         """A copy with the given branches (0-based rows) switched in or out."""
-        idx = np.atleast_1d(np.asarray(branches, dtype=np.int64))
-        bad = idx[(idx < 0) | (idx >= self.n_branch)]
-        if bad.size:
-            raise ValidationError(f"branch index {int(bad[0])} out of range 0..{self.n_branch - 1}")
+        from aiguilleur.grid._checks import check_flag, check_rows
+
+        idx = check_rows(branches, self.n_branch, "branch", "with_branch_status")
+        flag = check_flag(in_service, "with_branch_status", "in_service")
         st = np.array(self.branch.in_service)
-        st[idx] = int(bool(in_service))
+        st[idx] = flag
         return self.replace(branch=dataclasses.replace(self.branch, in_service=st))
 
     def with_gen_status(self, gens: npt.ArrayLike, in_service: int | bool) -> Network:
         """A copy with the given generators (0-based rows) switched in or out."""
-        idx = np.atleast_1d(np.asarray(gens, dtype=np.int64))
-        bad = idx[(idx < 0) | (idx >= self.n_gen)]
-        if bad.size:
-            raise ValidationError(f"generator index {int(bad[0])} out of range 0..{self.n_gen - 1}")
+        from aiguilleur.grid._checks import check_flag, check_rows
+
+        idx = check_rows(gens, self.n_gen, "generator", "with_gen_status")
+        flag = check_flag(in_service, "with_gen_status", "in_service")
         st = np.array(self.gen.in_service)
-        st[idx] = int(bool(in_service))
+        st[idx] = flag
         return self.replace(gen=dataclasses.replace(self.gen, in_service=st))
 
     def with_dispatch(self, pg_mw: npt.ArrayLike) -> Network:
         """A copy with new generator active-power set-points."""
-        pg = np.asarray(pg_mw, dtype=np.float64)
+        try:
+            pg = np.asarray(pg_mw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(f"dispatch: expected {self.n_gen} numbers (MW)") from None
         if pg.shape != (self.n_gen,):
             raise ValidationError(f"dispatch: expected {self.n_gen} values, got {pg.shape}")
+        if not np.all(np.isfinite(pg)):
+            i = int(np.flatnonzero(~np.isfinite(pg))[0])
+            raise ValidationError(f"dispatch: gen row {i + 1} is not a finite number", "gen", i)
         return self.replace(gen=dataclasses.replace(self.gen, pg_mw=pg))
 
     # -- views -----------------------------------------------------------------

@@ -22,6 +22,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import (
     Islands,
     branch_admittance,
@@ -440,6 +441,8 @@ def ac_power_flow(
         Convergence status, iterations, largest mismatch and the solution.
         A power flow that does not converge is reported, not raised.
     """
+    check_network(net, "ac_power_flow")
+    check_options(options, PowerFlowOptions, "ac_power_flow")
     opts = options or PowerFlowOptions()
     t0 = time.perf_counter()
     st = _setup(net, opts)
@@ -601,6 +604,8 @@ def dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPo
     island (or every participating unit, with a distributed slack) takes up
     the island's imbalance.
     """
+    check_network(net, "dc_power_flow")
+    check_options(options, PowerFlowOptions, "dc_power_flow")
     opts = options or PowerFlowOptions()
     t0 = time.perf_counter()
     st = _setup(net, opts)

@@ -13,9 +13,11 @@ from typer.testing import CliRunner
 
 from aiguilleur.cli import app
 from aiguilleur.data import bundled_case_path
+from aiguilleur.errors import AiguilleurError, ValidationError
 from aiguilleur.grid import (
     Network,
     ac_power_flow,
+    apply_outage,
     dc_power_flow,
     read_matpower,
     write_matpower,
@@ -165,3 +167,114 @@ def test_infeasible_opf_exits_1_without_nan(infeasible_case: str, args: list[str
     assert "infeasible" in res.stdout
     js = invoke(*args, infeasible_case, "--json")
     assert js.exit_code == 1 and "infeasible" in json.loads(js.stdout)["status"]
+
+
+# -- 2. Python API input checks ------------------------------------------------------------
+
+API_CALLS: list[tuple[str, Any, str]] = [
+    (
+        "apply_outage-float",
+        lambda n: apply_outage(n, "branch", 1.5),
+        "must be an integer",
+    ),
+    (
+        "apply_outage-bool",
+        lambda n: apply_outage(n, "branch", True),
+        "must be an integer",
+    ),
+    (
+        "apply_outage-range",
+        lambda n: apply_outage(n, "gen", 99),
+        "out of range",
+    ),
+    ("with_branch_status-no", lambda n: n.with_branch_status([1], "no"), "True/False or 1/0"),
+    ("with_branch_status-2", lambda n: n.with_branch_status([1], 2), "True/False or 1/0"),
+    ("with_branch_status-float", lambda n: n.with_branch_status([1.5], 0), "integers"),
+    ("with_gen_status-str", lambda n: n.with_gen_status("a", 0), "integers"),
+    ("with_dispatch-str", lambda n: n.with_dispatch("abc"), "numbers"),
+    ("with_dispatch-nan", lambda n: n.with_dispatch([float("nan")] * 5), "finite"),
+]
+
+
+@pytest.mark.parametrize(("name", "call", "needle"), API_CALLS, ids=[c[0] for c in API_CALLS])
+def test_network_level_calls_are_checked(
+    case14: Network, name: str, call: Any, needle: str
+) -> None:
+    with pytest.raises(ValidationError, match=needle):
+        call(case14)
+
+
+def test_with_branch_status_accepts_what_it_always_did(case14: Network) -> None:
+    for flag in (0, False, np.int64(0)):
+        assert case14.with_branch_status([1], flag).branch.in_service[1] == 0
+    assert case14.with_branch_status(range(3), True).branch.in_service[:3].tolist() == [1, 1, 1]
+    assert case14.with_branch_status(np.array([2]), 0).branch.in_service[2] == 0
+
+
+def _grid_api() -> list[tuple[str, Any]]:
+    import aiguilleur.grid as g
+
+    return [
+        ("ac_power_flow", lambda: g.ac_power_flow("x")),  # type: ignore[arg-type]
+        ("dc_power_flow", lambda: g.dc_power_flow(None)),  # type: ignore[arg-type]
+        ("dc_opf", lambda: g.dc_opf("x")),  # type: ignore[arg-type]
+        ("ac_opf", lambda: g.ac_opf("x")),  # type: ignore[arg-type]
+        ("ptdf", lambda: g.ptdf("x")),  # type: ignore[arg-type]
+        ("lodf", lambda: g.lodf(3)),  # type: ignore[arg-type]
+        ("bridges", lambda: g.bridges([])),  # type: ignore[arg-type]
+        ("DCModel.build", lambda: g.DCModel.build("x")),  # type: ignore[arg-type]
+        ("read_matpower", lambda: g.read_matpower(123)),  # type: ignore[arg-type]
+        ("read_matpower_string", lambda: g.read_matpower_string(b"x")),  # type: ignore[arg-type]
+        ("write_matpower", lambda: g.write_matpower("x", "y.m")),  # type: ignore[arg-type]
+        ("write_matpower_string", lambda: g.write_matpower_string(1)),  # type: ignore[arg-type]
+        ("Redispatcher", lambda: g.Redispatcher("net")),  # type: ignore[arg-type]
+        ("redispatch", lambda: g.redispatch("net", [])),  # type: ignore[arg-type]
+        ("screen_n1", lambda: g.screen_n1("x")),  # type: ignore[arg-type]
+        ("sced", lambda: g.sced("x")),  # type: ignore[arg-type]
+        ("commit", lambda: g.commit("n", "p")),  # type: ignore[arg-type]
+        ("estimate_state", lambda: g.estimate_state("n", "m")),  # type: ignore[arg-type]
+        ("read_measurements", lambda: g.read_measurements(1)),  # type: ignore[arg-type]
+        ("write_measurements", lambda: g.write_measurements("m", "x.csv")),  # type: ignore[arg-type]
+        ("simulate_measurements", lambda: g.simulate_measurements("n", "pf")),  # type: ignore[arg-type]
+        ("scaled_dispatch", lambda: g.scaled_dispatch("x")),  # type: ignore[arg-type]
+        ("apply_outage", lambda: g.apply_outage("x", "branch", 1)),  # type: ignore[arg-type]
+    ]
+
+
+@pytest.mark.parametrize("k", range(23))
+def test_public_functions_refuse_wrong_types(k: int) -> None:
+    name, call = _grid_api()[k]
+    with pytest.raises(ValidationError, match=name.split(".")[0]):
+        call()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda g, n: g.ac_power_flow(n, "x"),
+        lambda g, n: g.dc_opf(n, {"rating": "a"}),
+        lambda g, n: g.screen_n1(n, 3),
+        lambda g, n: g.Redispatcher(n, "x"),
+        lambda g, n: g.redispatch(n, 5),
+        lambda g, n: g.redispatch(n, "branch:3"),
+        lambda g, n: g.commit(n, "p"),
+        lambda g, n: g.estimate_state(n, "m"),
+        lambda g, n: g.scaled_dispatch(n, -5),
+        lambda g, n: g.lodf(n, "m"),
+    ],
+)
+def test_second_arguments_are_checked(case14: Network, call: Any) -> None:
+    import aiguilleur.grid as g
+
+    with pytest.raises(ValidationError):
+        call(g, case14)
+
+
+def test_every_public_function_is_covered() -> None:
+    import inspect
+
+    import aiguilleur.grid as g
+
+    funcs = {n for n in g.__all__ if inspect.isfunction(getattr(g, n))}
+    covered = {name for name, _ in _grid_api()}
+    assert funcs <= covered | {"write_matpower_string"}, funcs - covered
