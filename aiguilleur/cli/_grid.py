@@ -147,17 +147,23 @@ def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
     if res.unserved_mw > 0:
         t.add_row("unserved load", f"[bold red]{res.unserved_mw:,.1f} MW[/]")
     t.add_row("iterations", str(res.iterations))
-    t.add_row("largest mismatch", f"{res.max_mismatch_pu:.2e} pu")
+    mism = res.max_mismatch_pu
+    t.add_row("largest mismatch", f"{mism:.2e} pu" if np.isfinite(mism) else "-")
     t.add_row("time", f"{res.time_s * 1000:.1f} ms")
-    t.add_row("generation", f"{float(np.sum(res.pg_mw)):,.1f} MW")
+    if not res.converged:
+        # the last iterate of a diverged solve is no solution: its figures are not shown
+        con.print(t)
+        con.print(f"[bold red]{res.message}[/]")
+        return
+    t.add_row("generation", _fmt(float(np.sum(res.pg_mw)), 1, " MW"))
     if out["method"] == "ac":
         on = res.vm_pu > 0
         vm = np.where(on, res.vm_pu, np.nan)
         if np.any(on):
             lo, hi = int(np.nanargmin(vm)), int(np.nanargmax(vm))
-            t.add_row("lowest voltage", f"{vm[lo]:.4f} pu (bus {int(res.bus_id[lo])})")
-            t.add_row("highest voltage", f"{vm[hi]:.4f} pu (bus {int(res.bus_id[hi])})")
-        t.add_row("losses", f"{res.losses_mw:,.1f} MW")
+            t.add_row("lowest voltage", f"{_fmt(vm[lo], 4)} pu (bus {int(res.bus_id[lo])})")
+            t.add_row("highest voltage", f"{_fmt(vm[hi], 4)} pu (bus {int(res.bus_id[hi])})")
+        t.add_row("losses", _fmt(res.losses_mw, 1, " MW"))
     load = np.where(np.isfinite(res.loading_pct), res.loading_pct, -np.inf)
     if load.size and np.isfinite(load.max()):
         k = int(np.argmax(load))
@@ -169,6 +175,14 @@ def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
         t.add_row("branches above rating A", str(int(np.sum(load > 100.0))))
     t.add_row("islands", str(len(res.islands)))
     con.print(t)
+    for isl in res.islands:
+        if isl.other_ref_bus_ids:
+            others = ", ".join(str(b) for b in isl.other_ref_bus_ids)
+            con.print(
+                f"[yellow]note[/]: island {isl.island} has several reference buses: bus "
+                f"{isl.ref_bus_id} is the angle reference, bus(es) {others} are solved as "
+                "generator (PV) buses"
+            )
     if not res.ok:
         con.print(f"[bold red]{res.message}[/]")
 

@@ -471,6 +471,15 @@ def screen_n1(
     check_network(net, "screen_n1")
     check_options(options, ContingencyOptions, "screen_n1")
     opts = options or ContingencyOptions()
+    # a decision, not a crash: with no bus but reference buses (a one-bus case, or only
+    # isolated buses) there is no flow to screen and no outage can be studied
+    st0 = _setup(net, PowerFlowOptions())
+    if st0.pv.size + st0.pq.size == 0:
+        raise ValidationError(
+            f"{net.name}: N-1 screening needs at least two energised buses joined by a branch "
+            f"in service (the case has {net.n_bus} bus(es), {int(st0.branch_on.sum())} such "
+            "branch(es)); there is nothing to screen"
+        )
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
     pf_opts = PowerFlowOptions(

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from aiguilleur._files import atomic_write_bytes
+from aiguilleur._files import atomic_write_bytes, read_input_text
 from aiguilleur.errors import CaseFormatError, ValidationError
 from aiguilleur.grid._checks import check_network, check_path
 from aiguilleur.grid.network import BranchTable, BusTable, GenCostTable, GenTable, Network
@@ -111,16 +111,8 @@ def read_matpower(path: str | os.PathLike[str]) -> Network:
     """
     check_path(path, "read_matpower")
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig", errors="strict")
-    except FileNotFoundError:
-        raise CaseFormatError("no such file", str(p)) from None
-    except IsADirectoryError:
-        raise CaseFormatError("is a directory, expected a MATPOWER .m file", str(p)) from None
-    except UnicodeDecodeError as e:
-        raise CaseFormatError(f"not a text file ({e.reason} at byte {e.start})", str(p)) from None
-    except OSError as e:
-        raise CaseFormatError(f"cannot read: {e.strerror}", str(p)) from None
+    # bounded: a device (/dev/zero), a folder or a binary file is one line naming it
+    text = read_input_text(p, encoding="utf-8-sig")
     return read_matpower_string(text, source=str(p), default_name=p.stem)
 
 

@@ -105,7 +105,13 @@ class PowerFlowOptions:
 
 @dataclass(frozen=True)
 class IslandReport:
-    """One island of the solved network."""
+    """One island of the solved network.
+
+    ``other_ref_bus_ids`` lists the buses of type 3 in the island other than
+    ``ref_bus_id``: an island has one angle reference, the first reference bus
+    (in file order) with a generator in service; the others are solved as
+    generator (PV) buses, their active output held at its set-point.
+    """
 
     island: int
     buses: int
@@ -115,6 +121,7 @@ class IslandReport:
     converged: bool
     load_mw: float
     generation_mw: float
+    other_ref_bus_ids: tuple[int, ...] = ()
 
 
 def _pf_status(converged: bool, islands: tuple[IslandReport, ...], unserved_mw: float) -> Status:
@@ -363,6 +370,11 @@ def _island_reports(
     gl = lab[net.gen_bus]
     gsel = st.gen_on & (gl >= 0)
     gen = np.bincount(gl[gsel], weights=pg_mw[gsel], minlength=k)
+    is_ref = (net.bus.bus_type == BUS_REF) & (lab >= 0)
+    is_ref[isl.ref[isl.ref >= 0]] = False
+    extra: list[list[int]] = [[] for _ in range(k)]
+    for j in np.flatnonzero(is_ref):
+        extra[int(lab[j])].append(int(net.bus.bus_id[j]))
     out = []
     for i in range(k):
         r = int(isl.ref[i])
@@ -376,6 +388,7 @@ def _island_reports(
                 converged=bool(converged) if r >= 0 else False,
                 load_mw=float(load[i]),
                 generation_mw=float(gen[i]),
+                other_ref_bus_ids=tuple(extra[i]),
             )
         )
     return tuple(out)
@@ -443,6 +456,17 @@ def ac_power_flow(
     """
     check_network(net, "ac_power_flow")
     check_options(options, PowerFlowOptions, "ac_power_flow")
+    # overflow in a diverging iteration is reported through the status, not as warnings
+    with np.errstate(all="ignore"):
+        return _ac_power_flow(net, options, v0=v0)
+
+
+def _ac_power_flow(
+    net: Network,
+    options: PowerFlowOptions | None = None,
+    *,
+    v0: ComplexArray | None = None,
+) -> PowerFlowResult:
     opts = options or PowerFlowOptions()
     t0 = time.perf_counter()
     st = _setup(net, opts)
@@ -606,6 +630,12 @@ def dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPo
     """
     check_network(net, "dc_power_flow")
     check_options(options, PowerFlowOptions, "dc_power_flow")
+    # overflow in a diverging iteration is reported through the status, not as warnings
+    with np.errstate(all="ignore"):
+        return _dc_power_flow(net, options)
+
+
+def _dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPowerFlowResult:
     opts = options or PowerFlowOptions()
     t0 = time.perf_counter()
     st = _setup(net, opts)

@@ -112,6 +112,7 @@ import numpy.typing as npt
 
 from aiguilleur.errors import AiguilleurError, CaseFormatError, ValidationError
 from aiguilleur.grid import _powsybl_import as _imp
+from aiguilleur.grid._checks import check_network, check_path
 from aiguilleur.grid._powsybl_import import Omission
 from aiguilleur.grid.network import (
     BUS_PQ,
@@ -528,6 +529,8 @@ def to_pypowsybl(net: Network) -> Any:
     Out-of-service branches and units are created disconnected. Costs, areas,
     zones, ratings B and C and angle limits have no place in IIDM here.
     """
+
+    check_network(net, "to_pypowsybl")
     pp = _pypowsybl()
     import pandas as pd
 
@@ -827,10 +830,10 @@ def read_grid(
     CaseFormatError
         When the file is missing or pypowsybl cannot read it (its message kept).
     """
-    pp = _pypowsybl()
+    check_path(path, "read_grid")
     p = Path(path)
-    if not p.exists():
-        raise CaseFormatError("no such file or folder", str(p))
+    _check_source(p)
+    pp = _pypowsybl()
     try:
         network = pp.network.load(str(p))
     except Exception as exc:  # pypowsybl raises its own PyPowsyblError, among others
@@ -841,6 +844,29 @@ def read_grid(
         fmt = "CGMES" if p.is_dir() or p.suffix.lower() == ".zip" else p.suffix.lstrip(".").upper()
         report = dataclasses.replace(report, source_format=fmt)
     return net, report
+
+
+def _check_source(p: Path) -> None:
+    """A folder (CGMES) or a regular file within the input bound; devices are refused."""
+    import stat
+
+    from aiguilleur._files import MAX_INPUT_BYTES
+
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise CaseFormatError("no such file or folder", str(p)) from None
+    except OSError as e:
+        raise CaseFormatError(f"cannot read ({e.strerror or e})", str(p)) from None
+    if stat.S_ISDIR(st.st_mode):
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise CaseFormatError("is not a regular file (a device, pipe or socket)", str(p))
+    if st.st_size > MAX_INPUT_BYTES:
+        raise CaseFormatError(
+            f"{st.st_size:,} bytes, more than the {MAX_INPUT_BYTES:,} allowed for this input",
+            str(p),
+        )
 
 
 def write_grid(net: Network, path: str | Path, format: str = "XIIDM") -> Path:
@@ -861,6 +887,10 @@ def write_grid(net: Network, path: str | Path, format: str = "XIIDM") -> Path:
     ValidationError
         For an unknown format, or when pypowsybl's exporter refuses the network.
     """
+
+    check_network(net, "write_grid")
+
+    check_path(path, "write_grid")
     fmt = _format(format)
     n = to_pypowsybl(net)
     p = Path(path)

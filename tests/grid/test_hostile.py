@@ -278,3 +278,142 @@ def test_every_public_function_is_covered() -> None:
     funcs = {n for n in g.__all__ if inspect.isfunction(getattr(g, n))}
     covered = {name for name, _ in _grid_api()}
     assert funcs <= covered | {"write_matpower_string"}, funcs - covered
+
+
+# -- 3. case data checks and bounded readers -----------------------------------------------
+
+
+def _case_with(tmp_path: Path, section: str, row: int, col: int, value: str) -> Path:
+    """case14 with one field of one matrix row replaced."""
+    lines = bundled_case_path("case14").read_text().split("\n")
+    out, inside, k = [], False, -1
+    for ln in lines:
+        s = ln.strip()
+        if s.startswith(f"mpc.{section} ="):
+            inside, k = True, -1
+        elif inside and s.startswith("];"):
+            inside = False
+        elif inside and s and not s.startswith("%"):
+            k += 1
+            if k == row:
+                toks = s.rstrip(";").split()
+                toks[col] = value
+                ln = "\t" + "\t".join(toks) + ";"
+        out.append(ln)
+    p = tmp_path / f"{section}{row}_{col}.m"
+    p.write_text("\n".join(out))
+    return p
+
+
+@pytest.mark.parametrize(
+    ("section", "row", "col", "value", "needle"),
+    [
+        ("branch", 2, 5, "-10", "branch row 3 (2-3): rate_a_mva is negative"),
+        ("branch", 2, 7, "-1", "rate_c_mva is negative"),
+        ("gen", 1, 9, "500", "gen row 2 (bus 2): pmin 500 MW is above pmax"),
+        ("bus", 3, 2, "1e308", "pd_mw = 1e+308 is out of range"),
+        ("bus", 3, 2, "NaN", "pd_mw is NaN"),
+        ("bus", 3, 1, "7", "bus type 7"),
+        ("branch", 3, 0, "999", "from_bus_id 999"),
+    ],
+)
+def test_bad_case_data_is_one_line(
+    tmp_path: Path, section: str, row: int, col: int, value: str, needle: str
+) -> None:
+    p = _case_with(tmp_path, section, row, col, value)
+    with pytest.raises(AiguilleurError) as e:
+        read_matpower(p)
+    assert needle in str(e.value)
+    assert_one_line_error(invoke("grid", "powerflow", str(p)), needle, str(p))
+
+
+def test_two_reference_buses_are_reported(tmp_path: Path) -> None:
+    p = _case_with(tmp_path, "bus", 1, 1, "3")
+    res = ac_power_flow(read_matpower(p))
+    assert res.ok and res.islands[0].ref_bus_id == 1 and res.islands[0].other_ref_bus_ids == (2,)
+    cli = invoke("grid", "powerflow", str(p))
+    assert cli.exit_code == 0 and "bus 1 is the angle reference" in cli.stdout
+    out = json.loads(invoke("grid", "powerflow", str(p), "--json").stdout)
+    assert out["islands"][0]["other_ref_bus_ids"] == [2]
+
+
+ONE_BUS = """function mpc = one
+mpc.version = '2';
+mpc.baseMVA = 100;
+mpc.bus = [
+1 3 50 0 0 0 1 1 0 135 1 1.1 0.9;
+];
+mpc.gen = [
+1 50 0 100 -100 1 100 1 100 0 0 0 0 0 0 0 0 0 0 0 0;
+];
+mpc.branch = [
+];
+mpc.gencost = [
+2 0 0 3 0 10 0;
+];
+"""
+
+
+@pytest.mark.parametrize("extra", [[], ["--generators"], ["--dc-only"]])
+def test_one_bus_case_in_contingencies(tmp_path: Path, extra: list[str]) -> None:
+    p = tmp_path / "one.m"
+    p.write_text(ONE_BUS)
+    assert_one_line_error(
+        invoke("grid", "contingencies", str(p), *extra), "needs at least two energised buses"
+    )
+    assert invoke("grid", "powerflow", str(p)).exit_code == 0
+
+
+def _hostile_inputs(tmp_path: Path) -> dict[str, str]:
+    binary = tmp_path / "bin.m"
+    binary.write_bytes(b"\x00\xff\xfe" * 100)
+    return {"dev": "/dev/zero", "folder": str(tmp_path), "binary": str(binary)}
+
+
+@pytest.mark.parametrize("which", ["dev", "folder", "binary"])
+def test_readers_refuse_devices_folders_binaries(tmp_path: Path, which: str) -> None:
+    from aiguilleur.grid import read_measurements
+    from aiguilleur.grid.acopf import ACOPFStart
+    from aiguilleur.grid.commitment import read_profile, read_storage
+
+    case14 = read_matpower(bundled_case_path("case14"))
+    path = _hostile_inputs(tmp_path)[which]
+    for call in (
+        lambda: read_matpower(path),
+        lambda: read_measurements(path),
+        lambda: read_profile(path, case14),
+        lambda: read_storage(path, case14),
+        lambda: ACOPFStart.from_json(path),
+    ):
+        with pytest.raises(AiguilleurError) as e:
+            call()
+        assert "\n" not in str(e.value) and path in str(e.value)
+
+
+def test_deeply_nested_start_file_is_one_line(tmp_path: Path) -> None:
+    p = tmp_path / "deep.json"
+    p.write_text("[" * 100_000 + "]" * 100_000)
+    res = invoke("grid", "opf", "case14", "--ac", "--start", str(p))
+    assert_one_line_error(res, str(p))
+
+
+def test_error_never_echoes_a_whole_line(tmp_path: Path) -> None:
+    p = tmp_path / "m.csv"
+    p.write_text("id,kind,element,value,sigma\n" + "x" * 5000 + ",vm,bus:1,1.0,0.01,extra\n")
+    m = tmp_path / "n.csv"
+    m.write_text("id,kind,element,value,sigma\nm1,vm,bus:1," + "9" * 5000 + "x,0.01\n")
+    for f in (p, m):
+        res = invoke("grid", "estimate", "case14", "--measurements", str(f))
+        assert_one_line_error(res, str(f))
+        assert len(res.stderr) < 400
+    prof = tmp_path / "prof.csv"
+    prof.write_text("period,bus_id,load_mw\n0,1," + "7" * 3000 + "q\n")
+    res = invoke("grid", "commit", "case14", "--profile", str(prof))
+    assert_one_line_error(res, "load_mw")
+    assert len(res.stderr) < 400
+
+
+def test_huge_period_is_a_gap_not_a_huge_table(tmp_path: Path) -> None:
+    prof = tmp_path / "prof.csv"
+    prof.write_text("period,bus_id,load_mw\n0,1,10\n999999999999,1,10\n")
+    assert_one_line_error(invoke("grid", "commit", "case14", "--profile", str(prof)), "period 1")
