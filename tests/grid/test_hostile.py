@@ -417,3 +417,47 @@ def test_huge_period_is_a_gap_not_a_huge_table(tmp_path: Path) -> None:
     prof = tmp_path / "prof.csv"
     prof.write_text("period,bus_id,load_mw\n0,1,10\n999999999999,1,10\n")
     assert_one_line_error(invoke("grid", "commit", "case14", "--profile", str(prof)), "period 1")
+
+
+# -- 4. output paths -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["grid", "export", "case14", "{d}/a.xiidm"], "already exists; pass --force"),
+        (["grid", "export", "case14", "{d}/a"], "already exists; pass --force"),
+        (["grid", "export", "case14", "{d}/nodir/x.xiidm"], "does not exist"),
+        (["grid", "export", "case14", "{d}"], "is a folder; give a file name"),
+        (["grid", "export", "case14", "{d}", "--format", "CGMES"], "folder is not empty"),
+        (["grid", "export", "case14", "{d}/a.xiidm", "--format", "CGMES"], "is a file"),
+        (["grid", "import", "{d}/a.xiidm", "--out", "{d}/a.xiidm"], "already exists"),
+        (["grid", "import", "{d}/a.xiidm", "--out", "{d}/nodir/m.m"], "does not exist"),
+        (["grid", "import", "{d}/a.xiidm", "--out", "{d}"], "is a folder"),
+        (["grid", "import", "/dev/zero"], "not a regular file"),
+        (["grid", "import", "{d}/nothing.uct"], "no such file"),
+    ],
+)
+def test_outputs_are_checked_before_the_work(tmp_path: Path, args: list[str], needle: str) -> None:
+    existing = tmp_path / "a.xiidm"
+    existing.write_text("keep me")
+    res = invoke(*(a.format(d=tmp_path) for a in args))
+    assert_one_line_error(res, needle)
+    assert existing.read_text() == "keep me"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.xiidm"]  # no temporary left
+
+
+def test_export_writes_once_and_replaces_with_force(tmp_path: Path) -> None:
+    pytest.importorskip("pypowsybl")
+    res = invoke("grid", "export", "case14", str(tmp_path / "g"))
+    assert res.exit_code == 0, res.output
+    target = tmp_path / "g.xiidm"
+    assert f"written: {target}" in res.stdout and target.stat().st_size > 0
+    assert invoke("grid", "export", "case14", str(target)).exit_code == 2
+    assert invoke("grid", "export", "case14", str(target), "--force").exit_code == 0
+    out = tmp_path / "back.m"
+    assert invoke("grid", "import", str(target), "--out", str(out)).exit_code == 0
+    assert read_matpower(out).n_bus == 14
+    assert invoke("grid", "import", str(target), "--out", str(out)).exit_code == 2
+    assert invoke("grid", "import", str(target), "--out", str(out), "--force").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["back.m", "g.xiidm"]
