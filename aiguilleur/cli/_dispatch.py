@@ -14,11 +14,10 @@ from aiguilleur.cli._common import (
     _fail,
     _fmt,
     _guard,
-    _load_case,
     _print_json,
     _stdout,
 )
-from aiguilleur.cli._grid import grid_app
+from aiguilleur.cli._grid import _load, grid_app
 
 __all__ = ["grid_commit", "grid_dispatch", "grid_redispatch"]
 
@@ -73,7 +72,7 @@ def grid_dispatch(
 
     if security is not None and security.lower() not in ("n-1", "n1"):
         raise _fail(f"--security: expected n-1, got {security!r}")
-    net = _load_case(case)
+    net = _load(case)
     dopts = DCOPFOptions(model=model, rating=rating, voll_eur_per_mwh=voll)  # type: ignore[arg-type]
     out: dict[str, Any]
     if security is None:
@@ -201,7 +200,7 @@ def grid_redispatch(
     if not outage:
         raise _fail("give at least one --outage branch:K or gen:J")
     outs = [parse_outage(o) for o in outage]
-    net = _load_case(case)
+    net = _load(case)
     opts = RedispatchOptions(minutes=minutes, voll_eur_per_mwh=voll, rating=rating)  # type: ignore[arg-type]
     if dispatch == "opf":
         base = dc_opf(net, DCOPFOptions(rating=opts.rating, voll_eur_per_mwh=voll))
@@ -305,7 +304,7 @@ def grid_commit(
 
     if not 0 < step_minutes <= 24 * 60:
         raise _fail(f"--step-minutes: expected minutes in (0, 1440], got {step_minutes:g}")
-    net = _load_case(case)
+    net = _load(case)
     step_h = step_minutes / 60.0
     if profile == "synthetic":
         prof = synthetic_profile(net, hours=max(24, round((horizon or 24) * step_h)), step_h=step_h)

@@ -39,6 +39,22 @@ grid_app = typer.Typer(
 # -- grid ---------------------------------------------------------------------------------
 
 
+def _load(case: str) -> Network:
+    """The case, checked for what a solver needs (ratings, unit limits, magnitudes).
+
+    The error names the case as given, then the row (``grid info`` and
+    ``grid export`` read a case without this check).
+    """
+    from aiguilleur.errors import CaseFormatError, ValidationError
+
+    net = _load_case(case)
+    try:
+        net.check_solvable()
+    except ValidationError as e:
+        raise CaseFormatError(str(e), case) from None
+    return net
+
+
 @grid_app.command("info")
 @_guard
 def grid_info(case: CaseArg, as_json: JsonOpt = False) -> None:
@@ -96,7 +112,7 @@ def grid_powerflow(
         scaled_dispatch,
     )
 
-    net = _load_case(case)
+    net = _load(case)
     if scaled:
         net = scaled_dispatch(net)
     opts = PowerFlowOptions(enforce_q_limits=enforce_q_limits, distributed_slack=distributed_slack)
@@ -230,7 +246,7 @@ def grid_opf(
         return
     if start is not None:
         raise _fail("--start applies to the AC OPF only: add --ac")
-    net = _load_case(case)
+    net = _load(case)
     opts = DCOPFOptions(model=model, rating=rating, voll_eur_per_mwh=voll)  # type: ignore[arg-type]
     res = dc_opf(net, opts)
     out: dict[str, Any] = {
@@ -271,7 +287,7 @@ def _grid_opf_ac(
 
     if voll is not None:
         raise _fail("--voll applies to the DC OPF only: the AC OPF does not shed load")
-    net = _load_case(case)
+    net = _load(case)
     opts = ACOPFOptions(rating=rating)  # type: ignore[arg-type]  # checked by ACOPFOptions
     kind = start or "flat"
     init = ACOPFStart.from_json(kind) if kind not in ("flat", "dc") else kind
@@ -377,7 +393,7 @@ def grid_contingencies(
     """
     from aiguilleur.grid import ContingencyOptions, scaled_dispatch, screen_n1
 
-    net = scaled_dispatch(_load_case(case))
+    net = scaled_dispatch(_load(case))
     opts = ContingencyOptions(
         rating=rating,  # type: ignore[arg-type]  # checked by ContingencyOptions
         ac_verify=ac_verify,
@@ -520,7 +536,7 @@ def grid_estimate(
     """
     from aiguilleur.grid.estimation import estimate_state, read_measurements
 
-    net = _load_case(case)
+    net = _load(case)
     res = estimate_state(net, read_measurements(measurements, net))
     if as_json:
         _print_json({"case": net.name, **res.to_dict()})

@@ -33,14 +33,20 @@ def _kind(x: object) -> str:
     return type(x).__name__
 
 
-def check_network(x: object, where: str, arg: str = "net") -> Network:
-    """``x`` itself when it is a :class:`Network`, else a one-line error."""
+def check_network(x: object, where: str, arg: str = "net", *, solve: bool = False) -> Network:
+    """``x`` itself when it is a :class:`Network`, else a one-line error.
+
+    With ``solve``, also :meth:`Network.check_solvable` (ratings, unit limits,
+    magnitudes), for the functions that solve the network.
+    """
     from aiguilleur.grid.network import Network
 
     if not isinstance(x, Network):
         raise ValidationError(
             f"{where}: {arg} must be a Network (e.g. from read_matpower), got {_kind(x)}"
         )
+    if solve:
+        x.check_solvable()
     return x
 
 

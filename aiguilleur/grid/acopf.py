@@ -1130,7 +1130,7 @@ def ac_opf(
     SolverError
         IPOPT could not be set up at all (casadi missing or broken).
     """
-    check_network(net, "ac_opf")
+    check_network(net, "ac_opf", solve=True)
     check_options(options, ACOPFOptions, "ac_opf")
     opts = ACOPFOptions() if options is None else options
     if not isinstance(opts, ACOPFOptions):

@@ -670,7 +670,7 @@ def commit(
         With ``mip_gap`` the relative gap reached; infeasibility of the
         supply shows as ``shed_mw`` at the value of lost load.
     """
-    check_network(net, "commit")
+    check_network(net, "commit", solve=True)
     if not isinstance(profile, Profile):
         raise ValidationError(f"commit: profile must be a Profile, got {type(profile).__name__}")
     if storage is not None and not isinstance(storage, StorageUnits):

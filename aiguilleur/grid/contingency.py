@@ -468,7 +468,7 @@ def screen_n1(
         When the base-case power flow does not converge (there is no
         operating point to screen).
     """
-    check_network(net, "screen_n1")
+    check_network(net, "screen_n1", solve=True)
     check_options(options, ContingencyOptions, "screen_n1")
     opts = options or ContingencyOptions()
     # a decision, not a crash: with no bus but reference buses (a one-bus case, or only

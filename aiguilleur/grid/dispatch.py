@@ -1044,7 +1044,7 @@ def dc_opf(net: Network, options: DCOPFOptions | None = None) -> DCOPFResult:
     SolverError
         HiGHS itself failed and left no usable answer.
     """
-    check_network(net, "dc_opf")
+    check_network(net, "dc_opf", solve=True)
     check_options(options, DCOPFOptions, "dc_opf")
     opts = DCOPFOptions() if options is None else options
     if not isinstance(opts, DCOPFOptions):

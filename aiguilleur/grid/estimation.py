@@ -834,7 +834,7 @@ def estimate_state(
     ValidationError
         When a reading names a bus or branch that ``net`` does not have.
     """
-    check_network(net, "estimate_state")
+    check_network(net, "estimate_state", solve=True)
     if not isinstance(measurements, Measurements):
         raise ValidationError(
             f"estimate_state: measurements must be Measurements, got {type(measurements).__name__}"

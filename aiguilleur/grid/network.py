@@ -391,22 +391,6 @@ class Network:
                         tbl.schema.component,
                         i,
                     )
-        # a power of a billion MW is a typing or unit error, and it overflows the solvers
-        for tbl, cols in (
-            (b, ("pd_mw", "qd_mvar", "gs_mw", "bs_mvar")),
-            (self.gen, ("pg_mw", "qg_mvar")),
-            (self.branch, ("r_pu", "x_pu", "b_pu")),
-        ):
-            for c in cols:
-                arr = getattr(tbl, c)
-                if np.any(np.abs(arr) > MAX_MAGNITUDE):
-                    i = int(np.flatnonzero(np.abs(arr) > MAX_MAGNITUDE)[0])
-                    raise ValidationError(
-                        f"{tbl.schema.component} row {i + 1}: {c} = {float(arr[i]):g} is out of "
-                        f"range (at most {MAX_MAGNITUDE:g} in magnitude)",
-                        tbl.schema.component,
-                        i,
-                    )
         limit_cols: tuple[tuple[_Table, tuple[str, ...]], ...] = (
             (b, ("vmax_pu", "vmin_pu")),
             (self.gen, ("qmax_mvar", "qmin_mvar", "pmax_mw", "pmin_mw")),
@@ -420,28 +404,6 @@ class Network:
                     raise ValidationError(
                         f"{tbl2.schema.component} row {i + 1}: {c} is NaN", tbl2.schema.component, i
                     )
-        for c in ("rate_a_mva", "rate_b_mva", "rate_c_mva"):
-            arr = getattr(self.branch, c)
-            if np.any(arr < 0):
-                i = int(np.flatnonzero(arr < 0)[0])
-                raise ValidationError(
-                    f"branch row {i + 1} ({int(self.branch.from_bus_id[i])}-"
-                    f"{int(self.branch.to_bus_id[i])}): {c} is negative ({float(arr[i]):g}); "
-                    "a rating is >= 0 (0: unlimited)",
-                    "branch",
-                    i,
-                )
-        g = self.gen
-        # only units in service: a unit out of service with odd limits is never used
-        bad_p = (g.in_service == 1) & (g.pmin_mw > g.pmax_mw)
-        if np.any(bad_p):
-            i = int(np.flatnonzero(bad_p)[0])
-            raise ValidationError(
-                f"gen row {i + 1} (bus {int(g.bus_id[i])}): pmin {float(g.pmin_mw[i]):g} MW is "
-                f"above pmax {float(g.pmax_mw[i]):g} MW",
-                "gen",
-                i,
-            )
         for tbl, key in ((self.gen, "in_service"), (self.branch, "in_service")):
             st = getattr(tbl, key)
             if np.any((st != 0) & (st != 1)):
@@ -511,6 +473,56 @@ class Network:
                 raise ValidationError(
                     f"gencost row {i + 1}: a cost value is not a finite number", "gencost", i
                 )
+
+    def check_solvable(self) -> None:
+        """Check the values a solver needs to be meaningful; raise :class:`ValidationError`.
+
+        :meth:`validate` checks that the tables hold a network (every value
+        finite, ids consistent); this checks that its figures make sense to
+        solve: ratings are >= 0 (0: unlimited), a unit in service has
+        ``pmin <= pmax``, no power or impedance exceeds :data:`MAX_MAGNITUDE`.
+        The solvers call it; a case file with such values can still be read
+        and written back.
+        """
+        b = self.bus
+        # a power of a billion MW is a typing or unit error, and it overflows the solvers
+        for tbl, cols in (
+            (b, ("pd_mw", "qd_mvar", "gs_mw", "bs_mvar")),
+            (self.gen, ("pg_mw", "qg_mvar")),
+            (self.branch, ("r_pu", "x_pu", "b_pu")),
+        ):
+            for c in cols:
+                arr = getattr(tbl, c)
+                if np.any(np.abs(arr) > MAX_MAGNITUDE):
+                    i = int(np.flatnonzero(np.abs(arr) > MAX_MAGNITUDE)[0])
+                    raise ValidationError(
+                        f"{tbl.schema.component} row {i + 1}: {c} = {float(arr[i]):g} is out of "
+                        f"range (at most {MAX_MAGNITUDE:g} in magnitude)",
+                        tbl.schema.component,
+                        i,
+                    )
+        for c in ("rate_a_mva", "rate_b_mva", "rate_c_mva"):
+            arr = getattr(self.branch, c)
+            if np.any(arr < 0):
+                i = int(np.flatnonzero(arr < 0)[0])
+                raise ValidationError(
+                    f"branch row {i + 1} ({int(self.branch.from_bus_id[i])}-"
+                    f"{int(self.branch.to_bus_id[i])}): {c} is negative ({float(arr[i]):g}); "
+                    "a rating is >= 0 (0: unlimited)",
+                    "branch",
+                    i,
+                )
+        g = self.gen
+        # only units in service: a unit out of service with odd limits is never used
+        bad_p = (g.in_service == 1) & (g.pmin_mw > g.pmax_mw)
+        if np.any(bad_p):
+            i = int(np.flatnonzero(bad_p)[0])
+            raise ValidationError(
+                f"gen row {i + 1} (bus {int(g.bus_id[i])}): pmin {float(g.pmin_mw[i]):g} MW is "
+                f"above pmax {float(g.pmax_mw[i]):g} MW",
+                "gen",
+                i,
+            )
 
     # -- changes ---------------------------------------------------------------
     def replace(self, **changes: Any) -> Network:

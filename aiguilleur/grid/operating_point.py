@@ -31,7 +31,7 @@ def scaled_dispatch(net: Network, losses_pct: float = 0.0) -> Network:
     InfeasibleError
         When the target lies outside the sum of Pmin or of Pmax in service.
     """
-    check_network(net, "scaled_dispatch")
+    check_network(net, "scaled_dispatch", solve=True)
     if (
         isinstance(losses_pct, bool)
         or not isinstance(losses_pct, (int, float))

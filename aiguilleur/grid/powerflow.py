@@ -454,7 +454,7 @@ def ac_power_flow(
         Convergence status, iterations, largest mismatch and the solution.
         A power flow that does not converge is reported, not raised.
     """
-    check_network(net, "ac_power_flow")
+    check_network(net, "ac_power_flow", solve=True)
     check_options(options, PowerFlowOptions, "ac_power_flow")
     # overflow in a diverging iteration is reported through the status, not as warnings
     with np.errstate(all="ignore"):
@@ -628,7 +628,7 @@ def dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPo
     island (or every participating unit, with a distributed slack) takes up
     the island's imbalance.
     """
-    check_network(net, "dc_power_flow")
+    check_network(net, "dc_power_flow", solve=True)
     check_options(options, PowerFlowOptions, "dc_power_flow")
     # overflow in a diverging iteration is reported through the status, not as warnings
     with np.errstate(all="ignore"):

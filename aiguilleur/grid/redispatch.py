@@ -465,7 +465,7 @@ class Redispatcher:
         limit_mw: npt.ArrayLike | None = None,
     ) -> None:
         t0 = time.perf_counter()
-        check_network(net, "Redispatcher")
+        check_network(net, "Redispatcher", solve=True)
         opts = RedispatchOptions() if options is None else options
         if not isinstance(opts, RedispatchOptions):
             raise ValidationError(f"options: expected RedispatchOptions, got {type(opts).__name__}")
@@ -983,7 +983,7 @@ def redispatch(
         sheds load at the value of lost load, or lists the overloads that
         remain, and says why.
     """
-    check_network(net, "redispatch")
+    check_network(net, "redispatch", solve=True)
     if isinstance(outages, Outage):
         outs: tuple[Outage, ...] = (outages,)
     elif isinstance(outages, (str, bytes)) or not isinstance(outages, Iterable):

@@ -274,7 +274,7 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
         Never raises for a grid that cannot be secured: ``status`` is
         ``"insecure"`` and ``unsecured`` names the pairs and the relaxation.
     """
-    check_network(net, "sced")
+    check_network(net, "sced", solve=True)
     check_options(options, SCEDOptions, "sced")
     opts = SCEDOptions() if options is None else options
     if not isinstance(opts, SCEDOptions):

@@ -322,9 +322,11 @@ def test_bad_case_data_is_one_line(
 ) -> None:
     p = _case_with(tmp_path, section, row, col, value)
     with pytest.raises(AiguilleurError) as e:
-        read_matpower(p)
+        # values a solver cannot use are read (and written back), refused when solved
+        ac_power_flow(read_matpower(p))
     assert needle in str(e.value)
-    assert_one_line_error(invoke("grid", "powerflow", str(p)), needle, str(p))
+    for cmd in ("powerflow", "opf", "contingencies", "dispatch"):
+        assert_one_line_error(invoke("grid", cmd, str(p)), needle, str(p))
 
 
 def test_two_reference_buses_are_reported(tmp_path: Path) -> None:
