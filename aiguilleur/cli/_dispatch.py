@@ -62,7 +62,8 @@ def grid_dispatch(
 ) -> None:
     """Economic dispatch with the network (DC-OPF), optionally N-1 secure, with prices.
 
-    Exit code 0 with an optimal plan; 1 when some outages cannot be secured
+    Exit code 0 with an optimal plan serving every load; 1 when load is shed
+    (``--voll``; ``ok`` false, ``shed_mw``), when some outages cannot be secured
     (status ``insecure``: the plan is printed and the outages are named with the
     relaxation that would secure them), when the base problem is infeasible or
     the solver failed; 2 on bad input.
@@ -88,7 +89,7 @@ def grid_dispatch(
             "message": res.message,
             "binding_branches": [int(k) + 1 for k in res.binding_branches],
         }
-        ok = res.status == "optimal"
+        ok = res.ok
     else:
         sres = sced(net, SCEDOptions(dcopf=dopts, emergency_factor=emergency_factor))
         d = sres.dispatch
@@ -111,7 +112,7 @@ def grid_dispatch(
             "islanding_outages": [int(k) + 1 for k in sres.islanding_outages],
             "limit_rule": sres.limit_rule,
         }
-        ok = sres.status == "optimal"
+        ok = sres.status == "optimal" and d.ok
     out["ok"] = ok
     if as_json:
         _print_json(out)
@@ -154,7 +155,9 @@ def _print_dispatch(out: dict[str, Any], secure: bool) -> None:
             )
         if out["unsecured"]:
             con.print(f"[bold red]{out['message']}[/]")
-    if not out["ok"] and out.get("message"):
+    if not out["ok"] and out["status"] == "optimal":
+        con.print(f"[bold red]load shed[/]: {_fmt(out['shed_mw'], 1)} MW not served")
+    elif not out["ok"] and out.get("message"):
         con.print(f"[bold red]{out['status']}[/]: {' '.join(str(out['message']).split())}")
 
 
@@ -190,9 +193,10 @@ def grid_redispatch(
     """Corrective redispatch after an outage: the cheapest moves that remove every overload.
 
     When no redispatch can, load is shed at the value of lost load (reported in
-    MW per bus). Exit code 0 with a plan that removes every overload (shedding
-    included), 1 when overloads remain (``overloads_remain``), the problem is
-    infeasible or the solver failed, 2 on bad input.
+    MW per bus). Exit code 0 with a plan that removes every overload without
+    shedding; 1 when load is shed (``ok`` false, MW per bus listed), overloads
+    remain (``overloads_remain``), the problem is infeasible or the solver
+    failed; 2 on bad input.
     """
     from aiguilleur.grid import DCOPFOptions, dc_opf
     from aiguilleur.grid.redispatch import RedispatchOptions, parse_outage, redispatch
@@ -232,7 +236,7 @@ def grid_redispatch(
             con.print(f"  ... and {len(res.actions) - 15} more moves")
         for s in out["shed_by_bus"][:10]:
             con.print(f"  shed {s['shed_mw']:,.1f} MW at bus {s['bus_id']}")
-    if res.status != "optimal":
+    if not res.ok:
         raise typer.Exit(EXIT_NOT_OPTIMAL)
 
 
@@ -289,8 +293,9 @@ def grid_commit(
 ) -> None:
     """Unit commitment and dispatch over a horizon, with storage and renewables (MILP).
 
-    Exit code 0 when optimal (within the MIP gap); 1 when the time limit stopped
-    the search (``time_limit``: the best plan found is printed), the problem is
+    Exit code 0 when optimal (within the MIP gap) with every load served; 1 when
+    load is shed (``ok`` false, ``shed_mwh``), when the time limit stopped the
+    search (``time_limit``: the best plan found is printed), the problem is
     infeasible or the solver failed; 2 on bad input.
     """
     from aiguilleur.grid.commitment import (
@@ -329,6 +334,7 @@ def grid_commit(
         "step_h": res.step_h,
         "generation_cost": res.generation_cost,
         "startup_cost": res.startup_cost,
+        "ok": res.ok,
         "shed_mwh": res.shed_mwh,
         "curtailed_mwh": res.curtailed_mwh,
         "startups": int(res.startups.sum()),
@@ -355,5 +361,7 @@ def grid_commit(
             for row in df.itertuples(index=False):
                 t.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
             con.print(t)
-    if res.status != "optimal":
+    if not res.ok:
+        if res.status == "optimal" and not as_json:
+            _stdout().print(f"[bold red]load shed[/]: {res.shed_mwh:,.1f} MWh not served")
         raise typer.Exit(EXIT_NOT_OPTIMAL)

@@ -234,8 +234,9 @@ def grid_opf(
 ) -> None:
     """DC (default) or AC optimal power flow: cheapest dispatch and locational marginal prices.
 
-    Exit code 0 when optimal, 1 for an infeasible or failed problem (the status is
-    still printed), 2 on bad input.
+    Exit code 0 when optimal with every load served; 1 for an infeasible or failed
+    problem (the status and the reason are printed, no objective) or, with
+    ``--voll``, when load is shed (``ok`` false, ``shed_mw``); 2 on bad input.
     """
     import numpy as np
 
@@ -258,6 +259,8 @@ def grid_opf(
         "pg_mw": res.pg_mw,
         "lmp": res.lmp,
         "shed_mw": float(np.sum(res.shed_mw)),
+        "ok": res.ok,
+        "message": res.message,
         "binding_branches": [int(k) + 1 for k in res.binding_branches],
     }
     if as_json:
@@ -274,10 +277,11 @@ def grid_opf(
         t.add_row("binding branches", str(len(res.binding_branches)))
         t.add_row("load shed", _fmt(float(np.sum(res.shed_mw)), 1, " MW"))
         _stdout().print(t)
-        if not res.ok and res.message:
+        if res.status != "optimal" and res.message:
             _stdout().print(f"[bold red]{res.status}[/]: {' '.join(res.message.split())}")
-    if res.status != "optimal":
-        raise typer.Exit(1)
+        elif not res.ok:
+            _stdout().print(f"[bold red]load shed[/]: {res.total_shed_mw:,.1f} MW not served")
+    raise typer.Exit(exit_code(res.ok))
 
 
 def _grid_opf_ac(

@@ -527,6 +527,11 @@ class CommitmentResult:
         return int(self.pg_mw.shape[0])
 
     @property
+    def ok(self) -> bool:
+        """True when optimal with every load served (no shedding at the value of lost load)."""
+        return self.status == "optimal" and self.shed_mwh <= 1e-6
+
+    @property
     def shed_mwh(self) -> float:
         return float(np.sum(self.shed_mw) * self.step_h)
 

@@ -261,9 +261,12 @@ class DCOPFResult:
 
     @property
     def ok(self) -> bool:
-        """True when the problem was solved to optimality (shed load, allowed by a value
-        of lost load, is part of an optimal answer and is reported in ``shed_mw``)."""
-        return self.status == "optimal"
+        """True when solved to optimality with every load served.
+
+        Load shed at the value of lost load is part of an optimal answer, but not
+        what was asked: ``ok`` is then False and ``shed_mw`` says where.
+        """
+        return self.status == "optimal" and self.total_shed_mw <= 1e-6
 
     @property
     def total_shed_mw(self) -> float:

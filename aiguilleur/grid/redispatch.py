@@ -322,6 +322,11 @@ class RedispatchResult:
     message: str
 
     @property
+    def ok(self) -> bool:
+        """True when the plan removes every overload and serves every load (no shedding)."""
+        return self.status == "optimal" and self.total_shed_mw <= _TOL_MW
+
+    @property
     def total_shed_mw(self) -> float:
         return float(np.sum(self.shed_mw))
 
@@ -377,6 +382,7 @@ class RedispatchResult:
         shed = np.flatnonzero(self.shed_mw > _TOL_MW)
         return {
             "status": self.status,
+            "ok": self.ok,
             "reason": self.reason,
             "outages": [o.label for o in self.outages],
             "redispatch_cost": self.redispatch_cost,

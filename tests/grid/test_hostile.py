@@ -463,3 +463,58 @@ def test_export_writes_once_and_replaces_with_force(tmp_path: Path) -> None:
     assert invoke("grid", "import", str(target), "--out", str(out)).exit_code == 2
     assert invoke("grid", "import", str(target), "--out", str(out), "--force").exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back.m", "g.xiidm"]
+
+
+# -- 6. hostile round through the commands -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def nogen_case(tmp_path_factory: pytest.TempPathFactory) -> str:
+    net = read_matpower(bundled_case_path("case14"))
+    p = tmp_path_factory.mktemp("nogen") / "nogen.m"
+    write_matpower(net.with_gen_status(range(net.n_gen), 0), p)
+    return str(p)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["grid", "redispatch", "{nogen}", "--outage", "branch:1"],
+        ["grid", "commit", "{nogen}", "--profile", "synthetic", "--horizon", "2"],
+        ["grid", "opf", "{nogen}", "--voll", "1000"],
+        ["grid", "dispatch", "{nogen}", "--voll", "1000"],
+    ],
+)
+def test_shedding_is_not_success(nogen_case: str, args: list[str]) -> None:
+    args = [a.format(nogen=nogen_case) for a in args]
+    res = invoke(*args)
+    assert res.exit_code == 1, res.output
+    assert "shed" in res.stdout
+    out = json.loads(invoke(*args, "--json").stdout)
+    assert out["ok"] is False
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["grid", "info", "/dev/zero"], "not a regular file"),
+        (["grid", "info", "{d}"], "is a folder"),
+        (["grid", "info", "{d}/nothing.m"], "no such file"),
+        (["grid", "opf", "case14", "--ac", "--start", "/dev/zero"], "not a regular file"),
+        (["grid", "opf", "case14", "--ac", "--start", "{d}"], "is a folder"),
+        (["grid", "estimate", "case14", "--measurements", "/dev/zero"], "not a regular file"),
+        (["grid", "estimate", "case14", "--measurements", "{d}"], "is a folder"),
+        (["grid", "commit", "case14", "--profile", "/dev/zero"], "not a regular file"),
+        (["grid", "commit", "case14", "--profile", "{d}"], "is a folder"),
+        (["grid", "export", "/dev/zero", "{d}/new.xiidm"], "not a regular file"),
+        (["grid", "opf", "case14", "--voll", "nan"], "voll"),
+        (["grid", "redispatch", "case14", "--outage", "branch:3", "--minutes", "inf"], "minutes"),
+        (["grid", "commit", "case14", "--profile", "synthetic", "--time-limit", "inf"], "time"),
+        (["grid", "contingencies", "case14", "--margin", "nan"], "margin"),
+        (["grid", "dispatch", "case14", "--security", "n-1", "--emergency-factor", "-1"], "emerg"),
+    ],
+)
+def test_hostile_cli_inputs_are_one_line(tmp_path: Path, args: list[str], needle: str) -> None:
+    res = invoke(*(a.format(d=tmp_path) for a in args))
+    assert_one_line_error(res, needle)
+    assert list(tmp_path.iterdir()) == []
