@@ -14,11 +14,10 @@ from aiguilleur.cli._common import (
     _fail,
     _fmt,
     _guard,
-    _load_case,
     _print_json,
     _stdout,
 )
-from aiguilleur.cli._grid import grid_app
+from aiguilleur.cli._grid import _load, grid_app
 
 __all__ = ["grid_commit", "grid_dispatch", "grid_redispatch"]
 
@@ -63,16 +62,18 @@ def grid_dispatch(
 ) -> None:
     """Economic dispatch with the network (DC-OPF), optionally N-1 secure, with prices.
 
-    Exit code 0 with a plan (also when some outages cannot be secured: they are
-    named with the relaxation that would secure them), 1 when the base problem
-    is infeasible or the solver failed, 2 on bad input.
+    Exit code 0 with an optimal plan serving every load; 1 when load is shed
+    (``--voll``; ``ok`` false, ``shed_mw``), when some outages cannot be secured
+    (status ``insecure``: the plan is printed and the outages are named with the
+    relaxation that would secure them), when the base problem is infeasible or
+    the solver failed; 2 on bad input.
     """
     from aiguilleur.grid import DCOPFOptions, dc_opf
     from aiguilleur.grid.security import SCEDOptions, sced
 
     if security is not None and security.lower() not in ("n-1", "n1"):
         raise _fail(f"--security: expected n-1, got {security!r}")
-    net = _load_case(case)
+    net = _load(case)
     dopts = DCOPFOptions(model=model, rating=rating, voll_eur_per_mwh=voll)  # type: ignore[arg-type]
     out: dict[str, Any]
     if security is None:
@@ -84,10 +85,11 @@ def grid_dispatch(
             "time_s": res.time_s,
             "lmp": res.lmp,
             "pg_mw": res.pg_mw,
-            "shed_mw": res.total_shed_mw,
+            "shed_mw": res.total_shed_mw if res.ok else None,
+            "message": res.message,
             "binding_branches": [int(k) + 1 for k in res.binding_branches],
         }
-        ok = res.status == "optimal"
+        ok = res.ok
     else:
         sres = sced(net, SCEDOptions(dcopf=dopts, emergency_factor=emergency_factor))
         d = sres.dispatch
@@ -99,7 +101,7 @@ def grid_dispatch(
             "time_s": sres.time_s,
             "lmp": d.lmp,
             "pg_mw": d.pg_mw,
-            "shed_mw": d.total_shed_mw,
+            "shed_mw": d.total_shed_mw if d.ok else None,
             "dcopf_objective": sres.dcopf_objective,
             "security_cost": sres.security_cost,
             "binding_contingencies": [c.to_dict() for c in sres.binding],
@@ -110,7 +112,8 @@ def grid_dispatch(
             "islanding_outages": [int(k) + 1 for k in sres.islanding_outages],
             "limit_rule": sres.limit_rule,
         }
-        ok = sres.status in ("optimal", "insecure")
+        ok = sres.status == "optimal" and d.ok
+    out["ok"] = ok
     if as_json:
         _print_json(out)
     else:
@@ -152,6 +155,10 @@ def _print_dispatch(out: dict[str, Any], secure: bool) -> None:
             )
         if out["unsecured"]:
             con.print(f"[bold red]{out['message']}[/]")
+    if not out["ok"] and out["status"] == "optimal":
+        con.print(f"[bold red]load shed[/]: {_fmt(out['shed_mw'], 1)} MW not served")
+    elif not out["ok"] and out.get("message"):
+        con.print(f"[bold red]{out['status']}[/]: {' '.join(str(out['message']).split())}")
 
 
 @grid_app.command("redispatch")
@@ -186,8 +193,10 @@ def grid_redispatch(
     """Corrective redispatch after an outage: the cheapest moves that remove every overload.
 
     When no redispatch can, load is shed at the value of lost load (reported in
-    MW per bus). Exit code 0 with a plan, 1 if not even shedding balances the
-    grid, 2 on bad input.
+    MW per bus). Exit code 0 with a plan that removes every overload without
+    shedding; 1 when load is shed (``ok`` false, MW per bus listed), overloads
+    remain (``overloads_remain``), the problem is infeasible or the solver
+    failed; 2 on bad input.
     """
     from aiguilleur.grid import DCOPFOptions, dc_opf
     from aiguilleur.grid.redispatch import RedispatchOptions, parse_outage, redispatch
@@ -195,7 +204,7 @@ def grid_redispatch(
     if not outage:
         raise _fail("give at least one --outage branch:K or gen:J")
     outs = [parse_outage(o) for o in outage]
-    net = _load_case(case)
+    net = _load(case)
     opts = RedispatchOptions(minutes=minutes, voll_eur_per_mwh=voll, rating=rating)  # type: ignore[arg-type]
     if dispatch == "opf":
         base = dc_opf(net, DCOPFOptions(rating=opts.rating, voll_eur_per_mwh=voll))
@@ -227,7 +236,7 @@ def grid_redispatch(
             con.print(f"  ... and {len(res.actions) - 15} more moves")
         for s in out["shed_by_bus"][:10]:
             con.print(f"  shed {s['shed_mw']:,.1f} MW at bus {s['bus_id']}")
-    if res.status not in ("optimal", "overloads_remain"):
+    if not res.ok:
         raise typer.Exit(EXIT_NOT_OPTIMAL)
 
 
@@ -282,7 +291,13 @@ def grid_commit(
     time_limit: Annotated[float, typer.Option("--time-limit", help="Seconds.")] = 60.0,
     as_json: JsonOpt = False,
 ) -> None:
-    """Unit commitment and dispatch over a horizon, with storage and renewables (MILP)."""
+    """Unit commitment and dispatch over a horizon, with storage and renewables (MILP).
+
+    Exit code 0 when optimal (within the MIP gap) with every load served; 1 when
+    load is shed (``ok`` false, ``shed_mwh``), when the time limit stopped the
+    search (``time_limit``: the best plan found is printed), the problem is
+    infeasible or the solver failed; 2 on bad input.
+    """
     from aiguilleur.grid.commitment import (
         CommitmentOptions,
         commit,
@@ -294,7 +309,7 @@ def grid_commit(
 
     if not 0 < step_minutes <= 24 * 60:
         raise _fail(f"--step-minutes: expected minutes in (0, 1440], got {step_minutes:g}")
-    net = _load_case(case)
+    net = _load(case)
     step_h = step_minutes / 60.0
     if profile == "synthetic":
         prof = synthetic_profile(net, hours=max(24, round((horizon or 24) * step_h)), step_h=step_h)
@@ -319,6 +334,7 @@ def grid_commit(
         "step_h": res.step_h,
         "generation_cost": res.generation_cost,
         "startup_cost": res.startup_cost,
+        "ok": res.ok,
         "shed_mwh": res.shed_mwh,
         "curtailed_mwh": res.curtailed_mwh,
         "startups": int(res.startups.sum()),
@@ -345,5 +361,7 @@ def grid_commit(
             for row in df.itertuples(index=False):
                 t.add_row(*(f"{v:,.1f}" if isinstance(v, float) else str(v) for v in row))
             con.print(t)
-    if res.status not in ("optimal", "time_limit"):
+    if not res.ok:
+        if res.status == "optimal" and not as_json:
+            _stdout().print(f"[bold red]load shed[/]: {res.shed_mwh:,.1f} MWh not served")
         raise typer.Exit(EXIT_NOT_OPTIMAL)

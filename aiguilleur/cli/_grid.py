@@ -21,6 +21,7 @@ from aiguilleur.cli._common import (
     _progress_bar,
     _stdout,
 )
+from aiguilleur.status import exit_code
 
 if TYPE_CHECKING:
     from aiguilleur.grid import ContingencyResult, Network
@@ -36,6 +37,22 @@ grid_app = typer.Typer(
 )
 
 # -- grid ---------------------------------------------------------------------------------
+
+
+def _load(case: str) -> Network:
+    """The case, checked for what a solver needs (ratings, unit limits, magnitudes).
+
+    The error names the case as given, then the row (``grid info`` and
+    ``grid export`` read a case without this check).
+    """
+    from aiguilleur.errors import CaseFormatError, ValidationError
+
+    net = _load_case(case)
+    try:
+        net.check_solvable()
+    except ValidationError as e:
+        raise CaseFormatError(str(e), case) from None
+    return net
 
 
 @grid_app.command("info")
@@ -81,8 +98,11 @@ def grid_powerflow(
 ) -> None:
     """AC (Newton-Raphson) or DC power flow of a case.
 
-    Exit code 0 when the power flow converges, 1 when it does not (the result
-    is still printed, with converged = false), 2 on bad input.
+    Status ``feasible`` (exit 0) when the power flow converges and every load
+    is served; ``partial`` (exit 1) when some load is left unserved (islands
+    without a generator, isolated buses: ``unserved_mw`` says how much);
+    ``infeasible`` (exit 1) when nothing is energised; ``not_converged`` (exit 1,
+    the figures are printed but are not a solution); exit 2 on bad input.
     """
     from aiguilleur.grid import (
         PowerFlowOptions,
@@ -92,7 +112,7 @@ def grid_powerflow(
         scaled_dispatch,
     )
 
-    net = _load_case(case)
+    net = _load(case)
     if scaled:
         net = scaled_dispatch(net)
     opts = PowerFlowOptions(enforce_q_limits=enforce_q_limits, distributed_slack=distributed_slack)
@@ -103,6 +123,10 @@ def grid_powerflow(
         "case": net.name,
         "method": "ac" if is_ac else "dc",
         "operating_point": OPERATING_POINT_SCALED if scaled else OPERATING_POINT_AS_IS,
+        "status": res.status,
+        "ok": res.ok,
+        "message": res.message,
+        "unserved_mw": res.unserved_mw,
         "converged": res.converged,
         "iterations": res.iterations,
         "max_mismatch_pu": res.max_mismatch_pu,
@@ -120,8 +144,7 @@ def grid_powerflow(
         _print_json(out)
     else:
         _print_powerflow(net, res, out)
-    if not res.converged:
-        raise typer.Exit(1)
+    raise typer.Exit(exit_code(res.ok))
 
 
 def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
@@ -135,19 +158,28 @@ def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
     )
     t.add_column("what")
     t.add_column("value", justify="right")
+    t.add_row("status", res.status if res.ok else f"[bold red]{res.status}[/]")
     t.add_row("converged", "yes" if res.converged else "[bold red]NO[/]")
+    if res.unserved_mw > 0:
+        t.add_row("unserved load", f"[bold red]{res.unserved_mw:,.1f} MW[/]")
     t.add_row("iterations", str(res.iterations))
-    t.add_row("largest mismatch", f"{res.max_mismatch_pu:.2e} pu")
+    mism = res.max_mismatch_pu
+    t.add_row("largest mismatch", f"{mism:.2e} pu" if np.isfinite(mism) else "-")
     t.add_row("time", f"{res.time_s * 1000:.1f} ms")
-    t.add_row("generation", f"{float(np.sum(res.pg_mw)):,.1f} MW")
+    if not res.converged:
+        # the last iterate of a diverged solve is no solution: its figures are not shown
+        con.print(t)
+        con.print(f"[bold red]{res.message}[/]")
+        return
+    t.add_row("generation", _fmt(float(np.sum(res.pg_mw)), 1, " MW"))
     if out["method"] == "ac":
         on = res.vm_pu > 0
         vm = np.where(on, res.vm_pu, np.nan)
         if np.any(on):
             lo, hi = int(np.nanargmin(vm)), int(np.nanargmax(vm))
-            t.add_row("lowest voltage", f"{vm[lo]:.4f} pu (bus {int(res.bus_id[lo])})")
-            t.add_row("highest voltage", f"{vm[hi]:.4f} pu (bus {int(res.bus_id[hi])})")
-        t.add_row("losses", f"{res.losses_mw:,.1f} MW")
+            t.add_row("lowest voltage", f"{_fmt(vm[lo], 4)} pu (bus {int(res.bus_id[lo])})")
+            t.add_row("highest voltage", f"{_fmt(vm[hi], 4)} pu (bus {int(res.bus_id[hi])})")
+        t.add_row("losses", _fmt(res.losses_mw, 1, " MW"))
     load = np.where(np.isfinite(res.loading_pct), res.loading_pct, -np.inf)
     if load.size and np.isfinite(load.max()):
         k = int(np.argmax(load))
@@ -159,8 +191,16 @@ def _print_powerflow(net: Network, res: Any, out: dict[str, Any]) -> None:
         t.add_row("branches above rating A", str(int(np.sum(load > 100.0))))
     t.add_row("islands", str(len(res.islands)))
     con.print(t)
-    if not res.converged:
-        con.print("[bold red]The power flow did not converge[/]: figures above are not a solution.")
+    for isl in res.islands:
+        if isl.other_ref_bus_ids:
+            others = ", ".join(str(b) for b in isl.other_ref_bus_ids)
+            con.print(
+                f"[yellow]note[/]: island {isl.island} has several reference buses: bus "
+                f"{isl.ref_bus_id} is the angle reference, bus(es) {others} are solved as "
+                "generator (PV) buses"
+            )
+    if not res.ok:
+        con.print(f"[bold red]{res.message}[/]")
 
 
 @grid_app.command("opf")
@@ -194,8 +234,9 @@ def grid_opf(
 ) -> None:
     """DC (default) or AC optimal power flow: cheapest dispatch and locational marginal prices.
 
-    Exit code 0 when optimal, 1 for an infeasible or failed problem (the status is
-    still printed), 2 on bad input.
+    Exit code 0 when optimal with every load served; 1 for an infeasible or failed
+    problem (the status and the reason are printed, no objective) or, with
+    ``--voll``, when load is shed (``ok`` false, ``shed_mw``); 2 on bad input.
     """
     import numpy as np
 
@@ -206,7 +247,7 @@ def grid_opf(
         return
     if start is not None:
         raise _fail("--start applies to the AC OPF only: add --ac")
-    net = _load_case(case)
+    net = _load(case)
     opts = DCOPFOptions(model=model, rating=rating, voll_eur_per_mwh=voll)  # type: ignore[arg-type]
     res = dc_opf(net, opts)
     out: dict[str, Any] = {
@@ -218,6 +259,8 @@ def grid_opf(
         "pg_mw": res.pg_mw,
         "lmp": res.lmp,
         "shed_mw": float(np.sum(res.shed_mw)),
+        "ok": res.ok,
+        "message": res.message,
         "binding_branches": [int(k) + 1 for k in res.binding_branches],
     }
     if as_json:
@@ -226,16 +269,19 @@ def grid_opf(
         t = Table(title=f"{net.name}: DC-OPF ({res.model})", show_header=False)
         t.add_column("what")
         t.add_column("value", justify="right")
-        t.add_row("status", res.status)
-        t.add_row("objective", f"{res.objective:,.2f} per h")
+        t.add_row("status", res.status if res.ok else f"[bold red]{res.status}[/]")
+        t.add_row("objective", _fmt(res.objective, 2, " per h"))
         t.add_row("time", f"{res.time_s * 1000:.1f} ms")
         if res.status == "optimal" and res.lmp.size:
             t.add_row("LMP range", f"{np.min(res.lmp):,.2f} to {np.max(res.lmp):,.2f} per MWh")
         t.add_row("binding branches", str(len(res.binding_branches)))
-        t.add_row("load shed", f"{float(np.sum(res.shed_mw)):,.1f} MW")
+        t.add_row("load shed", _fmt(float(np.sum(res.shed_mw)), 1, " MW"))
         _stdout().print(t)
-    if res.status != "optimal":
-        raise typer.Exit(1)
+        if res.status != "optimal" and res.message:
+            _stdout().print(f"[bold red]{res.status}[/]: {' '.join(res.message.split())}")
+        elif not res.ok:
+            _stdout().print(f"[bold red]load shed[/]: {res.total_shed_mw:,.1f} MW not served")
+    raise typer.Exit(exit_code(res.ok))
 
 
 def _grid_opf_ac(
@@ -245,7 +291,7 @@ def _grid_opf_ac(
 
     if voll is not None:
         raise _fail("--voll applies to the DC OPF only: the AC OPF does not shed load")
-    net = _load_case(case)
+    net = _load(case)
     opts = ACOPFOptions(rating=rating)  # type: ignore[arg-type]  # checked by ACOPFOptions
     kind = start or "flat"
     init = ACOPFStart.from_json(kind) if kind not in ("flat", "dc") else kind
@@ -291,13 +337,17 @@ def _print_acopf(net: Network, res: ACOPFResult) -> None:
     ok = res.status == "optimal"
     t.add_row("status", res.status if ok else f"[bold red]{res.status}[/]")
     t.add_row("solver", res.message)
-    t.add_row("objective", f"{res.objective:,.2f} per h")
+    # the last iterate of a failed solve has a cost, but it is not a solution's
+    t.add_row("objective", _fmt(res.objective if ok else None, 2, " per h"))
     t.add_row("iterations", str(res.iterations))
-    t.add_row("largest violation", f"{res.max_violation:.2e} pu")
+    t.add_row(
+        "largest violation",
+        f"{res.max_violation:.2e} pu" if np.isfinite(res.max_violation) else "-",
+    )
     t.add_row("time", f"{res.time_s:.2f} s (build {res.build_time_s * 1000:.0f} ms)")
     t.add_row("start", res.start)
-    t.add_row("generation", f"{float(np.sum(res.pg_mw)):,.1f} MW")
-    t.add_row("losses", f"{res.losses_mw:,.1f} MW")
+    t.add_row("generation", _fmt(float(np.sum(res.pg_mw)), 1, " MW"))
+    t.add_row("losses", _fmt(res.losses_mw, 1, " MW"))
     if ok and np.any(np.isfinite(res.lmp)):
         t.add_row("LMP range", f"{np.nanmin(res.lmp):,.2f} to {np.nanmax(res.lmp):,.2f} per MWh")
     for kind, n in res.binding.counts().items():
@@ -347,7 +397,7 @@ def grid_contingencies(
     """
     from aiguilleur.grid import ContingencyOptions, scaled_dispatch, screen_n1
 
-    net = scaled_dispatch(_load_case(case))
+    net = scaled_dispatch(_load(case))
     opts = ContingencyOptions(
         rating=rating,  # type: ignore[arg-type]  # checked by ContingencyOptions
         ac_verify=ac_verify,
@@ -490,7 +540,7 @@ def grid_estimate(
     """
     from aiguilleur.grid.estimation import estimate_state, read_measurements
 
-    net = _load_case(case)
+    net = _load(case)
     res = estimate_state(net, read_measurements(measurements, net))
     if as_json:
         _print_json({"case": net.name, **res.to_dict()})

@@ -45,15 +45,21 @@ def grid_import(
     strict: Annotated[
         bool, typer.Option("--strict", help="Fail when anything is not represented.")
     ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Read a European grid file (pypowsybl) and report what was made of every element.
 
-    Exits 1 when some element is not represented (listed in the report).
+    Exits 1 when some element is not represented (listed in the report; the
+    --out file is still written), 2 on bad input or an --out file that exists
+    (--force replaces it).
     """
+    from aiguilleur._files import check_output_file
     from aiguilleur.grid.matpower import write_matpower
     from aiguilleur.grid.powsybl_io import ImportOptions, read_grid
 
+    if out is not None:
+        check_output_file(out, force=force)
     _quiet_pypowsybl()
     net, report = read_grid(source, ImportOptions(strict=strict))
     if out is not None:
@@ -79,11 +85,25 @@ def grid_export(
     fmt: Annotated[
         str, typer.Option("--format", help="XIIDM, CGMES or UCTE (pypowsybl's exporters).")
     ] = "XIIDM",
+    force: Annotated[
+        bool, typer.Option("--force", help="Replace an existing file (or write into a folder).")
+    ] = False,
 ) -> None:
-    """Write a MATPOWER case as IIDM, CGMES or UCTE-DEF through pypowsybl."""
-    from aiguilleur.grid.powsybl_io import write_grid
+    """Write a MATPOWER case as IIDM, CGMES or UCTE-DEF through pypowsybl.
 
+    The file is OUT, with the format's extension added when it has none (a
+    folder for CGMES). An existing file or non-empty folder is refused unless
+    --force is given; exit 2 on bad input.
+    """
+    from aiguilleur._files import check_output_dir, check_output_file
+    from aiguilleur.grid.powsybl_io import _export_path, _format, write_grid
+
+    target = _export_path(out, fmt)
+    if _format(fmt) == "CGMES":
+        check_output_dir(target, force=force)
+    else:
+        check_output_file(target, force=force)
     _quiet_pypowsybl()
     net = _load_case(case)
-    path = write_grid(net, out, fmt)
+    path = write_grid(net, out, fmt, force=force)
     typer.echo(f"written: {path}")

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -41,9 +42,11 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
+from aiguilleur._files import read_input_text
 from aiguilleur.errors import CaseFormatError, SolverError, ValidationError
 from aiguilleur.grid import _ipopt
 from aiguilleur.grid._acopf_model import ACModel, Terms, compile_model
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
 if TYPE_CHECKING:
@@ -206,15 +209,18 @@ class ACOPFStart:
 
         The ``--json`` output of ``aiguilleur grid opf --ac`` is such a file.
         """
+        if isinstance(path, bool) or not isinstance(path, (str, os.PathLike)):
+            raise ValidationError(
+                f"ACOPFStart.from_json: path must be a file path, got {type(path).__name__}"
+            )
         p = Path(path)
+        text = read_input_text(p, encoding="utf-8-sig")
         try:
-            obj = json.loads(p.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise CaseFormatError("no such file", str(p)) from None
-        except (OSError, UnicodeDecodeError) as e:
-            raise CaseFormatError(f"cannot read the start file: {e}", str(p)) from None
+            obj = json.loads(text)
         except json.JSONDecodeError as e:
             raise CaseFormatError(f"not valid JSON: {e.msg}", str(p), e.lineno) from None
+        except RecursionError:
+            raise CaseFormatError("JSON nested too deeply", str(p)) from None
         if not isinstance(obj, dict):
             raise CaseFormatError("expected a JSON object", str(p))
         vals: dict[str, FloatArray] = {}
@@ -1124,6 +1130,8 @@ def ac_opf(
     SolverError
         IPOPT could not be set up at all (casadi missing or broken).
     """
+    check_network(net, "ac_opf", solve=True)
+    check_options(options, ACOPFOptions, "ac_opf")
     opts = ACOPFOptions() if options is None else options
     if not isinstance(opts, ACOPFOptions):
         raise ValidationError(f"options: expected ACOPFOptions, got {type(opts).__name__}")

@@ -40,7 +40,9 @@ import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 
+from aiguilleur._files import read_input_text
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import incidence, island_references
 from aiguilleur.grid.dispatch import _costs, _number, _quiet_highs, _readonly
 from aiguilleur.grid.network import BUS_ISOLATED, Network
@@ -102,21 +104,22 @@ class Profile:
 def _csv_rows(
     path: Path, required: tuple[str, ...]
 ) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    text = read_input_text(path, encoding="utf-8-sig")
+    lines = text.splitlines()
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ValidationError(f"{path}: no such file") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ValidationError(f"{path}: cannot read ({e})") from None
-    reader = csv.reader(text.splitlines())
-    rows = [(i + 1, r) for i, r in enumerate(reader) if r and any(c.strip() for c in r)]
+        rows = [
+            (i + 1, r) for i, r in enumerate(csv.reader(lines)) if r and any(c.strip() for c in r)
+        ]
+    except csv.Error as e:
+        raise ValidationError(f"{path}: not a readable CSV file ({e})") from None
     if not rows:
         raise ValidationError(f"{path}: empty file, expected a header line")
     header = [c.strip().lower() for c in rows[0][1]]
     for name in required:
         if name not in header:
             raise ValidationError(
-                f"{path}, line {rows[0][0]}: missing column {name!r} (header: {', '.join(header)})"
+                f"{path}, line {rows[0][0]}: missing column {name!r} (header: "
+                f"{_token(', '.join(header), 80)[1:-1]})"
             )
     for line, r in rows[1:]:
         if len(r) != len(header):
@@ -126,16 +129,24 @@ def _csv_rows(
     return header, rows[1:]
 
 
+def _token(text: str, limit: int = 40) -> str:
+    """The offending field as it will appear in an error (never a whole line or file)."""
+    t = text.strip()
+    return repr(t if len(t) <= limit else t[:limit] + "...")
+
+
 def _field(path: Path, line: int, name: str, text: str, *, integer: bool = False) -> float:
     try:
         v = int(text) if integer else float(text)
     except ValueError:
         kind = "an integer" if integer else "a number"
         raise ValidationError(
-            f"{path}, line {line}, field {name}: {text.strip()!r} is not {kind}"
+            f"{path}, line {line}, field {name}: {_token(text)} is not {kind}"
         ) from None
     if not math.isfinite(v):
-        raise ValidationError(f"{path}, line {line}, field {name}: {text.strip()!r} is not finite")
+        raise ValidationError(f"{path}, line {line}, field {name}: {_token(text)} is not finite")
+    if integer and abs(v) > 2**53:
+        raise ValidationError(f"{path}, line {line}, field {name}: {_token(text)} is out of range")
     return float(v)
 
 
@@ -185,6 +196,13 @@ def read_profile(path: str | Path, net: Network, *, step_h: float = 1.0) -> Prof
         )
     pos = net.bus_index(bus)
     t_count = int(per.max()) + 1
+    if t_count > n:  # more periods than rows: some are missing (and no huge table is made)
+        seen = np.unique(per)
+        gaps = np.flatnonzero(seen != np.arange(seen.size))
+        miss = int(gaps[0]) if gaps.size else int(seen.size)
+        raise ValidationError(
+            f"{p}: period {miss} is missing (periods must run 0..{t_count - 1} without gaps)"
+        )
     present = np.zeros(t_count, dtype=bool)
     present[per] = True
     if not present.all():
@@ -509,6 +527,11 @@ class CommitmentResult:
         return int(self.pg_mw.shape[0])
 
     @property
+    def ok(self) -> bool:
+        """True when optimal with every load served (no shedding at the value of lost load)."""
+        return self.status == "optimal" and self.shed_mwh <= 1e-6
+
+    @property
     def shed_mwh(self) -> float:
         return float(np.sum(self.shed_mw) * self.step_h)
 
@@ -652,6 +675,14 @@ def commit(
         With ``mip_gap`` the relative gap reached; infeasibility of the
         supply shows as ``shed_mw`` at the value of lost load.
     """
+    check_network(net, "commit", solve=True)
+    if not isinstance(profile, Profile):
+        raise ValidationError(f"commit: profile must be a Profile, got {type(profile).__name__}")
+    if storage is not None and not isinstance(storage, StorageUnits):
+        raise ValidationError(
+            f"commit: storage must be StorageUnits or None, got {type(storage).__name__}"
+        )
+    check_options(options, CommitmentOptions, "commit")
     opts = CommitmentOptions() if options is None else options
     sto = StorageUnits.empty() if storage is None else storage
     t0 = time.perf_counter()

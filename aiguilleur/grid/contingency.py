@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aiguilleur.errors import SolverError, ValidationError
+from aiguilleur.grid._checks import check_network, check_options, check_row
 from aiguilleur.grid._compile import branch_admittance, make_ybus
 from aiguilleur.grid._newton import JacobianPattern, newton
 from aiguilleur.grid._trisolve import LevelLU
@@ -229,19 +230,23 @@ def apply_outage(
     net
         The pre-outage network.
     kind
-        ``branch`` or ``generator``.
+        ``branch`` or ``generator`` (``gen`` is accepted, as in :class:`Outage`).
     element
         0-based row of the branch or generator.
     participation
         For a generator outage: how the units left in its island share its
         output (``pmax``, ``pg`` or ``headroom``).
     """
+    check_network(net, "apply_outage")
     if kind == "branch":
-        return net.with_branch_status(element, 0)
-    if kind != "generator":
+        return net.with_branch_status(check_row(element, net.n_branch, "branch", "apply_outage"), 0)
+    if kind not in ("generator", "gen"):
         raise ValidationError(f"outage kind: expected branch or generator, got {kind!r}")
-    if not 0 <= element < net.n_gen:
-        raise ValidationError(f"generator index {element} out of range 0..{net.n_gen - 1}")
+    element = check_row(element, net.n_gen, "generator", "apply_outage")
+    if participation not in ("pmax", "pg", "headroom"):
+        raise ValidationError(
+            f"apply_outage: participation must be pmax, pg or headroom, got {participation!r}"
+        )
     on = net.gen.in_service == 1
     opts = PowerFlowOptions(participation=participation)
     st = _setup(net, opts)
@@ -463,7 +468,18 @@ def screen_n1(
         When the base-case power flow does not converge (there is no
         operating point to screen).
     """
+    check_network(net, "screen_n1", solve=True)
+    check_options(options, ContingencyOptions, "screen_n1")
     opts = options or ContingencyOptions()
+    # a decision, not a crash: with no bus but reference buses (a one-bus case, or only
+    # isolated buses) there is no flow to screen and no outage can be studied
+    st0 = _setup(net, PowerFlowOptions())
+    if st0.pv.size + st0.pq.size == 0:
+        raise ValidationError(
+            f"{net.name}: N-1 screening needs at least two energised buses joined by a branch "
+            f"in service (the case has {net.n_bus} bus(es), {int(st0.branch_on.sum())} such "
+            "branch(es)); there is nothing to screen"
+        )
     t0 = time.perf_counter()
     stages: dict[str, float] = {}
     pf_opts = PowerFlowOptions(

@@ -57,6 +57,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from aiguilleur.errors import SolverError, ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import dc_susceptance, incidence, island_references
 from aiguilleur.grid.network import BUS_ISOLATED, Network
 
@@ -257,6 +258,15 @@ class DCOPFResult:
     quadratic: bool
     iterations: int
     lp_solves: int
+
+    @property
+    def ok(self) -> bool:
+        """True when solved to optimality with every load served.
+
+        Load shed at the value of lost load is part of an optimal answer, but not
+        what was asked: ``ok`` is then False and ``shed_mw`` says where.
+        """
+        return self.status == "optimal" and self.total_shed_mw <= 1e-6
 
     @property
     def total_shed_mw(self) -> float:
@@ -1037,6 +1047,8 @@ def dc_opf(net: Network, options: DCOPFOptions | None = None) -> DCOPFResult:
     SolverError
         HiGHS itself failed and left no usable answer.
     """
+    check_network(net, "dc_opf", solve=True)
+    check_options(options, DCOPFOptions, "dc_opf")
     opts = DCOPFOptions() if options is None else options
     if not isinstance(opts, DCOPFOptions):
         raise ValidationError(f"options: expected DCOPFOptions, got {type(opts).__name__}")

@@ -74,6 +74,7 @@ from scipy.sparse.linalg import splu
 from scipy.stats import chi2, norm
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import branch_admittance, find_islands, make_ybus
 from aiguilleur.grid._estimation import (
     KINDS,
@@ -833,6 +834,12 @@ def estimate_state(
     ValidationError
         When a reading names a bus or branch that ``net`` does not have.
     """
+    check_network(net, "estimate_state", solve=True)
+    if not isinstance(measurements, Measurements):
+        raise ValidationError(
+            f"estimate_state: measurements must be Measurements, got {type(measurements).__name__}"
+        )
+    check_options(options, EstimationOptions, "estimate_state")
     opts = options or EstimationOptions()
     t0 = time.perf_counter()
     n_meas = len(measurements)

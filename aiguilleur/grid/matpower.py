@@ -27,8 +27,9 @@ from typing import Any, TypeVar
 import numpy as np
 import numpy.typing as npt
 
-from aiguilleur._files import atomic_write_bytes
+from aiguilleur._files import atomic_write_bytes, read_input_text
 from aiguilleur.errors import CaseFormatError, ValidationError
+from aiguilleur.grid._checks import check_network, check_path
 from aiguilleur.grid.network import BranchTable, BusTable, GenCostTable, GenTable, Network
 from aiguilleur.grid.schema import BRANCH_SCHEMA, BUS_SCHEMA, GEN_SCHEMA, Schema
 
@@ -108,17 +109,10 @@ def read_matpower(path: str | os.PathLike[str]) -> Network:
         When the file is missing, unreadable or malformed; the message names
         the file, the line and what was expected.
     """
+    check_path(path, "read_matpower")
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8-sig", errors="strict")
-    except FileNotFoundError:
-        raise CaseFormatError("no such file", str(p)) from None
-    except IsADirectoryError:
-        raise CaseFormatError("is a directory, expected a MATPOWER .m file", str(p)) from None
-    except UnicodeDecodeError as e:
-        raise CaseFormatError(f"not a text file ({e.reason} at byte {e.start})", str(p)) from None
-    except OSError as e:
-        raise CaseFormatError(f"cannot read: {e.strerror}", str(p)) from None
+    # bounded: a device (/dev/zero), a folder or a binary file is one line naming it
+    text = read_input_text(p, encoding="utf-8-sig")
     return read_matpower_string(text, source=str(p), default_name=p.stem)
 
 
@@ -146,6 +140,10 @@ def read_matpower_string(
     CaseFormatError
         When the text is malformed; see :func:`read_matpower`.
     """
+    if not isinstance(text, str):
+        raise ValidationError(
+            f"read_matpower_string: text must be a str, got {type(text).__name__}"
+        )
     lines = _split_lines(text)
     header_lines: list[str] = []
     in_header = True
@@ -529,6 +527,7 @@ def write_matpower_string(net: Network) -> str:
     characters replaced by ``_``; header lines that are not comments are
     written as comments.
     """
+    check_network(net, "write_matpower_string")
     sections: list[tuple[str, npt.NDArray[np.float64], tuple[int, ...]]] = [
         ("bus", net.bus.matrix(), tuple(sorted(_INT_COLS["bus"]))),
         ("gen", net.gen.matrix(), tuple(sorted(_INT_COLS["gen"]))),
@@ -592,6 +591,8 @@ def write_matpower(net: Network, path: str | os.PathLike[str]) -> None:
     CaseFormatError
         When the file cannot be written.
     """
+    check_network(net, "write_matpower")
+    check_path(path, "write_matpower")
     p = Path(path)
     try:
         data = write_matpower_string(net).encode("utf-8")

@@ -36,7 +36,9 @@ import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components
 
+from aiguilleur._files import atomic_write_bytes, read_input_text
 from aiguilleur.errors import CaseFormatError, ValidationError
+from aiguilleur.grid._checks import check_network, check_options, check_path
 from aiguilleur.grid._compile import branch_admittance, make_ybus
 from aiguilleur.grid.network import Network
 from aiguilleur.grid.powerflow import PowerFlowResult
@@ -301,6 +303,12 @@ class Measurements:
 # -- CSV -----------------------------------------------------------------------------------
 
 
+def _tok(text: str, limit: int = 40) -> str:
+    """A field as an error shows it: quoted, and cut short (never a whole line or file)."""
+    t = text.strip()
+    return repr(t if len(t) <= limit else t[:limit] + "...")
+
+
 def _parse_element(text: str, kind: str) -> int:
     """``bus:<id>`` or ``branch:<n>`` (matching the kind) -> the number; ValueError otherwise."""
     prefix, sep, num = text.strip().partition(":")
@@ -309,10 +317,10 @@ def _parse_element(text: str, kind: str) -> int:
         raise ValueError(f"expected {want}:<{'id' if want == 'bus' else 'n'}> for {kind}")
     s = num.strip()
     if not s or not s.isascii() or not s.isdigit():
-        raise ValueError(f"{text.strip()!r}: the number must be a positive integer")
+        raise ValueError(f"{_tok(text)}: the number must be a positive integer")
     k = int(s)
     if k <= 0 or k >= _MAX_ELEMENT:
-        raise ValueError(f"{text.strip()!r}: the number must be a positive integer")
+        raise ValueError(f"{_tok(text)}: the number must be a positive integer")
     return k
 
 
@@ -320,10 +328,13 @@ def _parse_float(text: str) -> float:
     s = text.strip()
     # Python's float() also reads "1_0", "infinity" and "nan"; a data file should not
     if not s or "_" in s:
-        raise ValueError(f"{s!r} is not a number")
-    x = float(s)
+        raise ValueError(f"{_tok(s)} is not a number")
+    try:
+        x = float(s)
+    except ValueError:
+        raise ValueError(f"{_tok(s)} is not a number") from None
     if not math.isfinite(x):
-        raise ValueError(f"{s!r} is not a finite number")
+        raise ValueError(f"{_tok(s)} is not a finite number")
     return x
 
 
@@ -365,14 +376,14 @@ def read_measurements_string(
             )
         mid, kind, elem, val, sig = fields
         if not mid or any(c in mid for c in "\"'"):
-            raise CaseFormatError(f"field id: {mid!r} is not a valid id", source, lineno)
+            raise CaseFormatError(f"field id: {_tok(mid)} is not a valid id", source, lineno)
         if mid in seen:
             raise CaseFormatError(
-                f"field id: {mid!r} is already used on line {seen[mid]}", source, lineno
+                f"field id: {_tok(mid)} is already used on line {seen[mid]}", source, lineno
             )
         if kind not in MEASUREMENT_KINDS:
             raise CaseFormatError(
-                f"field kind: {kind!r} is not one of {', '.join(MEASUREMENT_KINDS)}",
+                f"field kind: {_tok(kind)} is not one of {', '.join(MEASUREMENT_KINDS)}",
                 source,
                 lineno,
             )
@@ -400,7 +411,7 @@ def read_measurements_string(
         except ValueError as e:
             raise CaseFormatError(f"field sigma: {e}", source, lineno) from None
         if sigma <= 0:
-            raise CaseFormatError(f"field sigma: must be positive, got {sig}", source, lineno)
+            raise CaseFormatError(f"field sigma: must be positive, got {_tok(sig)}", source, lineno)
         seen[mid] = lineno
         ids.append(mid)
         kinds.append(kind)
@@ -434,18 +445,21 @@ def read_measurements(path: str | Path, net: Network | None = None) -> Measureme
         Naming the file and line of the first malformed line, unknown kind or
         element, non-finite value or non-positive sigma, or repeated id.
     """
+    check_path(path, "read_measurements")
+    if net is not None:
+        check_network(net, "read_measurements")
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise CaseFormatError("no such file", str(p)) from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise CaseFormatError(f"cannot read: {e}", str(p)) from None
+    text = read_input_text(p, encoding="utf-8-sig")
     return read_measurements_string(text, net, source=str(p))
 
 
 def write_measurements(meas: Measurements, path: str | Path) -> None:
     """Write ``meas`` as CSV (with a header line); :func:`read_measurements` reads it back."""
+    if not isinstance(meas, Measurements):
+        raise ValidationError(
+            f"write_measurements: meas must be Measurements, got {type(meas).__name__}"
+        )
+    check_path(path, "write_measurements")
     out = [",".join(_HEADER)]
     for mid, kind, label, v, s in zip(
         meas.id.tolist(),
@@ -456,7 +470,10 @@ def write_measurements(meas: Measurements, path: str | Path) -> None:
         strict=True,
     ):
         out.append(f"{mid},{kind},{label},{v!r},{s!r}")
-    Path(path).write_text("\n".join(out) + "\n", encoding="utf-8")
+    try:
+        atomic_write_bytes(Path(path), ("\n".join(out) + "\n").encode("utf-8"))
+    except OSError as e:
+        raise CaseFormatError(f"cannot write: {e.strerror or e}", str(path)) from None
 
 
 # -- simulation -----------------------------------------------------------------------------
@@ -593,6 +610,12 @@ def simulate_measurements(
     ValidationError
         When ``pf`` did not converge or is not a power flow of ``net``.
     """
+    check_network(net, "simulate_measurements")
+    if not isinstance(pf, PowerFlowResult):
+        raise ValidationError(
+            f"simulate_measurements: pf must be a PowerFlowResult, got {type(pf).__name__}"
+        )
+    check_options(options, SimulationOptions, "simulate_measurements")
     opts = options or SimulationOptions()
     if not pf.converged:
         raise ValidationError("simulate_measurements: the power flow did not converge")

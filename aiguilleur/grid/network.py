@@ -30,6 +30,8 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
 BUS_PQ, BUS_PV, BUS_REF, BUS_ISOLATED = 1, 2, 3, 4
+#: Largest magnitude accepted for a power (MW, MVAr) or a per-unit impedance in a case.
+MAX_MAGNITUDE = 1e9
 
 
 def _frozen(a: Any, dtype: str, name: str) -> Any:
@@ -472,6 +474,56 @@ class Network:
                     f"gencost row {i + 1}: a cost value is not a finite number", "gencost", i
                 )
 
+    def check_solvable(self) -> None:
+        """Check the values a solver needs to be meaningful; raise :class:`ValidationError`.
+
+        :meth:`validate` checks that the tables hold a network (every value
+        finite, ids consistent); this checks that its figures make sense to
+        solve: ratings are >= 0 (0: unlimited), a unit in service has
+        ``pmin <= pmax``, no power or impedance exceeds :data:`MAX_MAGNITUDE`.
+        The solvers call it; a case file with such values can still be read
+        and written back.
+        """
+        b = self.bus
+        # a power of a billion MW is a typing or unit error, and it overflows the solvers
+        for tbl, cols in (
+            (b, ("pd_mw", "qd_mvar", "gs_mw", "bs_mvar")),
+            (self.gen, ("pg_mw", "qg_mvar")),
+            (self.branch, ("r_pu", "x_pu", "b_pu")),
+        ):
+            for c in cols:
+                arr = getattr(tbl, c)
+                if np.any(np.abs(arr) > MAX_MAGNITUDE):
+                    i = int(np.flatnonzero(np.abs(arr) > MAX_MAGNITUDE)[0])
+                    raise ValidationError(
+                        f"{tbl.schema.component} row {i + 1}: {c} = {float(arr[i]):g} is out of "
+                        f"range (at most {MAX_MAGNITUDE:g} in magnitude)",
+                        tbl.schema.component,
+                        i,
+                    )
+        for c in ("rate_a_mva", "rate_b_mva", "rate_c_mva"):
+            arr = getattr(self.branch, c)
+            if np.any(arr < 0):
+                i = int(np.flatnonzero(arr < 0)[0])
+                raise ValidationError(
+                    f"branch row {i + 1} ({int(self.branch.from_bus_id[i])}-"
+                    f"{int(self.branch.to_bus_id[i])}): {c} is negative ({float(arr[i]):g}); "
+                    "a rating is >= 0 (0: unlimited)",
+                    "branch",
+                    i,
+                )
+        g = self.gen
+        # only units in service: a unit out of service with odd limits is never used
+        bad_p = (g.in_service == 1) & (g.pmin_mw > g.pmax_mw)
+        if np.any(bad_p):
+            i = int(np.flatnonzero(bad_p)[0])
+            raise ValidationError(
+                f"gen row {i + 1} (bus {int(g.bus_id[i])}): pmin {float(g.pmin_mw[i]):g} MW is "
+                f"above pmax {float(g.pmax_mw[i]):g} MW",
+                "gen",
+                i,
+            )
+
     # -- changes ---------------------------------------------------------------
     def replace(self, **changes: Any) -> Network:
         """A copy with the given fields replaced (tables are replaced whole)."""
@@ -479,29 +531,35 @@ class Network:
 
     def with_branch_status(self, branches: npt.ArrayLike, in_service: int | bool) -> Network:
         """A copy with the given branches (0-based rows) switched in or out."""
-        idx = np.atleast_1d(np.asarray(branches, dtype=np.int64))
-        bad = idx[(idx < 0) | (idx >= self.n_branch)]
-        if bad.size:
-            raise ValidationError(f"branch index {int(bad[0])} out of range 0..{self.n_branch - 1}")
+        from aiguilleur.grid._checks import check_flag, check_rows
+
+        idx = check_rows(branches, self.n_branch, "branch", "with_branch_status")
+        flag = check_flag(in_service, "with_branch_status", "in_service")
         st = np.array(self.branch.in_service)
-        st[idx] = int(bool(in_service))
+        st[idx] = flag
         return self.replace(branch=dataclasses.replace(self.branch, in_service=st))
 
     def with_gen_status(self, gens: npt.ArrayLike, in_service: int | bool) -> Network:
         """A copy with the given generators (0-based rows) switched in or out."""
-        idx = np.atleast_1d(np.asarray(gens, dtype=np.int64))
-        bad = idx[(idx < 0) | (idx >= self.n_gen)]
-        if bad.size:
-            raise ValidationError(f"generator index {int(bad[0])} out of range 0..{self.n_gen - 1}")
+        from aiguilleur.grid._checks import check_flag, check_rows
+
+        idx = check_rows(gens, self.n_gen, "generator", "with_gen_status")
+        flag = check_flag(in_service, "with_gen_status", "in_service")
         st = np.array(self.gen.in_service)
-        st[idx] = int(bool(in_service))
+        st[idx] = flag
         return self.replace(gen=dataclasses.replace(self.gen, in_service=st))
 
     def with_dispatch(self, pg_mw: npt.ArrayLike) -> Network:
         """A copy with new generator active-power set-points."""
-        pg = np.asarray(pg_mw, dtype=np.float64)
+        try:
+            pg = np.asarray(pg_mw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(f"dispatch: expected {self.n_gen} numbers (MW)") from None
         if pg.shape != (self.n_gen,):
             raise ValidationError(f"dispatch: expected {self.n_gen} values, got {pg.shape}")
+        if not np.all(np.isfinite(pg)):
+            i = int(np.flatnonzero(~np.isfinite(pg))[0])
+            raise ValidationError(f"dispatch: gen row {i + 1} is not a finite number", "gen", i)
         return self.replace(gen=dataclasses.replace(self.gen, pg_mw=pg))
 
     # -- views -----------------------------------------------------------------

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from aiguilleur.errors import InfeasibleError
+from aiguilleur.errors import InfeasibleError, ValidationError
+from aiguilleur.grid._checks import check_network
 from aiguilleur.grid.network import Network
 
 __all__ = ["scaled_dispatch"]
@@ -30,6 +31,15 @@ def scaled_dispatch(net: Network, losses_pct: float = 0.0) -> Network:
     InfeasibleError
         When the target lies outside the sum of Pmin or of Pmax in service.
     """
+    check_network(net, "scaled_dispatch", solve=True)
+    if (
+        isinstance(losses_pct, bool)
+        or not isinstance(losses_pct, (int, float))
+        or not 0 <= losses_pct < 100
+    ):
+        raise ValidationError(
+            f"scaled_dispatch: losses_pct must be in [0, 100), got {losses_pct!r}"
+        )
     g = net.gen
     on = g.in_service == 1
     target = float(np.sum(net.bus.pd_mw) + np.sum(net.bus.gs_mw)) * (1.0 + losses_pct / 100.0)

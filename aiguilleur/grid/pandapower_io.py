@@ -81,6 +81,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network
 from aiguilleur.grid.network import (
     BranchTable,
     BusTable,
@@ -186,6 +187,8 @@ def to_pandapower(net: Network, *, f_hz: float = 50.0) -> Any:
         When pandapower is missing, or a polynomial cost has an order above 2
         (pandapower's ``poly_cost`` stops at quadratic terms).
     """
+
+    check_network(net, "to_pandapower")
     pp = _import_pandapower()
     if not (np.isfinite(f_hz) and f_hz > 0):
         raise ValidationError(f"f_hz: expected a positive frequency, got {f_hz}")

@@ -22,8 +22,10 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import splu
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import (
     Islands,
+    branch_admittance,
     dc_susceptance,
     find_islands,
     incidence,
@@ -31,6 +33,7 @@ from aiguilleur.grid._compile import (
 )
 from aiguilleur.grid._newton import newton
 from aiguilleur.grid.network import BUS_PV, BUS_REF, Network
+from aiguilleur.status import Status
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -102,7 +105,13 @@ class PowerFlowOptions:
 
 @dataclass(frozen=True)
 class IslandReport:
-    """One island of the solved network."""
+    """One island of the solved network.
+
+    ``other_ref_bus_ids`` lists the buses of type 3 in the island other than
+    ``ref_bus_id``: an island has one angle reference, the first reference bus
+    (in file order) with a generator in service; the others are solved as
+    generator (PV) buses, their active output held at its set-point.
+    """
 
     island: int
     buses: int
@@ -112,6 +121,36 @@ class IslandReport:
     converged: bool
     load_mw: float
     generation_mw: float
+    other_ref_bus_ids: tuple[int, ...] = ()
+
+
+def _pf_status(converged: bool, islands: tuple[IslandReport, ...], unserved_mw: float) -> Status:
+    """The status of a power flow: the numerical outcome and the load left unserved."""
+    if not any(i.energised for i in islands):
+        return "infeasible"
+    if not converged:
+        return "not_converged"
+    if unserved_mw > 1e-9:
+        return "partial"
+    return "feasible"
+
+
+def _pf_message(status: str, islands: tuple[IslandReport, ...], unserved_mw: float) -> str:
+    """One line naming what the power flow left undone ('' when nothing)."""
+    dead = [i for i in islands if not i.energised]
+    if status == "infeasible":
+        return "no island has a generator in service: nothing is energised" + (
+            f", {unserved_mw:,.1f} MW of load unserved" if unserved_mw > 0 else ""
+        )
+    if status == "not_converged":
+        return "the power flow did not converge: the figures are not a solution"
+    if status == "partial":
+        nb = sum(i.buses for i in dead)
+        return (
+            f"{unserved_mw:,.1f} MW of load unserved: {len(dead)} island(s) of {nb} bus(es) "
+            "without a generator in service are de-energised"
+        )
+    return ""
 
 
 @dataclass(frozen=True)
@@ -139,6 +178,23 @@ class PowerFlowResult:
     loading_pct: FloatArray
     islands: tuple[IslandReport, ...] = ()
     q_limited_gens: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    unserved_mw: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        """``feasible``; ``partial`` when some load is unserved (de-energised islands or
+        isolated buses); ``infeasible`` when nothing is energised; ``not_converged``."""
+        return _pf_status(self.converged, self.islands, self.unserved_mw)
+
+    @property
+    def ok(self) -> bool:
+        """True when the power flow converged and every load is served."""
+        return self.status == "feasible"
+
+    @property
+    def message(self) -> str:
+        """What the power flow left undone, in one line ('' when ``ok``)."""
+        return _pf_message(self.status, self.islands, self.unserved_mw)
 
     @property
     def losses_mw(self) -> float:
@@ -192,6 +248,23 @@ class DCPowerFlowResult:
     p_mw: FloatArray
     loading_pct: FloatArray
     islands: tuple[IslandReport, ...] = ()
+    unserved_mw: float = 0.0
+
+    @property
+    def status(self) -> Status:
+        """``feasible``; ``partial`` when some load is unserved (de-energised islands or
+        isolated buses); ``infeasible`` when nothing is energised; ``not_converged``."""
+        return _pf_status(self.converged, self.islands, self.unserved_mw)
+
+    @property
+    def ok(self) -> bool:
+        """True when the power flow converged and every load is served."""
+        return self.status == "feasible"
+
+    @property
+    def message(self) -> str:
+        """What the power flow left undone, in one line ('' when ``ok``)."""
+        return _pf_message(self.status, self.islands, self.unserved_mw)
 
     @property
     def iterations(self) -> int:
@@ -221,6 +294,7 @@ class DCPowerFlowResult:
 class _Setup:
     islands: Islands
     energised: BoolArray  # per bus
+    branch_on: BoolArray  # per branch, in service with both ends energised
     gen_on: BoolArray  # per generator, in service and energised
     ref: IntArray
     pv: IntArray
@@ -265,9 +339,13 @@ def _setup(net: Network, opts: PowerFlowOptions, gen_on: BoolArray | None = None
                 first = np.flatnonzero(gon & (net.gen_bus == r))
                 if first.size:
                     alpha[first[0]] = 1.0
+    # a branch to an isolated (type 4) or de-energised bus is out of the calculation:
+    # kept in, it would tie an energised bus to a zero voltage (a short circuit)
+    branch_on = (net.branch.in_service == 1) & energised[net.branch_from] & energised[net.branch_to]
     return _Setup(
         isl,
         energised,
+        branch_on,
         gon,
         ref.astype(np.int64),
         np.flatnonzero(pv_mask).astype(np.int64),
@@ -292,6 +370,11 @@ def _island_reports(
     gl = lab[net.gen_bus]
     gsel = st.gen_on & (gl >= 0)
     gen = np.bincount(gl[gsel], weights=pg_mw[gsel], minlength=k)
+    is_ref = (net.bus.bus_type == BUS_REF) & (lab >= 0)
+    is_ref[isl.ref[isl.ref >= 0]] = False
+    extra: list[list[int]] = [[] for _ in range(k)]
+    for j in np.flatnonzero(is_ref):
+        extra[int(lab[j])].append(int(net.bus.bus_id[j]))
     out = []
     for i in range(k):
         r = int(isl.ref[i])
@@ -305,9 +388,15 @@ def _island_reports(
                 converged=bool(converged) if r >= 0 else False,
                 load_mw=float(load[i]),
                 generation_mw=float(gen[i]),
+                other_ref_bus_ids=tuple(extra[i]),
             )
         )
     return tuple(out)
+
+
+def _unserved_mw(net: Network, st: _Setup) -> float:
+    """Load at buses left without supply (de-energised islands, isolated buses)."""
+    return float(np.sum(np.maximum(net.bus.pd_mw[~st.energised], 0.0)))
 
 
 def _loading(net: Network, s_mva: FloatArray) -> FloatArray:
@@ -365,10 +454,23 @@ def ac_power_flow(
         Convergence status, iterations, largest mismatch and the solution.
         A power flow that does not converge is reported, not raised.
     """
+    check_network(net, "ac_power_flow", solve=True)
+    check_options(options, PowerFlowOptions, "ac_power_flow")
+    # overflow in a diverging iteration is reported through the status, not as warnings
+    with np.errstate(all="ignore"):
+        return _ac_power_flow(net, options, v0=v0)
+
+
+def _ac_power_flow(
+    net: Network,
+    options: PowerFlowOptions | None = None,
+    *,
+    v0: ComplexArray | None = None,
+) -> PowerFlowResult:
     opts = options or PowerFlowOptions()
     t0 = time.perf_counter()
     st = _setup(net, opts)
-    ybus, yf, yt = make_ybus(net)
+    ybus, yf, yt = make_ybus(net, branch_admittance(net, st.branch_on))
     base = net.base_mva
     n = net.n_bus
     g = net.gen
@@ -436,7 +538,8 @@ def ac_power_flow(
     s_max = np.maximum(np.abs(sf), np.abs(stt))
     reports = _island_reports(net, st, pg_out, res.converged)
     return PowerFlowResult(
-        converged=bool(res.converged),
+        # nothing energised: nothing was solved
+        converged=bool(res.converged) and bool(st.ref.size),
         iterations=total_it,
         max_mismatch_pu=float(res.max_mismatch),
         time_s=time.perf_counter() - t0,
@@ -452,6 +555,7 @@ def ac_power_flow(
         loading_pct=_loading(net, s_max),
         islands=reports,
         q_limited_gens=np.array(sorted(set(q_limited)), dtype=np.int64),
+        unserved_mw=_unserved_mw(net, st),
     )
 
 
@@ -524,14 +628,22 @@ def dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPo
     island (or every participating unit, with a distributed slack) takes up
     the island's imbalance.
     """
+    check_network(net, "dc_power_flow", solve=True)
+    check_options(options, PowerFlowOptions, "dc_power_flow")
+    # overflow in a diverging iteration is reported through the status, not as warnings
+    with np.errstate(all="ignore"):
+        return _dc_power_flow(net, options)
+
+
+def _dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPowerFlowResult:
     opts = options or PowerFlowOptions()
     t0 = time.perf_counter()
     st = _setup(net, opts)
     base = net.base_mva
     n = net.n_bus
-    b = dc_susceptance(net)
+    b = dc_susceptance(net, st.branch_on)
     a = incidence(net)
-    shift = np.deg2rad(net.branch.shift_deg)
+    shift = np.where(st.branch_on, np.deg2rad(net.branch.shift_deg), 0.0)
     pf_inj = -b * shift
     bbus = (a.T @ sp.diags(b) @ a).tocsc()
     pbus_inj = a.T @ pf_inj
@@ -574,9 +686,9 @@ def dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPo
         except RuntimeError:
             converged = False
     pf = (b * (va[net.branch_from] - va[net.branch_to]) + pf_inj) * base
-    pf = np.where(net.branch.in_service == 1, pf, 0.0)
+    pf = np.where(st.branch_on, pf, 0.0)
     return DCPowerFlowResult(
-        converged=converged,
+        converged=converged and bool(st.ref.size),
         time_s=time.perf_counter() - t0,
         bus_id=np.array(net.bus.bus_id),
         va_deg=np.rad2deg(va),
@@ -584,4 +696,5 @@ def dc_power_flow(net: Network, options: PowerFlowOptions | None = None) -> DCPo
         p_mw=pf,
         loading_pct=_loading(net, np.abs(pf)),
         islands=_island_reports(net, st, pg_out, converged),
+        unserved_mw=_unserved_mw(net, st),
     )

@@ -112,6 +112,7 @@ import numpy.typing as npt
 
 from aiguilleur.errors import AiguilleurError, CaseFormatError, ValidationError
 from aiguilleur.grid import _powsybl_import as _imp
+from aiguilleur.grid._checks import check_network, check_path
 from aiguilleur.grid._powsybl_import import Omission
 from aiguilleur.grid.network import (
     BUS_PQ,
@@ -528,6 +529,8 @@ def to_pypowsybl(net: Network) -> Any:
     Out-of-service branches and units are created disconnected. Costs, areas,
     zones, ratings B and C and angle limits have no place in IIDM here.
     """
+
+    check_network(net, "to_pypowsybl")
     pp = _pypowsybl()
     import pandas as pd
 
@@ -827,10 +830,10 @@ def read_grid(
     CaseFormatError
         When the file is missing or pypowsybl cannot read it (its message kept).
     """
-    pp = _pypowsybl()
+    check_path(path, "read_grid")
     p = Path(path)
-    if not p.exists():
-        raise CaseFormatError("no such file or folder", str(p))
+    _check_source(p)
+    pp = _pypowsybl()
     try:
         network = pp.network.load(str(p))
     except Exception as exc:  # pypowsybl raises its own PyPowsyblError, among others
@@ -843,13 +846,63 @@ def read_grid(
     return net, report
 
 
-def write_grid(net: Network, path: str | Path, format: str = "XIIDM") -> Path:
+def _check_source(p: Path) -> None:
+    """A folder (CGMES) or a regular file within the input bound; devices are refused."""
+    import stat
+
+    from aiguilleur._files import MAX_INPUT_BYTES
+
+    try:
+        st = p.stat()
+    except FileNotFoundError:
+        raise CaseFormatError("no such file or folder", str(p)) from None
+    except OSError as e:
+        raise CaseFormatError(f"cannot read ({e.strerror or e})", str(p)) from None
+    if stat.S_ISDIR(st.st_mode):
+        return
+    if not stat.S_ISREG(st.st_mode):
+        raise CaseFormatError("is not a regular file (a device, pipe or socket)", str(p))
+    if st.st_size > MAX_INPUT_BYTES:
+        raise CaseFormatError(
+            f"{st.st_size:,} bytes, more than the {MAX_INPUT_BYTES:,} allowed for this input",
+            str(p),
+        )
+
+
+_EXTENSION = {"XIIDM": ".xiidm", "UCTE": ".uct"}
+
+
+def _export_path(path: str | Path, format: str) -> Path:
+    """Where :func:`write_grid` writes: the folder for CGMES, else the file with its extension.
+
+    pypowsybl adds the format's extension when the name has none; the path
+    named to the user (and checked before the work) is that final one.
+    """
+    fmt = _format(format)
+    p = Path(path)
+    ext = _EXTENSION.get(fmt)
+    if ext is not None and (not p.name or p.is_dir()):
+        raise ValidationError(f"{p}: is a folder; give a file name for {fmt}")
+    if ext is not None and not p.suffix:
+        p = p.with_name(p.name + ext)
+    return p
+
+
+def write_grid(
+    net: Network, path: str | Path, format: str = "XIIDM", *, force: bool = False
+) -> Path:
     """Write ``net`` as CGMES, UCTE-DEF or XIIDM through :func:`to_pypowsybl`.
 
-    ``path`` is the file to write without its extension for CGMES (pypowsybl
-    writes one file per profile beside it) and with it otherwise. UCTE-DEF
-    needs UCTE node names and voltage levels, which a MATPOWER case does not
-    have: pypowsybl's exporter rejects such a network, and that is reported.
+    ``path`` is the folder to write for CGMES (pypowsybl writes one file per
+    profile in it) and the file otherwise (the format's extension is added
+    when it has none). UCTE-DEF needs UCTE node names and voltage levels, which
+    a MATPOWER case does not have: pypowsybl's exporter rejects such a network,
+    and that is reported.
+
+    The output is checked before the conversion starts: an existing file (or a
+    non-empty CGMES folder) is replaced only with ``force``. Files are written
+    in a temporary folder beside the target and moved into place, so a failure
+    never leaves a half-written file.
 
     Returns
     -------
@@ -859,18 +912,46 @@ def write_grid(net: Network, path: str | Path, format: str = "XIIDM") -> Path:
     Raises
     ------
     ValidationError
-        For an unknown format, or when pypowsybl's exporter refuses the network.
+        For an unknown format, an output that exists (without ``force``) or
+        cannot be written, or when pypowsybl's exporter refuses the network.
     """
+    import os
+    import shutil
+    import tempfile
+
+    from aiguilleur._files import check_output_dir, check_output_file
+
+    check_network(net, "write_grid")
+    check_path(path, "write_grid")
     fmt = _format(format)
+    p = _export_path(path, fmt)
+    if fmt == "CGMES":
+        check_output_dir(p, force=force)
+    else:
+        check_output_file(p, force=force)
     n = to_pypowsybl(net)
-    p = Path(path)
+    parent = p.parent if str(p.parent) else Path(".")
+    tmp = Path(tempfile.mkdtemp(prefix=f".{p.name}.", dir=parent))
     try:
+        try:
+            if fmt == "CGMES":
+                n.save(str(tmp / (net.name or "network")), format="CGMES")
+            else:
+                n.save(str(tmp / p.name), format=fmt)
+        except Exception as exc:
+            msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise ValidationError(f"{p}: pypowsybl cannot write {fmt}: {msg}") from None
+        written = sorted(f for f in tmp.iterdir() if f.is_file())
         if fmt == "CGMES":
-            p.mkdir(parents=True, exist_ok=True)
-            n.save(str(p / (net.name or "network")), format="CGMES")
-            return p
-        n.save(str(p), format=fmt)
-    except Exception as exc:
-        msg = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ValidationError(f"{p}: pypowsybl cannot write {fmt}: {msg}") from None
+            p.mkdir(exist_ok=True)
+            for f in written:
+                os.replace(f, p / f.name)
+        else:
+            if len(written) != 1:
+                raise ValidationError(f"{p}: pypowsybl wrote {len(written)} files, expected one")
+            os.replace(written[0], p)
+    except OSError as e:
+        raise ValidationError(f"{p}: cannot write ({e.strerror or e})") from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     return p

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network
 from aiguilleur.grid.network import Network
 
 __all__ = ["to_pypsa"]
@@ -33,6 +34,8 @@ def to_pypsa(net: Network) -> tuple[Any, float]:
     ValidationError
         When PyPSA is not installed or the network has no generator costs.
     """
+
+    check_network(net, "to_pypsa")
     try:
         import pypsa
     except ImportError:

@@ -47,6 +47,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network
 from aiguilleur.grid._compile import dc_susceptance, incidence, island_references
 from aiguilleur.grid.dispatch import (
     _costs,
@@ -321,6 +322,11 @@ class RedispatchResult:
     message: str
 
     @property
+    def ok(self) -> bool:
+        """True when the plan removes every overload and serves every load (no shedding)."""
+        return self.status == "optimal" and self.total_shed_mw <= _TOL_MW
+
+    @property
     def total_shed_mw(self) -> float:
         return float(np.sum(self.shed_mw))
 
@@ -376,6 +382,7 @@ class RedispatchResult:
         shed = np.flatnonzero(self.shed_mw > _TOL_MW)
         return {
             "status": self.status,
+            "ok": self.ok,
             "reason": self.reason,
             "outages": [o.label for o in self.outages],
             "redispatch_cost": self.redispatch_cost,
@@ -464,6 +471,7 @@ class Redispatcher:
         limit_mw: npt.ArrayLike | None = None,
     ) -> None:
         t0 = time.perf_counter()
+        check_network(net, "Redispatcher", solve=True)
         opts = RedispatchOptions() if options is None else options
         if not isinstance(opts, RedispatchOptions):
             raise ValidationError(f"options: expected RedispatchOptions, got {type(opts).__name__}")
@@ -473,7 +481,13 @@ class Redispatcher:
         nb, nl = net.n_bus, net.n_branch
         br = net.branch
         f, t = net.branch_from, net.branch_to
-        pg_all = np.array(net.gen.pg_mw if pg_mw is None else pg_mw, dtype=np.float64)
+        try:
+            pg_all = np.array(net.gen.pg_mw if pg_mw is None else pg_mw, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValidationError(
+                f"Redispatcher: pg_mw must be {net.n_gen} numbers (MW, one per generator row), "
+                f"got {type(pg_mw).__name__}"
+            ) from None
         if pg_all.shape != (net.n_gen,):
             raise ValidationError(
                 f"pg_mw: expected {net.n_gen} values (one per generator row), got "
@@ -513,7 +527,12 @@ class Redispatcher:
         if limit_mw is not None:
             # active-power limits from the caller (e.g. the rating less an AC check's
             # reactive flow): inf or 0 where a branch is unlimited
-            lim_in = np.asarray(limit_mw, dtype=np.float64)
+            try:
+                lim_in = np.asarray(limit_mw, dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValidationError(
+                    f"limit_mw: expected {nl} non-negative values (one per branch row)"
+                ) from None
             if lim_in.shape != (nl,) or np.any(np.isnan(lim_in)) or np.any(lim_in < 0):
                 raise ValidationError(
                     f"limit_mw: expected {nl} non-negative values (one per branch row)"
@@ -615,6 +634,10 @@ class Redispatcher:
     def solve(self, outages: Iterable[Outage] = ()) -> RedispatchResult:
         """The corrective plan after ``outages`` (none: relieve pre-event overloads)."""
         t0 = time.perf_counter()
+        if isinstance(outages, Outage):
+            outages = (outages,)
+        elif isinstance(outages, (str, bytes)) or not isinstance(outages, Iterable):
+            raise ValidationError("Redispatcher.solve: outages must be a list of Outage values")
         outs = tuple(outages)
         net = self.net
         for o in outs:
@@ -966,5 +989,14 @@ def redispatch(
         sheds load at the value of lost load, or lists the overloads that
         remain, and says why.
     """
-    outs = (outages,) if isinstance(outages, Outage) else tuple(outages)
+    check_network(net, "redispatch", solve=True)
+    if isinstance(outages, Outage):
+        outs: tuple[Outage, ...] = (outages,)
+    elif isinstance(outages, (str, bytes)) or not isinstance(outages, Iterable):
+        raise ValidationError(
+            f"redispatch: outages must be an Outage or a list of them (parse_outage('branch:3')), "
+            f"got {outages!r}"[:200]
+        )
+    else:
+        outs = tuple(outages)
     return Redispatcher(net, pg_mw, options).solve(outs)

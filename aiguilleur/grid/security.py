@@ -38,6 +38,7 @@ import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network, check_options
 from aiguilleur.grid._compile import bridge_tree, incidence
 from aiguilleur.grid.dispatch import (
     DCOPFOptions,
@@ -273,6 +274,8 @@ def sced(net: Network, options: SCEDOptions | None = None) -> SCEDResult:
         Never raises for a grid that cannot be secured: ``status`` is
         ``"insecure"`` and ``unsecured`` names the pairs and the relaxation.
     """
+    check_network(net, "sced", solve=True)
+    check_options(options, SCEDOptions, "sced")
     opts = SCEDOptions() if options is None else options
     if not isinstance(opts, SCEDOptions):
         raise ValidationError(f"options: expected SCEDOptions, got {type(opts).__name__}")

@@ -24,6 +24,7 @@ import numpy.typing as npt
 import scipy.sparse as sp
 
 from aiguilleur.errors import ValidationError
+from aiguilleur.grid._checks import check_network
 from aiguilleur.grid._compile import (
     BridgeTree,
     bridge_tree,
@@ -80,6 +81,7 @@ class DCModel:
     @classmethod
     def build(cls, net: Network) -> DCModel:
         """Compile the DC model of ``net`` (in-service branches only)."""
+        check_network(net, "DCModel.build")
         isl = find_islands(net)
         b = dc_susceptance(net)
         a = incidence(net)
@@ -234,6 +236,9 @@ def ptdf(net: Network, model: DCModel | None = None) -> FloatArray:
 
     Reference-bus columns are zero; columns of de-energised buses are zero.
     """
+    check_network(net, "ptdf")
+    if model is not None and not isinstance(model, DCModel):
+        raise ValidationError(f"ptdf: model must be a DCModel or None, got {type(model).__name__}")
     m = model or DCModel.build(net)
     _check_dense(net.n_branch, net.n_bus, "ptdf")
     return m.ptdf_columns(np.arange(net.n_bus))
@@ -246,6 +251,9 @@ def lodf(net: Network, model: DCModel | None = None) -> FloatArray:
     flow on ``k``; the diagonal is -1. Columns of outages that island the grid
     (see :func:`bridges`) are NaN.
     """
+    check_network(net, "lodf")
+    if model is not None and not isinstance(model, DCModel):
+        raise ValidationError(f"lodf: model must be a DCModel or None, got {type(model).__name__}")
     m = model or DCModel.build(net)
     _check_dense(net.n_branch, net.n_branch, "lodf")
     out, _ = m.lodf_columns(np.arange(net.n_branch))
@@ -254,5 +262,10 @@ def lodf(net: Network, model: DCModel | None = None) -> FloatArray:
 
 def bridges(net: Network, model: DCModel | None = None) -> IntArray:
     """Rows of the in-service branches whose outage splits an island in two."""
+    check_network(net, "bridges")
+    if model is not None and not isinstance(model, DCModel):
+        raise ValidationError(
+            f"bridges: model must be a DCModel or None, got {type(model).__name__}"
+        )
     m = model or DCModel.build(net)
     return np.flatnonzero(m.bridge).astype(np.int64)

@@ -427,6 +427,8 @@ def test_cli_dc_opf_unchanged() -> None:
         "pg_mw",
         "lmp",
         "shed_mw",
+        "ok",
+        "message",
         "binding_branches",
     }
 

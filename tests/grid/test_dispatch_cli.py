@@ -27,8 +27,10 @@ def test_dispatch_json() -> None:
 
 
 def test_dispatch_n1_json() -> None:
-    out = _json(["grid", "dispatch", "case118", "--security", "n-1", "--json"])
+    res = runner.invoke(app, ["grid", "dispatch", "case118", "--security", "n-1", "--json"])
+    out = json.loads(res.stdout)
     assert out["status"] in ("optimal", "insecure")
+    assert res.exit_code == (0 if out["status"] == "optimal" else 1)
     assert len(out["lmp"]) == 118 and len(out["pg_mw"]) == 54
     assert out["security_cost"] >= 0
     assert isinstance(out["binding_contingencies"], list) and out["binding_contingencies"]
@@ -39,10 +41,12 @@ def test_dispatch_n1_json() -> None:
 
 
 def test_redispatch_json() -> None:
+    # the plan sheds load (ramp limits over 15 min): optimal, but not all was served -> exit 1
     out = _json(
-        ["grid", "redispatch", "case118", "--outage", "branch:8", "--outage", "gen:3", "--json"]
+        ["grid", "redispatch", "case118", "--outage", "branch:8", "--outage", "gen:3", "--json"],
+        code=1,
     )
-    assert out["status"] == "optimal"
+    assert out["status"] == "optimal" and out["ok"] is False and out["shed_mw"] > 0
     assert out["remaining_overloads"] == []
     assert out["shed_mw"] >= 0 and isinstance(out["actions"], list) and out["actions"]
     assert out["actions"][0]["explanation"]

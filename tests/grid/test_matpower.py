@@ -342,7 +342,7 @@ def test_directory_instead_of_file(tmp_path: Path) -> None:
 def test_not_a_text_file(tmp_path: Path) -> None:
     path = tmp_path / "binary.m"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00")
-    with pytest.raises(CaseFormatError, match="not a text file"):
+    with pytest.raises(CaseFormatError, match="binary or compressed file"):
         read_matpower(path)
 
 
