@@ -7,7 +7,7 @@ DEMO_STAMP := $(VENV)/.demo-stamp
 BENCH_STAMP := $(VENV)/.bench-stamp
 PY_CHECK := import sys; sys.exit(0 if sys.version_info >= (3, 11) else "aiguilleur needs Python 3.11 or newer: run make PYTHON=python3.11 ...")
 
-.PHONY: venv demo test lint bench
+.PHONY: venv demo test test-full lint bench
 
 venv: $(STAMP)
 
@@ -30,6 +30,10 @@ demo: $(DEMO_STAMP)
 # One BLAS thread per test worker: two workers on two cores must not oversubscribe.
 test: venv
 	OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
+
+# The default run plus the long reference checks (C-MAPSS FD002 and FD003 on the full sets).
+test-full: venv
+	AIGUILLEUR_FULL_REFERENCE=1 OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 $(BIN)/python -m pytest -n 2 -q
 
 lint: venv
 	$(BIN)/ruff check .

@@ -222,6 +222,7 @@ EXPECTED = {
     ],
     "aiguilleur.ops.scenario": [
         "MAX_SCENARIO_BYTES",
+        "MAX_SCENARIO_NODES",
         "ReplayResult",
         "Scenario",
         "bundled_scenarios",
@@ -532,6 +533,7 @@ EXPECTED = {
         "read_problem_json",
         "read_vrplib",
         "replan",
+        "replan_limits",
         "route_schedule",
         "slow_arcs",
         "solve",

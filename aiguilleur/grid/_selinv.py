@@ -76,8 +76,22 @@ class SelectedInverse:
         if not np.all(np.isfinite(d)) or np.any(d <= 0.0):
             raise NotPositiveDefinite("a pivot is not positive")
         self.d = d
-        # SuperLU leaves out fill that happens to be exactly zero; the recurrences need a
-        # closed pattern (the rows of each column pairwise present), so put them back as zeros
+        # SuperLU leaves out entries that happen to be exactly zero, including entries of
+        # A itself (a coupling whose value is 0 at this point): A^-1 is read there, so
+        # A's own pattern is put back first (as zeros in L)
+        ac = sp.coo_matrix(a)
+        pi, pj = perm_c[ac.row.astype(np.int64)], perm_c[ac.col.astype(np.int64)]
+        hi, lo = np.maximum(pi, pj), np.minimum(pi, pj)
+        lower = lower.tocoo()
+        r_all = np.concatenate([lower.row.astype(np.int64), hi])
+        c_all = np.concatenate([lower.col.astype(np.int64), lo])
+        d_all = np.concatenate([lower.data, np.zeros(hi.size)])
+        # duplicates summed: the zeros added to a stored entry change nothing
+        lower = sp.csc_matrix((d_all, (r_all, c_all)), shape=(n, n))
+        lower.sum_duplicates()
+        lower.sort_indices()
+        # ... and the recurrences need a closed pattern (the rows of each column pairwise
+        # present), so fill that SuperLU dropped as exactly zero is put back as zeros
         for _ in range(n + 1):
             indptr = lower.indptr.astype(np.int64)
             rows = lower.indices.astype(np.int64)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from importlib.resources import files
 from pathlib import Path
 
@@ -17,6 +18,14 @@ SHARED_CMAPSS_REASON = (
 )
 requires_shared_cmapss = pytest.mark.skipif(
     not (SHARED_CMAPSS / "train_FD001.txt").is_file(), reason=SHARED_CMAPSS_REASON
+)
+# FD002 and FD003 on the full sets take 85-160 s each on one core, and both miss an
+# issue target (expected failures that still catch a regression): out of the default
+# run, which must stay within 10 minutes on 2 cores. `make test-full` runs them, and
+# benchmarks/bench_health.py prints the same figures.
+requires_full_reference = pytest.mark.skipif(
+    not os.environ.get("AIGUILLEUR_FULL_REFERENCE"),
+    reason="long reference check: set AIGUILLEUR_FULL_REFERENCE=1 (make test-full)",
 )
 
 
