@@ -118,6 +118,9 @@ class OpsCentre:
         # runs for weeks must not grow without end); reaction_count counts them all
         self.reactions: deque[Reaction] = deque(maxlen=REACTIONS_KEPT)
         self.reaction_count = 0
+        # records (alarms, proposals) stored so far: an alarm raised early in a reaction is
+        # stored before the reaction ends, and watchers (the live feed) look at this count
+        self.records_written = 0
         self.restart_s = self._load()
 
     @classmethod
@@ -510,6 +513,7 @@ class OpsCentre:
                 a["reaction_s"] = time.perf_counter() - committed
                 self.store.put_record("alarms", a["id"], a["seq"], a)
                 published.add(a["id"])
+                self.records_written += 1
 
             react = self.responder.react(state, batch, publish)
             lag = time.perf_counter() - committed
@@ -522,6 +526,7 @@ class OpsCentre:
                 if a["id"] not in published:
                     a["reaction_s"] = lag - react.time_s + a["raised_after_s"]
                     self.store.put_record("alarms", a["id"], a["seq"], a)
+            self.records_written += len(react.proposals) + len(react.alarms)
             out.append(react)
             self.reactions.append(react)
             self.reaction_count += 1

@@ -276,12 +276,13 @@ class FeedHub:
         sub.cursor = part.end
         sub.callback(part)
 
-    def _changed(self, seen: tuple[int, int]) -> tuple[bool, tuple[int, int]]:
-        now = (self.centre.last_seq, self.centre.reaction_count)
+    def _changed(self, seen: tuple[int, int, int]) -> tuple[bool, tuple[int, int, int]]:
+        c = self.centre
+        now = (c.last_seq, c.reaction_count, getattr(c, "records_written", 0))
         return now != seen, now
 
     def _run(self) -> None:
-        seen = (-1, -1)
+        seen = (-1, -1, -1)
         next_head = 0.0
         try:
             while not self._stop.is_set():
