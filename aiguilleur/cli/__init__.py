@@ -76,7 +76,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     _single_threaded_blas()
     # click's UsageError, found through typer's public BadParameter (typer vendors click
     # in recent releases and imports it in older ones)
-    usage_error = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
+    usage_error: type[Exception] = next(
+        c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError"
+    )
     try:
         rc = app(
             args=list(argv) if argv is not None else None,
@@ -91,7 +93,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             sys.exit(EXIT_ERROR)
         # a bad option or argument: one line, not a framed box
         where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
-        typer.echo(f"error: {' '.join(e.format_message().split())}{where}", err=True)
+        fmt = getattr(e, "format_message", None)
+        msg = fmt() if callable(fmt) else str(e)
+        typer.echo(f"error: {' '.join(str(msg).split())}{where}", err=True)
         sys.exit(EXIT_ERROR)
     except (KeyboardInterrupt, typer.Abort):
         typer.echo("interrupted", err=True)

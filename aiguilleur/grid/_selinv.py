@@ -82,10 +82,10 @@ class SelectedInverse:
         ac = sp.coo_matrix(a)
         pi, pj = perm_c[ac.row.astype(np.int64)], perm_c[ac.col.astype(np.int64)]
         hi, lo = np.maximum(pi, pj), np.minimum(pi, pj)
-        lower = lower.tocoo()
-        r_all = np.concatenate([lower.row.astype(np.int64), hi])
-        c_all = np.concatenate([lower.col.astype(np.int64), lo])
-        d_all = np.concatenate([lower.data, np.zeros(hi.size)])
+        lc = sp.coo_matrix(lower)
+        r_all = np.concatenate([lc.row.astype(np.int64), hi])
+        c_all = np.concatenate([lc.col.astype(np.int64), lo])
+        d_all = np.concatenate([lc.data, np.zeros(hi.size)])
         # duplicates summed: the zeros added to a stored entry change nothing
         lower = sp.csc_matrix((d_all, (r_all, c_all)), shape=(n, n))
         lower.sum_duplicates()
