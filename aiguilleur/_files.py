@@ -9,6 +9,7 @@ from pathlib import Path
 __all__ = [
     "MAX_INPUT_BYTES",
     "atomic_write_bytes",
+    "check_input_file",
     "check_output_dir",
     "check_output_file",
     "read_input_bytes",
@@ -54,13 +55,18 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 MAX_INPUT_BYTES = 512 * 1024 * 1024
 
 
-def read_input_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
-    """Read a regular file of at most ``max_bytes``, or raise a one-line error.
+def check_input_file(
+    path: str | os.PathLike[str],
+    *,
+    max_bytes: int | None = MAX_INPUT_BYTES,
+    folder_ok: bool = False,
+) -> int:
+    """Check that ``path`` is a regular file of at most ``max_bytes``; returns its size.
 
-    Refuses what is not a regular file (a folder, a device, a pipe named as a
-    file), a file larger than the bound (checked before reading and again while
-    reading, as the size of a growing file can change), and reports a missing or
-    unreadable file as :class:`~aiguilleur.errors.CaseFormatError` naming the path.
+    Refuses what is not a regular file (a folder unless ``folder_ok``, a device, a
+    pipe named as a file) and a file larger than the bound (``None``: no bound, for
+    inputs read as a stream); a missing or unreadable file is a
+    :class:`~aiguilleur.errors.CaseFormatError` naming the path.
     """
     import stat
 
@@ -74,13 +80,28 @@ def read_input_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT
     except OSError as e:
         raise CaseFormatError(f"cannot read ({e.strerror or e})", str(p)) from None
     if stat.S_ISDIR(st.st_mode):
-        raise CaseFormatError("is a folder, not a file", str(p))
+        if folder_ok:
+            return 0
+        raise CaseFormatError("is a folder, not a regular file", str(p))
     if not stat.S_ISREG(st.st_mode):
         raise CaseFormatError("is not a regular file (a device, pipe or socket)", str(p))
-    if st.st_size > max_bytes:
+    if max_bytes is not None and st.st_size > max_bytes:
         raise CaseFormatError(
             f"{st.st_size:,} bytes, more than the {max_bytes:,} allowed for this input", str(p)
         )
+    return int(st.st_size)
+
+
+def read_input_bytes(path: str | os.PathLike[str], *, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    """Read a regular file of at most ``max_bytes``, or raise a one-line error.
+
+    The checks of :func:`check_input_file`, then the bound again while reading (the
+    size of a growing file can change).
+    """
+    from aiguilleur.errors import CaseFormatError
+
+    p = Path(path)
+    check_input_file(p, max_bytes=max_bytes)
     try:
         with open(p, "rb") as fh:
             data = fh.read(max_bytes + 1)

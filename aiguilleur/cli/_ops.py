@@ -132,20 +132,11 @@ def ops_ingest(
                 c, stream, on_ack=ack, on_error=bad, respond=respond, on_batch=flush
             )
     else:
-        import os
-        import stat
-
-        from aiguilleur.errors import CaseFormatError
+        from aiguilleur._files import check_input_file
 
         p = Path(source)
-        try:
-            st = os.stat(p)
-        except FileNotFoundError:
-            raise CaseFormatError("no such file", source) from None
-        except OSError as e:
-            raise CaseFormatError(f"cannot read ({e.strerror or e})", source) from None
-        if not stat.S_ISREG(st.st_mode):  # a folder or a device (/dev/zero) would never end
-            raise CaseFormatError("not a regular file (a folder or a device)", source)
+        # a folder or a device (/dev/zero) would never end; the file is read as a stream
+        check_input_file(p, max_bytes=None)
         with p.open("rb") as f, _centre(store, create=True, snapshot_every=snapshot_every) as c:
             stats = ingest_lines(c, f, on_ack=ack, on_error=bad, respond=respond, on_batch=flush)
     if stats.refused:

@@ -848,25 +848,9 @@ def read_grid(
 
 def _check_source(p: Path) -> None:
     """A folder (CGMES) or a regular file within the input bound; devices are refused."""
-    import stat
+    from aiguilleur._files import check_input_file
 
-    from aiguilleur._files import MAX_INPUT_BYTES
-
-    try:
-        st = p.stat()
-    except FileNotFoundError:
-        raise CaseFormatError("no such file or folder", str(p)) from None
-    except OSError as e:
-        raise CaseFormatError(f"cannot read ({e.strerror or e})", str(p)) from None
-    if stat.S_ISDIR(st.st_mode):
-        return
-    if not stat.S_ISREG(st.st_mode):
-        raise CaseFormatError("is not a regular file (a device, pipe or socket)", str(p))
-    if st.st_size > MAX_INPUT_BYTES:
-        raise CaseFormatError(
-            f"{st.st_size:,} bytes, more than the {MAX_INPUT_BYTES:,} allowed for this input",
-            str(p),
-        )
+    check_input_file(p, folder_ok=True)
 
 
 _EXTENSION = {"XIIDM": ".xiidm", "UCTE": ".uct"}

@@ -210,23 +210,9 @@ MAX_PBF_BYTES = 8 * 1024**3
 
 def _check_input_file(path: Path, max_bytes: int) -> None:
     """A regular file of at most ``max_bytes``, or a one-line :class:`CaseFormatError`."""
-    import os
-    import stat
+    from aiguilleur._files import check_input_file
 
-    try:
-        st = os.stat(path)
-    except FileNotFoundError:
-        raise CaseFormatError("no such file", str(path)) from None
-    except OSError as e:
-        raise CaseFormatError(f"cannot read ({e.strerror or e})", str(path)) from None
-    if stat.S_ISDIR(st.st_mode):
-        raise CaseFormatError("is a folder, not a file", str(path))
-    if not stat.S_ISREG(st.st_mode):
-        raise CaseFormatError("is not a regular file (a device, pipe or socket)", str(path))
-    if st.st_size > max_bytes:
-        raise CaseFormatError(
-            f"{st.st_size:,} bytes, more than the {max_bytes:,} allowed for this input", str(path)
-        )
+    check_input_file(path, max_bytes=max_bytes)
 
 
 # -- areas --------------------------------------------------------------------------
