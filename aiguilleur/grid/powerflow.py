@@ -153,8 +153,33 @@ def _pf_message(status: str, islands: tuple[IslandReport, ...], unserved_mw: flo
     return ""
 
 
+class _ServedLoad:
+    """``status``, ``ok`` and ``message`` of a power flow result (AC or DC), from its
+    convergence, its islands and the load it left unserved."""
+
+    converged: bool
+    islands: tuple[IslandReport, ...]
+    unserved_mw: float
+
+    @property
+    def status(self) -> Status:
+        """``feasible``; ``partial`` when some load is unserved (de-energised islands or
+        isolated buses); ``infeasible`` when nothing is energised; ``not_converged``."""
+        return _pf_status(self.converged, self.islands, self.unserved_mw)
+
+    @property
+    def ok(self) -> bool:
+        """True when the power flow converged and every load is served."""
+        return self.status == "feasible"
+
+    @property
+    def message(self) -> str:
+        """What the power flow left undone, in one line ('' when ``ok``)."""
+        return _pf_message(self.status, self.islands, self.unserved_mw)
+
+
 @dataclass(frozen=True)
-class PowerFlowResult:
+class PowerFlowResult(_ServedLoad):
     """The solution of an AC power flow, in the network's row order.
 
     De-energised buses have ``vm_pu = 0`` and the branches touching them carry
@@ -179,22 +204,6 @@ class PowerFlowResult:
     islands: tuple[IslandReport, ...] = ()
     q_limited_gens: IntArray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
     unserved_mw: float = 0.0
-
-    @property
-    def status(self) -> Status:
-        """``feasible``; ``partial`` when some load is unserved (de-energised islands or
-        isolated buses); ``infeasible`` when nothing is energised; ``not_converged``."""
-        return _pf_status(self.converged, self.islands, self.unserved_mw)
-
-    @property
-    def ok(self) -> bool:
-        """True when the power flow converged and every load is served."""
-        return self.status == "feasible"
-
-    @property
-    def message(self) -> str:
-        """What the power flow left undone, in one line ('' when ``ok``)."""
-        return _pf_message(self.status, self.islands, self.unserved_mw)
 
     @property
     def losses_mw(self) -> float:
@@ -237,7 +246,7 @@ class PowerFlowResult:
 
 
 @dataclass(frozen=True)
-class DCPowerFlowResult:
+class DCPowerFlowResult(_ServedLoad):
     """The solution of a DC power flow (angles and active flows only)."""
 
     converged: bool
@@ -249,22 +258,6 @@ class DCPowerFlowResult:
     loading_pct: FloatArray
     islands: tuple[IslandReport, ...] = ()
     unserved_mw: float = 0.0
-
-    @property
-    def status(self) -> Status:
-        """``feasible``; ``partial`` when some load is unserved (de-energised islands or
-        isolated buses); ``infeasible`` when nothing is energised; ``not_converged``."""
-        return _pf_status(self.converged, self.islands, self.unserved_mw)
-
-    @property
-    def ok(self) -> bool:
-        """True when the power flow converged and every load is served."""
-        return self.status == "feasible"
-
-    @property
-    def message(self) -> str:
-        """What the power flow left undone, in one line ('' when ``ok``)."""
-        return _pf_message(self.status, self.islands, self.unserved_mw)
 
     @property
     def iterations(self) -> int:
