@@ -121,6 +121,8 @@ class OpsCentre:
         # records (alarms, proposals) stored so far: an alarm raised early in a reaction is
         # stored before the reaction ends, and watchers (the live feed) look at this count
         self.records_written = 0
+        # set when a fold changes the grid: a limit watcher (ops.stream.LimitWatch) waits on it
+        self.grid_changed = threading.Event()
         self.restart_s = self._load()
 
     @classmethod
@@ -456,10 +458,13 @@ class OpsCentre:
             # another writer appended in between: fold from the log, in order
             self._catch_up()
         else:
+            version = self._folder.grid_version
             for seq, e in fresh:
                 self._folder.apply(e, seq)
                 if self.tracking:
                     self._pending.append((seq, e))
+            if self._folder.grid_version != version:
+                self.grid_changed.set()
         n = self.options.snapshot_every
         if n and self._folder.last_seq - self._snapshot_seq >= n:
             # encoded and written beside ingestion: the frozen state is immutable
@@ -532,6 +537,31 @@ class OpsCentre:
             self.reaction_count += 1
             self._auto_apply(react, state)
         return out
+
+    def watch_limits(self) -> int:
+        """Hold the newest grid version against its limits now, if nobody has yet.
+
+        The responder opens each grid analysis with the same AC check; run from
+        a second thread (:class:`aiguilleur.ops.stream.LimitWatch`), this puts
+        the limit alarms of a new event in the store while the responder is
+        still busy with an earlier one (the responder then reuses the check).
+        Returns the number of alarms stored.
+        """
+        from aiguilleur.ops.responder import watch_limits
+
+        with self._lock:
+            if not self.tracking:
+                return 0
+            state = self._folder.freeze()
+            committed = self._committed_at.get(state.last_seq, time.perf_counter())
+
+        def publish(a: dict[str, Any]) -> None:
+            a["reaction_s"] = time.perf_counter() - committed
+            self.store.put_record("alarms", a["id"], a["seq"], a)
+            self.records_written += 1
+
+        opts = self.options.responder
+        return len(watch_limits(state, self.responder.opening, publish, opts.minutes))
 
     def _auto_apply(self, react: Reaction, state: State) -> None:
         allowed = set(self.options.responder.auto_apply)

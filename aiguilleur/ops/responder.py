@@ -199,6 +199,90 @@ def _iso(state: State) -> str:
     return state.clock or "1970-01-01T00:00:00+00:00"
 
 
+class OpeningChecks:
+    """The opening AC check of each grid version, run once by whichever thread asks first.
+
+    The responder opens every grid analysis with an AC power flow held against
+    rate A, and its limit alarms go out before the corrective plan is made. A
+    watcher (:class:`aiguilleur.ops.stream.LimitWatch`) may run the same check
+    for a new grid version while the responder is still busy with an earlier
+    event; the responder then reuses that check and does not raise its alarms
+    a second time. A thread that asks for a version another thread is
+    checking waits for that result.
+    """
+
+    def __init__(self, keep: int = 16) -> None:
+        import threading
+        from collections import OrderedDict
+        from concurrent.futures import Future
+
+        self._future = Future
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[int, Any] = OrderedDict()
+        self._keep = keep
+
+    def run(self, version: int, check: Callable[[], Any]) -> tuple[Any, bool]:
+        """``(result, ran_here)``: the check of ``version``, computed now or by another thread."""
+        with self._lock:
+            fut = self._runs.get(version)
+            mine = fut is None
+            if fut is None:
+                fut = self._future()
+                self._runs[version] = fut
+                while len(self._runs) > self._keep:
+                    self._runs.popitem(last=False)
+        if mine:
+            try:
+                fut.set_result(check())
+            except BaseException as e:
+                fut.set_exception(e)
+                raise
+        return fut.result(), mine
+
+    def checked(self, version: int) -> bool:
+        """Whether the check of ``version`` has started (here or elsewhere)."""
+        with self._lock:
+            return version in self._runs
+
+
+def raise_opening_alarms(net: Any, now: Any, out: _Out, minutes: float) -> None:
+    if not now.converged:
+        out.alarm(
+            "ac_not_converged", "alarm", "the AC power flow of the grid does not converge", 0.0
+        )
+    for line in now.describe(net)[:20] if now.converged and not now.ok else []:
+        out.alarm("limit", "alarm", line, minutes * 60.0)
+
+
+def watch_limits(
+    state: State,
+    checks: OpeningChecks,
+    publish: Callable[[dict[str, Any]], None],
+    minutes: float,
+) -> list[dict[str, Any]]:
+    """The opening check of ``state``'s grid version, if nobody has run it yet.
+
+    Returns the alarms raised (each already handed to ``publish``); their ids
+    are ``A<seq>-L<n>``, apart from the responder's own ``A<seq>-<n>``.
+    """
+    g = state.grid
+    if g is None or checks.checked(g.version):
+        return []
+    alarms: list[dict[str, Any]] = []
+    out = _Out(state.last_seq, state, [], [], alarms, {}, time.perf_counter(), [], publish, "L")
+    net = g.net
+    now, mine = checks.run(g.version, lambda: ac_check_only(net))
+    if mine:
+        raise_opening_alarms(net, now, out, minutes)
+    return alarms
+
+
+def ac_check_only(net: Any) -> Any:
+    from aiguilleur.grid.corrective import ac_check
+
+    return ac_check(net, "a")
+
+
 class Responder:
     """Turns committed events into analyses, proposals and alarms (see the module docstring)."""
 
@@ -216,6 +300,8 @@ class Responder:
         self.last_grid: dict[str, Any] | None = None
         self._n1_alarm: tuple[int, str | None] | None = None
         self._estimator: Any = None  # ops.estimator.StateEstimator, made on first telemetry
+        # the opening AC check per grid version, shared with a limit watcher (thread-safe)
+        self.opening = OpeningChecks()
 
     # -- entry point --------------------------------------------------------------------
     def react(
@@ -282,13 +368,10 @@ class Responder:
         from aiguilleur.grid.corrective import ac_check
 
         # the limits first (one AC power flow): their alarms go out before the plan is made
-        now = ac_check(net, "a")
-        if not now.converged:
-            out.alarm(
-                "ac_not_converged", "alarm", "the AC power flow of the grid does not converge", 0.0
-            )
-        for line in now.describe(net)[:20] if now.converged and not now.ok else []:
-            out.alarm("limit", "alarm", line, o.minutes * 60.0)
+        # (a limit watcher may have run this check already: its alarms are out then)
+        now, mine = self.opening.run(g.version, lambda: ac_check(net, "a"))
+        if mine:
+            raise_opening_alarms(net, now, out, o.minutes)
         copts = CorrectiveOptions(
             minutes=o.minutes, voll_eur_per_mwh=o.voll_eur_per_mwh, time_limit_s=o.grid_deadline_s
         )
@@ -841,6 +924,7 @@ class _Out:
     t0: float
     batch: list[tuple[int, Any]] = field(default_factory=list)
     publish: Callable[[dict[str, Any]], None] | None = None
+    prefix: str = ""  # of alarm ids: A<seq>-<prefix><n>
 
     def analysis(
         self,
@@ -874,7 +958,7 @@ class _Out:
         element: str | None = None,
     ) -> None:
         rec = {
-            "id": f"A{self.seq}-{len(self.alarms) + 1}",
+            "id": f"A{self.seq}-{self.prefix}{len(self.alarms) + 1}",
             "seq": self.seq,
             "kind": kind,
             "severity": severity,

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from aiguilleur.ops.centre import OpsCentre
 
-__all__ = ["IngestStats", "ResponderThread", "ingest_lines"]
+__all__ = ["IngestStats", "LimitWatch", "ResponderThread", "ingest_lines"]
 
 MAX_LINE_BYTES = 16 * 1024 * 1024
 
@@ -42,19 +42,70 @@ class IngestStats:
     wall_s: float = 0.0
 
 
-class ResponderThread:
-    """Runs :meth:`OpsCentre.respond` whenever events are pending, until stopped."""
+class LimitWatch:
+    """Holds each new grid version against its limits as soon as it is folded.
 
-    def __init__(self, centre: OpsCentre, idle_s: float = 0.02) -> None:
+    The responder analyses one batch at a time: an event that arrives while it
+    is busy (an N-1 screen, a corrective plan) waits for the whole previous
+    reaction. The watch runs the responder's opening AC check
+    (:meth:`OpsCentre.watch_limits`) on its own thread the moment a fold changes
+    the grid, so a new overload is an alarm in the store within one AC power
+    flow of its event's commit; the responder reuses that check.
+    """
+
+    def __init__(self, centre: OpsCentre, poll_s: float = 0.5) -> None:
+        self.centre = centre
+        self.poll_s = poll_s
+        self.checks = 0
+        self._stop = threading.Event()
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="aiguilleur-limits", daemon=True)
+
+    def start(self) -> LimitWatch:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        changed = self.centre.grid_changed
+        while not self._stop.is_set():
+            if not changed.wait(self.poll_s):
+                continue
+            changed.clear()
+            try:
+                self.centre.watch_limits()
+                self.checks += 1
+            except BaseException as e:  # reported by stop(); the responder still runs the check
+                self.error = e
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        if self.error is not None:
+            raise self.error
+
+
+class ResponderThread:
+    """Runs :meth:`OpsCentre.respond` whenever events are pending, until stopped.
+
+    With ``watch_limits`` a :class:`LimitWatch` runs beside it.
+    """
+
+    def __init__(
+        self, centre: OpsCentre, idle_s: float = 0.02, *, watch_limits: bool = True
+    ) -> None:
         self.centre = centre
         self.idle_s = idle_s
         self._stop = threading.Event()
         self._busy = threading.Event()
         self.error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="aiguilleur-responder", daemon=True)
+        self.watch = LimitWatch(centre) if watch_limits else None
 
     def start(self) -> ResponderThread:
         self._thread.start()
+        if self.watch is not None:
+            self.watch.start()
         return self
 
     def _run(self) -> None:
@@ -85,6 +136,12 @@ class ResponderThread:
     def stop(self) -> None:
         self._stop.set()
         self._thread.join()
+        if self.watch is not None:
+            try:
+                self.watch.stop()
+            except BaseException:
+                if self.error is None:
+                    raise
         if self.error is not None:
             raise self.error
 
