@@ -525,8 +525,9 @@ def bench_page(
         f"| load {la:.1f}"
     )
     print(
-        "  target (alarm on screen within 1 s of its commit): "
-        f"{'met' if alarm_screen and max(alarm_screen) < 1.0 else 'NOT met'}"
+        "  target (a new alarm on screen within 1 s of its event's commit): "
+        f"{'met' if event_alarm and max(event_alarm) < 1.0 else 'NOT met'}"
+        f" (every one of {len(event_alarm)} trips; p95 {pct(event_alarm, 95):.2f} s)"
     )
 
 

@@ -192,7 +192,10 @@ def risk_ranking(
     merely correctable contingencies stay ordered by severity. ``impacts``
     caches the corrective plans' outcomes per contingency for one network
     (the caller keeps one per grid version), so that new health readings
-    only change the probabilities.
+    only change the probabilities. A contingency the screen found secure
+    needs no plan (``plan_status`` ``"not_needed"``, nothing left); the
+    redispatch runs for the others only. ``redispatcher`` may be a function
+    that makes one: it is called once, when the first plan is needed.
     """
     from aiguilleur.ops.events import outage_ref
 
@@ -222,8 +225,13 @@ def risk_ranking(
         hit = None if impacts is None else impacts.get(ref)
         if hit is not None:
             shed, over_left, plan_status = hit["shed"], hit["over_left"], hit["plan_status"]
+        elif status == "secure":
+            plan_status = "not_needed"  # within the emergency ratings in the screen: no plan
         elif status != "islanding" and redispatcher is not None:
             from aiguilleur.grid.redispatch import Outage
+
+            if not hasattr(redispatcher, "solve"):
+                redispatcher = redispatcher()  # made on first need
 
             kind = "gen" if str(kinds[p]) in ("gen", "generator") else "branch"
             rd = redispatcher.solve([Outage(kind, int(elements[p]))])  # type: ignore[arg-type]

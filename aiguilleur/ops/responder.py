@@ -583,15 +583,21 @@ class Responder:
             return
         t = time.perf_counter()
         try:
-            if self._redispatcher is None or self._redispatcher[0] != g.version:
-                rd = Redispatcher(
-                    emergency_network(g.net),
-                    None,
-                    RedispatchOptions(
-                        minutes=self.options.minutes, rating="c", credit_savings=False
-                    ),
-                )
-                self._redispatcher = (g.version, rd)
+            version = g.version
+
+            def redispatcher() -> Any:
+                # compiled once per grid version, and only when a contingency needs a plan
+                if self._redispatcher is None or self._redispatcher[0] != version:
+                    rd = Redispatcher(
+                        emergency_network(g.net),
+                        None,
+                        RedispatchOptions(
+                            minutes=self.options.minutes, rating="c", credit_savings=False
+                        ),
+                    )
+                    self._redispatcher = (version, rd)
+                return self._redispatcher[1]
+
             if self._impacts[0] != g.version:
                 self._impacts = (g.version, {})
             ranking = risk_ranking(
@@ -601,7 +607,7 @@ class Responder:
                 g.assets,
                 self.options.horizon_h,
                 top=self.options.risk_top,
-                redispatcher=self._redispatcher[1],
+                redispatcher=redispatcher,
                 impacts=self._impacts[1],
             )
         except AiguilleurError as e:
@@ -943,6 +949,8 @@ class _Out:
                 "solver": solver,
                 "status": status,
                 "time_s": float(time_s),
+                # from the start of the reaction to this analysis's end
+                "done_after_s": time.perf_counter() - self.t0,
                 "state_hash": self.state.state_hash,
                 "grid_version": grid_version,
                 "body": json_safe(body),
