@@ -518,3 +518,29 @@ def test_hostile_cli_inputs_are_one_line(tmp_path: Path, args: list[str], needle
     res = invoke(*(a.format(d=tmp_path) for a in args))
     assert_one_line_error(res, needle)
     assert list(tmp_path.iterdir()) == []
+
+
+def test_isolated_bus_agrees_with_pypower(case14: Network) -> None:
+    """PYPOWER (its own ext2int drops type-4 buses and their branches) on the same case."""
+    from pypower.api import ppoption, runpf
+
+    net = with_isolated_bus(case14, load_mw=0.0)
+    ppc = {
+        "version": "2",
+        "baseMVA": net.base_mva,
+        "bus": np.array(net.bus.matrix()[:, :13], dtype=float),
+        "gen": np.array(net.gen.matrix()[:, :21], dtype=float),
+        "branch": np.array(net.branch.matrix()[:, :13], dtype=float),
+    }
+    res_pp, ok = runpf(ppc, ppoption(VERBOSE=0, OUT_ALL=0, PF_TOL=1e-10))
+    assert ok
+    ours = ac_power_flow(net)
+    assert ours.ok
+    live = np.asarray(net.bus.bus_type) != 4
+    np.testing.assert_allclose(ours.vm_pu[live], res_pp["bus"][live, 7], atol=1e-6)
+    va_ref = res_pp["bus"][live, 8]
+    va = ours.va_deg[live]
+    np.testing.assert_allclose(va - va[0], va_ref - va_ref[0], atol=1e-5)
+    np.testing.assert_allclose(ours.p_from_mw[:-1], res_pp["branch"][:-1, 13], atol=1e-4)
+    # PYPOWER takes the branch to the isolated bus out of service: no flow, as ours
+    assert res_pp["branch"][-1, 13] == pytest.approx(0.0) and ours.p_from_mw[-1] == 0.0
