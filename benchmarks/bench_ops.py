@@ -482,6 +482,12 @@ def main() -> None:
     ap.add_argument(
         "--store-batches", type=int, nargs="+", default=[1, 100], help="events per transaction"
     )
+    ap.add_argument(
+        "--tmp",
+        default=None,
+        help="folder for the SQLite files (default: the system's temporary folder); "
+        "a tmpfs such as /dev/shm takes the disk out and leaves the CPU's share",
+    )
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each offered stream")
     ap.add_argument("--restart-events", type=int, default=1_000_000)
     ap.add_argument("--snapshot-every", type=int, default=5000)
@@ -489,7 +495,9 @@ def main() -> None:
     ap.add_argument("--closures", type=int, default=10)
     args = ap.parse_args()
     header()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_ops_"))
+    if args.tmp is not None and not Path(args.tmp).is_dir():
+        ap.error(f"--tmp {args.tmp}: not a folder")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ops_", dir=args.tmp))
     try:
         if "ingest" in args.parts:
             bench_ingest(args, tmp)
