@@ -2,6 +2,8 @@
 
 Parts (choose with ``--parts``; all by default):
 
+* ``store``: the store level alone (the first half of ``ingest``), in
+  ``--store-rounds`` interleaved rounds.
 * ``ingest``: appending to the log, side by side with the ``eventsourcing``
   library's application recorders (SQLite and PostgreSQL) on the same events,
   one event per transaction and in batches of 100; then aiguilleur's whole
@@ -132,8 +134,16 @@ def drop_pg(url: str, schema: str) -> None:
 # -- ingest ---------------------------------------------------------------------------------
 
 
-def bench_recorders(n: int, pg: str | None, tmp: Path) -> None:
-    """Store level: aiguilleur's append against eventsourcing's recorders, same bodies."""
+def bench_recorders(
+    n: int, pg: str | None, tmp: Path, rounds: int = 1, batches: tuple[int, ...] = (1, 100)
+) -> None:
+    """Store level: aiguilleur's append against eventsourcing's recorders, same bodies.
+
+    Each of ``rounds`` rounds appends ``n`` events with each tool into a fresh
+    database, the two tools one after the other (the first alternates between
+    rounds); the table gives the median rates and the median of the rounds'
+    ratios (their range in brackets).
+    """
     from aiguilleur.ops import events as ev
     from aiguilleur.ops.store import NewEvent, SqlStore
 
@@ -142,8 +152,11 @@ def bench_recorders(n: int, pg: str | None, tmp: Path) -> None:
         NewEvent(f"t{k}", "telemetry", (T0 + timedelta(milliseconds=k)).isoformat(), "scada", b)
         for k, b in enumerate(bodies)
     ]
-    print(f"\n## store level: {n} events, one per transaction and in batches of 100")
-    print("| store | tool | per transaction | events/s | ratio (ours / anchor) |")
+    print(
+        f"\n## store level: {n} events per run, {rounds} interleaved round(s), "
+        f"batches of {' and '.join(map(str, batches))}"
+    )
+    print("| store | tool | per transaction | events/s (median) | ratio (ours / anchor) |")
     print("|---|---|---:|---:|---:|")
 
     def ours(url: str, batch: int) -> float:
@@ -181,25 +194,44 @@ def bench_recorders(n: int, pg: str | None, tmp: Path) -> None:
             ds.close()
         return n / dt
 
-    for batch in (1, 100):
-        d = tmp / f"o{batch}"
+    def pair(kind: str, batch: int, r: int) -> tuple[float, float]:
+        """One round, ours and the anchor each in a fresh database; who goes first alternates."""
+        d = tmp / f"o{batch}_{kind}_{r}"
         d.mkdir()
-        a = ours(f"sqlite:///{d / 'ops.db'}", batch)
-        b = anchor("sqlite", batch, d / "es.db")
-        print(
-            f"| SQLite (WAL, synchronous=FULL) | aiguilleur / eventsourcing | {batch} | {a:,.0f} / {b:,.0f} | {a / b:.2f}x |"
-        )
-        if pg:
-            url, sch = fresh_pg(pg)
-            _url2, sch2 = fresh_pg(pg)
-            try:
+        if kind == "sqlite":
+            runs = [
+                lambda: ours(f"sqlite:///{d / 'ops.db'}", batch),
+                lambda: anchor("sqlite", batch, d / "es.db"),
+            ]
+            order = (0, 1) if r % 2 == 0 else (1, 0)
+            out = {k: runs[k]() for k in order}
+            return out[0], out[1]
+        assert pg is not None
+        url, sch = fresh_pg(pg)
+        _url2, sch2 = fresh_pg(pg)
+        try:
+            if r % 2 == 0:
                 a = ours(url, batch)
                 b = anchor("postgres", batch, sch2)
-            finally:
-                drop_pg(pg, sch)
-                drop_pg(pg, sch2)
+            else:
+                b = anchor("postgres", batch, sch2)
+                a = ours(url, batch)
+        finally:
+            drop_pg(pg, sch)
+            drop_pg(pg, sch2)
+        return a, b
+
+    label = {"sqlite": "SQLite (WAL, synchronous=FULL)", "postgres": "PostgreSQL"}
+    for batch in batches:
+        for kind in ("sqlite", "postgres") if pg else ("sqlite",):
+            got = [pair(kind, batch, r) for r in range(rounds)]
+            a = statistics.median(x for x, _ in got)
+            b = statistics.median(y for _, y in got)
+            ratios = sorted(x / y for x, y in got)
+            spread = f" ({ratios[0]:.2f}-{ratios[-1]:.2f})" if rounds > 1 else ""
             print(
-                f"| PostgreSQL | aiguilleur / eventsourcing | {batch} | {a:,.0f} / {b:,.0f} | {a / b:.2f}x |"
+                f"| {label[kind]} | aiguilleur / eventsourcing | {batch} | {a:,.0f} / {b:,.0f} "
+                f"| {statistics.median(ratios):.2f}x{spread} |"
             )
 
 
@@ -275,7 +307,7 @@ def bench_stream(
 
 
 def bench_ingest(args: argparse.Namespace, tmp: Path) -> None:
-    bench_recorders(args.events, args.pg, tmp)
+    bench_recorders(args.events, args.pg, tmp, args.store_rounds, tuple(args.store_batches))
     print("\n## whole ingest path (parse, validate on case1888_rte, append, acknowledge, fold)")
     print(
         "| store | offered (events/s x readings), by another process | sustained | ack p50 | ack p99 | commits |"
@@ -444,9 +476,27 @@ def bench_replay() -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--parts", nargs="+", default=["ingest", "restart", "react", "replay"])
+    ap.add_argument(
+        "--parts",
+        nargs="+",
+        default=["ingest", "restart", "react", "replay"],
+        choices=["store", "ingest", "restart", "react", "replay"],
+        help="store: the store level alone (ingest runs it too, then the whole ingest path)",
+    )
     ap.add_argument("--pg", nargs="?", const=PG_DEFAULT, default=None, help="PostgreSQL URL")
     ap.add_argument("--events", type=int, default=20_000, help="events of the store-level run")
+    ap.add_argument(
+        "--store-rounds", type=int, default=3, help="interleaved rounds of the store level"
+    )
+    ap.add_argument(
+        "--store-batches", type=int, nargs="+", default=[1, 100], help="events per transaction"
+    )
+    ap.add_argument(
+        "--tmp",
+        default=None,
+        help="folder for the SQLite files (default: the system's temporary folder); "
+        "a tmpfs such as /dev/shm takes the disk out and leaves the CPU's share",
+    )
     ap.add_argument("--seconds", type=float, default=10.0, help="length of each offered stream")
     ap.add_argument("--restart-events", type=int, default=1_000_000)
     ap.add_argument("--snapshot-every", type=int, default=5000)
@@ -454,10 +504,14 @@ def main() -> None:
     ap.add_argument("--closures", type=int, default=10)
     args = ap.parse_args()
     header()
-    tmp = Path(tempfile.mkdtemp(prefix="bench_ops_"))
+    if args.tmp is not None and not Path(args.tmp).is_dir():
+        ap.error(f"--tmp {args.tmp}: not a folder")
+    tmp = Path(tempfile.mkdtemp(prefix="bench_ops_", dir=args.tmp))
     try:
         if "ingest" in args.parts:
             bench_ingest(args, tmp)
+        elif "store" in args.parts:
+            bench_recorders(args.events, args.pg, tmp, args.store_rounds, tuple(args.store_batches))
         if "restart" in args.parts:
             bench_restart(args, tmp)
         if "react" in args.parts:

@@ -36,7 +36,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 from aiguilleur.errors import AiguilleurError, ValidationError
 
@@ -82,9 +82,12 @@ class StoredEvent:
     recorded_at: float
 
 
-@dataclass(frozen=True, slots=True)
-class Appended:
-    """The outcome of appending one event: its sequence number, and whether it was new."""
+class Appended(NamedTuple):
+    """The outcome of appending one event: its sequence number, and whether it was new.
+
+    A named tuple rather than a frozen dataclass: a batch of 100 builds 100 of
+    them, and a frozen dataclass's ``__init__`` costs twice as much.
+    """
 
     event_id: str
     seq: int
@@ -446,6 +449,10 @@ def _normalise_url(url: str) -> str:
     return url
 
 
+_SQLITE_LOG_END = "SELECT COALESCE(MAX(seq), 0) FROM events"
+_PG_ADVANCE_HEAD = "UPDATE log_head SET last_seq = last_seq + %s WHERE id = 1 RETURNING last_seq"
+
+
 class SqlStore:
     """The store on SQLAlchemy 2: an embedded SQLite file, or PostgreSQL by URL.
 
@@ -497,6 +504,11 @@ class SqlStore:
             self._raw: Any = None
             self._raw_lock = threading.Lock()
             dbapi: Any = self._engine.dialect.dbapi
+            mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
+            self._insert_sql = (
+                "INSERT INTO events (seq, event_id, type, occurred_at, source, body, recorded_at)"
+                f" VALUES ({', '.join([mark] * 7)})"
+            )
             self._dbapi_integrity = dbapi.IntegrityError
             self._dbapi_error = dbapi.Error
             self._migrate(create)
@@ -586,65 +598,74 @@ class SqlStore:
     def append(self, events: Sequence[NewEvent]) -> list[Appended]:
         if not events:
             return []
-        _check_batch(events)
+        ids = [e.event_id for e in events]
+        n = len(ids)
+        if len(set(ids)) == n:
+            fresh: Sequence[NewEvent] = events
+        else:  # an id repeated inside the batch: stored once if the bodies agree
+            _check_batch(events)
+            first: dict[str, NewEvent] = {}
+            for e in events:
+                first.setdefault(e.event_id, e)
+            fresh = list(first.values())
         sa = self._sa
-        first_of: dict[str, int] = {}
-        for k, e in enumerate(events):
-            first_of.setdefault(e.event_id, k)
-        fresh = [events[k] for k in sorted(first_of.values())]
         try:
-            seqs = self._append_new(fresh)
+            start = self._append_new(fresh)
         except sa.exc.IntegrityError:
-            # a repeated id: the transaction rolled back (no number consumed); sort it out
+            # an id already stored: the transaction rolled back (no number consumed)
             return self._append_checked(events)
         except sa.exc.OperationalError as e:
             raise StoreError(f"append: {_db_reason(e)}") from None
-        seq_of = {e.event_id: q for e, q in zip(fresh, seqs, strict=True)}
-        return [
-            Appended(e.event_id, seq_of[e.event_id], first_of[e.event_id] != k)
-            for k, e in enumerate(events)
-        ]
+        if fresh is events:
+            return [Appended(i, q, False) for q, i in enumerate(ids, start)]
+        seq_of = {e.event_id: q for q, e in enumerate(fresh, start)}
+        seen: set[str] = set()
+        out: list[Appended] = []
+        for i in ids:
+            out.append(Appended(i, seq_of[i], i in seen))
+            seen.add(i)
+        return out
 
-    def _insert_sql(self) -> str:
-        mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
-        cols = "seq, event_id, type, occurred_at, source, body, recorded_at"
-        return f"INSERT INTO events ({cols}) VALUES ({', '.join([mark] * 7)})"
+    def _append_new(self, fresh: Sequence[NewEvent]) -> int:
+        """Append events whose ids are new in one transaction; return the first's number.
 
-    def _append_new(self, fresh: Sequence[NewEvent]) -> list[int]:
-        """Append events whose ids are new: one counter update, one multi-row insert.
-
-        The hot path of ingestion runs on one DBAPI connection kept for it (the
-        pool's checkout, reset and checkin cost more than a one-row commit), in
-        one explicit transaction: a failure rolls everything back.
+        The hot path of ingestion: one DBAPI connection kept for it (the pool's
+        checkout, reset and checkin cost more than a small commit), the insert's
+        SQL text built once (the driver keeps it prepared), one ``executemany``.
+        On SQLite the next number is the log's end read under the write lock
+        taken at ``BEGIN IMMEDIATE``; on PostgreSQL the counter row is advanced
+        by the batch's size in the same transaction. A repeated id fails on the
+        unique index and rolls the whole batch back.
         """
+        n = len(fresh)
         with self._raw_lock:
             if self._raw is None:
                 self._raw = self._engine.raw_connection()
-            raw = self._raw
-            mark = "?" if self._engine.dialect.paramstyle == "qmark" else "%s"
-            cur = raw.cursor()
+            con = self._raw.driver_connection
             try:
-                if self._sqlite:
-                    cur.execute("BEGIN IMMEDIATE")
-                    cur.execute("SELECT COALESCE(MAX(seq), 0) FROM events")
-                    first = int(cur.fetchone()[0]) + 1
-                else:
-                    cur.execute(
-                        f"UPDATE log_head SET last_seq = last_seq + {mark} WHERE id = 1 "
-                        "RETURNING last_seq",
-                        (len(fresh),),
+                cur = con.cursor()
+                try:
+                    if self._sqlite:
+                        cur.execute("BEGIN IMMEDIATE")
+                        cur.execute(_SQLITE_LOG_END)
+                        start = int(cur.fetchone()[0]) + 1
+                    else:
+                        cur.execute(_PG_ADVANCE_HEAD, (n,))
+                        start = int(cur.fetchone()[0]) - n + 1
+                    now = time.time()
+                    cur.executemany(
+                        self._insert_sql,
+                        [
+                            (q, e.event_id, e.type, e.occurred_at, e.source, e.body, now)
+                            for q, e in enumerate(fresh, start)
+                        ],
                     )
-                    first = int(cur.fetchone()[0]) - len(fresh) + 1
-                now = time.time()
-                rows = [
-                    (first + i, e.event_id, e.type, e.occurred_at, e.source, e.body, now)
-                    for i, e in enumerate(fresh)
-                ]
-                cur.executemany(self._insert_sql(), rows)
-                raw.commit()
+                finally:
+                    cur.close()
+                con.commit()
             except BaseException as e:
                 try:
-                    raw.rollback()
+                    con.rollback()
                 except Exception:  # the connection is gone: a fresh one next time
                     self._drop_raw()
                 if isinstance(e, self._dbapi_integrity):
@@ -653,10 +674,7 @@ class SqlStore:
                     self._drop_raw()
                     raise self._sa.exc.OperationalError("append", None, e) from None
                 raise
-            finally:
-                with contextlib.suppress(Exception):
-                    cur.close()
-        return [first + i for i in range(len(fresh))]
+        return start
 
     def _drop_raw(self) -> None:
         raw, self._raw = self._raw, None
@@ -720,7 +738,7 @@ class SqlStore:
                                     now,
                                 )
                             )
-                        conn.exec_driver_sql(self._insert_sql(), rows_in)
+                        conn.exec_driver_sql(self._insert_sql, rows_in)
                 new_ids = {e.event_id for e in fresh}
                 out: list[Appended] = []
                 seen: set[str] = set()

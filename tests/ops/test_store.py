@@ -41,6 +41,43 @@ def test_append_is_gapless_and_idempotent(store_url: str) -> None:
         s.close()
 
 
+def test_batches_resent_mixed_or_conflicting(store_url: str) -> None:
+    # Whole batches: a resent batch is acknowledged with the first numbers and writes
+    # nothing; a batch of stored and new ids stores only the new ones, in input order;
+    # a batch whose last id conflicts writes none of its events and consumes no number.
+    s = open_store(store_url)
+    try:
+        first = s.append([new(i) for i in range(100)])
+        assert [(a.event_id, a.seq, a.duplicate) for a in first] == [
+            (f"e{i}", i + 1, False) for i in range(100)
+        ]
+        again = s.append([new(i) for i in range(100)])
+        assert [(a.event_id, a.seq, a.duplicate) for a in again] == [
+            (a.event_id, a.seq, True) for a in first
+        ]
+        mixed = s.append([new(150), new(5), new(151), new(150), new(99)])
+        assert [(a.seq, a.duplicate) for a in mixed] == [
+            (101, False),
+            (6, True),
+            (102, False),
+            (101, True),
+            (100, True),
+        ]
+        with pytest.raises(ValidationError, match="'e7'"):
+            s.append([new(200 + i) for i in range(50)] + [new(7, '{"n":"changed"}')])
+        assert s.last_seq() == 102 == s.count()
+        assert s.append([new(300)])[0].seq == 103
+        # new ids only, one of them twice in the batch: stored once, the second a duplicate
+        inner = s.append([new(400), new(401), new(400)])
+        assert [(a.seq, a.duplicate) for a in inner] == [(104, False), (105, False), (104, True)]
+        log = list(s.read())
+        assert [e.seq for e in log] == list(range(1, 106))
+        assert [e.event_id for e in log[100:]] == ["e150", "e151", "e300", "e400", "e401"]
+        assert log[7].body == '{"n":7}' and log[7].type == "branch_trip"
+    finally:
+        s.close()
+
+
 def test_snapshots_records_and_dead_letters(store_url: str) -> None:
     s = open_store(store_url)
     try:
