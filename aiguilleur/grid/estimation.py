@@ -62,9 +62,13 @@ nothing else measures do, the bad one cannot be told: they are named in
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import math
+import threading
 import time
-from dataclasses import dataclass, field
+import weakref
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -104,6 +108,12 @@ from aiguilleur.grid.powerflow import dc_power_flow
 
 if TYPE_CHECKING:
     import pandas as pd
+
+_qdldl: Any
+try:  # optional: a sparse LDL^T whose numeric refactorisation reuses the symbolic one
+    _qdldl = importlib.import_module("qdldl")
+except ImportError:  # pragma: no cover - the SuperLU path below is the fallback
+    _qdldl = None
 
 __all__ = [
     "MEASUREMENT_KINDS",
@@ -622,6 +632,88 @@ def _build(
     )
 
 
+# -- the structure of one network and one set of meters, kept between calls -----------------
+
+
+@dataclass
+class _Structure:
+    """What depends only on the network and the readings' kinds and places, not on values."""
+
+    net: weakref.ref[Network]
+    prob: _Problem | None  # z and sigma of the call that built it
+    used: BoolArray
+    lab: IntArray
+    energised: BoolArray
+    start: dict[str, FloatArray]  # starting angles per init rule
+    fact: _Factor
+    lock: threading.Lock
+
+
+#: structures of the last few (network, meter set, options) seen: an operations centre
+#: estimates the same grid with the same meters every few seconds, with new values
+_STRUCTURES: dict[tuple[int, bytes, str, float], _Structure] = {}
+_STRUCTURES_MAX = 4
+
+
+def _structure(net: Network, meas: Measurements, opts: EstimationOptions) -> _Structure:
+    """The cached structure of ``net`` and the readings' pattern (built on a miss).
+
+    The network is immutable (read-only arrays), so it is identified by the object
+    itself (held weakly); the meters by a digest of their kinds and elements.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(meas.kind).tobytes())
+    digest.update(np.ascontiguousarray(meas.element).tobytes())
+    key = (id(net), digest.digest(), opts.zero_injection, float(opts.virtual_sigma_pu))
+    hit = _STRUCTURES.get(key)
+    if hit is not None and hit.net() is net:
+        return hit
+    prob, used, lab, energised, _ = _setup(net, meas, opts)
+    st = _Structure(
+        net=weakref.ref(net),
+        prob=prob,
+        used=used,
+        lab=lab,
+        energised=energised,
+        start={},
+        fact=_Factor(),
+        lock=threading.Lock(),
+    )
+    _STRUCTURES.pop(key, None)
+    while len(_STRUCTURES) >= _STRUCTURES_MAX:
+        _STRUCTURES.pop(next(iter(_STRUCTURES)), None)
+    _STRUCTURES[key] = st
+    return st
+
+
+def _with_readings(prob: _Problem, meas: Measurements, base: float) -> _Problem:
+    """``prob`` with the values and standard deviations of ``meas`` (same pattern)."""
+    real = prob.meas >= 0
+    mi = prob.meas[real]
+    to_pu = np.where(prob.model.kind[real] == VM, 1.0, 1.0 / base)
+    z = prob.z.copy()
+    z[real] = meas.value[mi] * to_pu
+    sigma = prob.sigma.copy()
+    sigma[real] = meas.sigma[mi] * to_pu
+    return replace(prob, z=z, sigma=sigma)
+
+
+def _start_angles(net: Network, prob: _Problem, lab: IntArray, init: str) -> FloatArray:
+    """Starting angles (rad): 0, or a DC power flow's relative to each island's reference."""
+    n = net.n_bus
+    va0 = np.zeros(n)
+    if init == "dc":
+        dc = dc_power_flow(net)
+        if dc.converged:
+            # angles relative to the reference of each estimated island
+            lab_p = np.full(n, -1, dtype=np.int64)
+            lab_p[prob.estimated] = lab[prob.estimated]
+            ref_angle = np.zeros(int(lab.max()) + 1 if n else 0)
+            ref_angle[lab[prob.ref]] = np.deg2rad(dc.va_deg[prob.ref])
+            va0 = np.where(lab_p >= 0, np.deg2rad(dc.va_deg) - ref_angle[np.maximum(lab_p, 0)], 0.0)
+    return va0
+
+
 # -- Gauss-Newton --------------------------------------------------------------------------
 
 
@@ -635,6 +727,41 @@ def _lu(a: sp.spmatrix, spd: bool) -> Any:
     )
 
 
+class _Factor:
+    """What the gain's factorisations share: its ordering (SuperLU) or its LDL^T (qdldl)."""
+
+    def __init__(self) -> None:
+        self.perm: IntArray | None = None
+        self.ldl: Any = None
+        self.ldl_failed = False
+
+
+def _solve_ldl(gu: sp.csc_matrix, rhs: FloatArray, fact: _Factor) -> FloatArray | None:
+    """``G x = rhs`` by qdldl from ``G``'s upper triangle, ``None`` when it fails.
+
+    LDL^T without pivoting: the solution is accepted only when its residual is
+    at rounding level (a gain that is not positive definite falls back to SuperLU).
+    """
+    try:
+        if fact.ldl is None:
+            fact.ldl = _qdldl.Solver(gu, upper=True)
+        else:
+            fact.ldl.update(gu, upper=True)
+        x: FloatArray = np.asarray(fact.ldl.solve(rhs), dtype=np.float64)
+    except (ValueError, RuntimeError):
+        fact.ldl, fact.ldl_failed = None, True
+        return None
+    if not np.all(np.isfinite(x)):
+        fact.ldl_failed = True
+        return None
+    res = gu @ x + gu.T @ x - gu.diagonal() * x - rhs
+    scale = float(np.max(np.abs(gu.data))) * float(np.max(np.abs(x))) + float(np.max(np.abs(rhs)))
+    if float(np.max(np.abs(res))) > 1e-9 * scale:
+        fact.ldl_failed = True
+        return None
+    return x
+
+
 def _step(
     prob: _Problem,
     hd: FloatArray,
@@ -644,7 +771,7 @@ def _step(
     lam: FloatArray,
     rho: float,
     solver: str,
-    order: dict[str, IntArray],
+    fact: _Factor,
 ) -> FloatArray:
     """One Gauss-Newton step (raises RuntimeError on a singular system).
 
@@ -659,14 +786,18 @@ def _step(
         wg = np.where(cons, rho, w)
         y = np.where(cons, 0.0, w * r)
         y[cons] = -(lam + rho * cres)
+        rhs = np.bincount(mdl.h_col, weights=hd * y[mdl.h_row], minlength=nx).astype(np.float64)
+        if _qdldl is not None and not fact.ldl_failed:
+            dx_ldl = _solve_ldl(mdl.gain_upper(hd, wg), rhs, fact)
+            if dx_ldl is not None:
+                return dx_ldl
         g = mdl.gain(hd, wg)
-        rhs = np.bincount(mdl.h_col, weights=hd * y[mdl.h_row], minlength=nx)
         # the gain's pattern is the same at every iteration: order it once, then factorise
         # the symmetrically permuted matrix in its natural order
-        perm = order.get("perm")
+        perm = fact.perm
         if perm is None:
             lu = _lu(g, spd=True)
-            order["perm"] = np.argsort(np.asarray(lu.perm_c, dtype=np.int64))
+            fact.perm = np.argsort(np.asarray(lu.perm_c, dtype=np.int64))
             dx: FloatArray = lu.solve(rhs)
             return dx
         gp = sp.csc_matrix(g[perm][:, perm])
@@ -705,7 +836,11 @@ class _Solution:
 
 
 def _gauss_newton(
-    prob: _Problem, w: FloatArray, v0: ComplexArray, opts: EstimationOptions
+    prob: _Problem,
+    w: FloatArray,
+    v0: ComplexArray,
+    opts: EstimationOptions,
+    fact: _Factor | None = None,
 ) -> _Solution:
     """Gauss-Newton with a backtracking line search on the augmented Lagrangian.
 
@@ -729,7 +864,7 @@ def _gauss_newton(
     rho = _PENALTY * wmax
     lam = np.zeros(int(cons.sum()))
     multipliers = opts.solver == "normal"
-    order: dict[str, IntArray] = {}
+    fact = fact if fact is not None else _Factor()
 
     def merit(h: FloatArray) -> float:
         r = np.where(cons, 0.0, prob.z - h)
@@ -742,7 +877,7 @@ def _gauss_newton(
     for it in range(1, opts.max_iter + 1):
         r = np.where(cons, 0.0, prob.z - h)
         try:
-            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver, order)
+            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver, fact)
         except RuntimeError:
             return _Solution(v, False, it, h, hd, "singular gain matrix")
         if not np.all(np.isfinite(dx)):
@@ -843,9 +978,10 @@ def estimate_state(
     opts = options or EstimationOptions()
     t0 = time.perf_counter()
     n_meas = len(measurements)
-    prob, used, lab, energised, _ = _setup(net, measurements, opts)
+    struct = _structure(net, measurements, opts)
+    prob = struct.prob
+    used, lab, energised = struct.used, struct.lab, struct.energised
     base = net.base_mva
-    n = net.n_bus
     unused_idx = np.flatnonzero(~used)
     unused = tuple(str(measurements.id[i]) for i in unused_idx)
     est_value = np.full(n_meas, np.nan)
@@ -877,20 +1013,48 @@ def estimate_state(
             normalized_residual=rn_out,
             message="no island has both an angle reference and a voltage magnitude reading",
         )
+    prob = _with_readings(prob, measurements, base)
+    va0 = struct.start.get(opts.init)
+    if va0 is None:
+        va0 = struct.start[opts.init] = _start_angles(net, prob, lab, opts.init)
+    # one caller at a time shares the cached factorisation; another gets its own
+    own = struct.lock.acquire(blocking=False)
+    fact = struct.fact if own else _Factor()
+    try:
+        return _estimate(net, measurements, opts, prob, struct, va0, fact, t0)
+    finally:
+        if own:
+            struct.lock.release()
+
+
+def _estimate(
+    net: Network,
+    measurements: Measurements,
+    opts: EstimationOptions,
+    prob: _Problem,
+    struct: _Structure,
+    va0: FloatArray,
+    fact: _Factor,
+    t0: float,
+) -> EstimationResult:
+    """Gauss-Newton, then the bad-data loop, on the observable part ``prob``."""
+    base = net.base_mva
+    n_meas = len(measurements)
+    lab, energised = struct.lab, struct.energised
+    unused = tuple(str(measurements.id[i]) for i in np.flatnonzero(~struct.used))
+    est_value = np.full(n_meas, np.nan)
+    rn_out = np.full(n_meas, np.nan)
     mdl = prob.model
     w = np.zeros(mdl.m)
     live = ~prob.is_cons
     w[live] = 1.0 / prob.sigma[live] ** 2
-    va0 = np.zeros(n)
-    if opts.init == "dc":
-        dc = dc_power_flow(net)
-        if dc.converged:
-            # angles relative to the reference of each estimated island
-            lab_p = np.full(n, -1, dtype=np.int64)
-            lab_p[prob.estimated] = lab[prob.estimated]
-            ref_angle = np.zeros(int(lab.max()) + 1 if n else 0)
-            ref_angle[lab[prob.ref]] = np.deg2rad(dc.va_deg[prob.ref])
-            va0 = np.where(lab_p >= 0, np.deg2rad(dc.va_deg) - ref_angle[np.maximum(lab_p, 0)], 0.0)
+
+    def islands_of(mask: BoolArray) -> tuple[tuple[int, ...], ...]:
+        groups: dict[int, list[int]] = {}
+        for b in np.flatnonzero(mask).tolist():
+            groups.setdefault(int(lab[b]), []).append(int(net.bus.bus_id[b]))
+        return tuple(tuple(sorted(g)) for _, g in sorted(groups.items(), key=lambda kv: min(kv[1])))
+
     v0 = np.where(prob.estimated, np.exp(1j * va0), 0.0j).astype(np.complex128)
     real = prob.meas >= 0
     n_cons_eq = int(np.sum(prob.meas < 0))  # zero-injection equations, exact or virtual
@@ -902,7 +1066,7 @@ def estimate_state(
     objective = math.nan
     threshold = math.nan
     dof = 0
-    sol = _gauss_newton(prob, w, v0, opts)
+    sol = _gauss_newton(prob, w, v0, opts, fact)
     total_it += sol.iterations
     rn = np.full(mdl.m, np.nan)
     while True:
@@ -970,7 +1134,7 @@ def estimate_state(
             break
         rejected.append((str(measurements.id[prob.meas[worst]]), rn_max))
         w[worst] = 0.0
-        sol = _gauss_newton(prob, w, sol.v, opts)
+        sol = _gauss_newton(prob, w, sol.v, opts, fact)
         total_it += sol.iterations
     v = sol.v
     vm = np.where(prob.estimated, np.abs(v), np.where(energised, np.nan, 0.0))
