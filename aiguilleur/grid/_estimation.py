@@ -233,8 +233,8 @@ class MeasurementModel:
     def gain_upper_data(self, hd: FloatArray, w: FloatArray) -> FloatArray:
         """Values of ``H^T diag(w) H`` on its fixed upper-triangle pattern (zeros kept)."""
         vals = hd[self.pair_a] * hd[self.pair_b] * w[self.pair_row]
-        out = np.bincount(self.u_inv, weights=vals, minlength=self.u_nnz).astype(np.float64, copy=False)
-        return out
+        out = np.bincount(self.u_inv, weights=vals, minlength=self.u_nnz)
+        return out.astype(np.float64, copy=False)
 
     def gain_upper(self, hd: FloatArray, w: FloatArray) -> sp.csc_matrix:
         """The upper triangle of ``H^T diag(w) H`` (CSC, zeros kept)."""
