@@ -725,15 +725,12 @@ def _redundant_sites(
     magnitudes and the other ends; each tier in random order, until the
     budget. A few repair rounds follow: every site holding a weak reading
     (see :func:`_residual_redundancy`) gets a random unchosen site touching
-    its buses, and as many readings are taken from sites whose readings are
-    all well checked (residual variance above 0.6 of their own, correlations
-    below 0.6), so that the redundancy stays the same.
+    its buses, and as many readings are taken from the sites the
+    others check best, so that the redundancy stays the same. The round with
+    the fewest weak sites is kept.
     """
     n_sites = site_type.size
     size = np.where(site_type == 0, 1, 2)
-    chosen = np.zeros(n_sites, dtype=bool)
-    chosen[backbone] = True
-    fixed = chosen.copy()
     gen_on = net.gen.in_service == 1
     has_gen = np.zeros(net.n_bus, dtype=bool)
     has_gen[net.gen_bus[gen_on]] = True
@@ -744,41 +741,55 @@ def _redundant_sites(
     idle_inj = np.flatnonzero(inj & ~bus_loaded)
     first_flow = int(np.searchsorted(site_type, 2))
     no = int(np.sum(site_type == 2))
-    measured = np.zeros(no, dtype=bool)
-    measured[backbone[backbone >= first_flow] - first_flow] = True
     end = rng.integers(0, 2, size=no)
     one_end = first_flow + end * no + np.arange(no)
     other_end = first_flow + (1 - end) * no + np.arange(no)
     tiers = [
-        np.concatenate([useful_inj, one_end[~measured]]),
+        np.concatenate([useful_inj, one_end]),
         np.concatenate([np.flatnonzero(site_type == 0), other_end]),
         idle_inj,
     ]
     order = np.concatenate([rng.permutation(t) for t in tiers])
-    order = order[~chosen[order]]
-    have = int(size[chosen].sum())
-    cum = have + np.cumsum(size[order])
-    take = int(np.searchsorted(cum, target, side="left")) + 1 if have < target else 0
-    chosen[order[:take]] = True
-    for _ in range(_REPAIR_ROUNDS):
+    # the backbone's magnitudes always; its tree's flows only when the tiers alone do not
+    # make the set observable
+    for keep in (backbone[site_type[backbone] == 0], backbone):
+        chosen = np.zeros(n_sites, dtype=bool)
+        chosen[keep] = True
+        fixed = chosen.copy()
+        rest = order[~chosen[order]]
+        have = int(size[chosen].sum())
+        cum = have + np.cumsum(size[rest])
+        take = int(np.searchsorted(cum, target, side="left")) + 1 if have < target else 0
+        chosen[rest[:take]] = True
+        try:
+            _site_strength(net, v, np.flatnonzero(chosen), site_type, site_elem, sigma)
+        except ValueError:
+            continue
+        break
+    best = (np.inf, np.flatnonzero(chosen))
+    for r in range(_REPAIR_ROUNDS + 1):
         sites = np.flatnonzero(chosen)
         try:
-            weak, strong = _site_strength(net, v, sites, site_type, site_elem, sigma)
+            weak, score = _site_strength(net, v, sites, site_type, site_elem, sigma)
         except ValueError:
             break
-        if weak.size == 0:
+        if weak.size < best[0]:
+            best = (weak.size, sites)
+        if weak.size == 0 or r == _REPAIR_ROUNDS:
             break
         touched = np.zeros(site_bus.shape[1])
         touched[np.unique(site_bus[weak].indices)] = 1.0
         cand = np.flatnonzero(~chosen & (site_bus @ touched > 0))
         if cand.size == 0:
             break
-        add = rng.choice(cand, size=min(cand.size, 2 * weak.size), replace=False)
+        add = rng.choice(cand, size=min(cand.size, weak.size), replace=False)
         chosen[add] = True
-        spare = rng.permutation(strong[~fixed[strong]])
+        # as many readings off the best-checked sites (never the backbone's)
+        spare = sites[~fixed[sites]]
+        spare = spare[np.argsort(-score[~fixed[sites]], kind="stable")]
         cut = int(np.searchsorted(np.cumsum(size[spare]), int(size[add].sum()))) + 1
         chosen[spare[:cut]] = False
-    return np.flatnonzero(chosen)
+    return best[1]
 
 
 def _site_readings(
@@ -800,18 +811,22 @@ def _site_strength(
     site_type: IntArray,
     site_elem: IntArray,
     sigma: tuple[float, float],
-) -> tuple[IntArray, IntArray]:
-    """Among ``sites``: those holding a weak reading, and those whose readings are all strong.
+) -> tuple[IntArray, FloatArray]:
+    """Among ``sites``: those holding a weak reading, and a score of each (aligned with ``sites``).
 
     Weak: critical, nearly critical (``S_ii`` below ``_WEAK_SENSITIVITY``) or
-    correlated above ``_PAIR_CORRELATION`` with another reading.
+    correlated above ``_PAIR_CORRELATION`` with another reading. The score is
+    the smallest ``min(S_ii, 1 - correlation)`` of the site's readings: high
+    for sites the others check well.
     """
     kind, elem, site_of = _site_readings(sites, site_type, site_elem)
     sig = np.where(kind == VM, sigma[0], sigma[1])
     s_ii, rho = _residual_redundancy(net, v, kind, elem, sig)
     weak = (s_ii < _WEAK_SENSITIVITY) | (rho > _PAIR_CORRELATION)
-    soft = (s_ii < 0.6) | (rho > 0.6)
-    return np.unique(site_of[weak]), np.setdiff1d(sites, site_of[soft])
+    pos = np.searchsorted(sites, site_of)
+    score = np.full(sites.size, np.inf)
+    np.minimum.at(score, pos, np.minimum(s_ii, 1.0 - rho))
+    return np.unique(site_of[weak]), score
 
 
 def simulate_measurements(
