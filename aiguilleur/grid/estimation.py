@@ -68,6 +68,7 @@ import math
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -146,6 +147,8 @@ _TIE = 0.01
 _MAX_STEP = 1.0
 #: weight of the zero-injection penalty in the augmented Lagrangian, relative to the readings
 _PENALTY = 1e4
+#: Gauss-Newton steps below this (rad or pu) let the next reuse the gain's factor
+_REUSE_BELOW = 1e-3
 #: largest zero-injection mismatch (pu) of a converged estimate
 _CONSTRAINT_TOL = 1e-8
 
@@ -734,6 +737,8 @@ class _Factor:
         self.perm: IntArray | None = None
         self.ldl: Any = None
         self.ldl_failed = False
+        #: the solve of the last factorised gain (``normal`` solver), for steps that reuse it
+        self.solve: Callable[[FloatArray], FloatArray] | None = None
 
 
 def _solve_ldl(gu: sp.csc_matrix, rhs: FloatArray, fact: _Factor) -> FloatArray | None:
@@ -772,11 +777,14 @@ def _step(
     rho: float,
     solver: str,
     fact: _Factor,
+    reuse: bool = False,
 ) -> FloatArray:
     """One Gauss-Newton step (raises RuntimeError on a singular system).
 
     ``normal``: the augmented Lagrangian's step ``(G + rho C^T C) dx =
-    H^T W r - C^T (lam + rho c)``, a positive definite system.
+    H^T W r - C^T (lam + rho c)``, a positive definite system; with ``reuse``
+    the last factorised gain stands in for this one (a fixed-gain step: the
+    same solution, as the right-hand side is still the gradient).
     ``hachtel``: the augmented matrix, with the constraints exact.
     """
     mdl = prob.model
@@ -787,9 +795,13 @@ def _step(
         y = np.where(cons, 0.0, w * r)
         y[cons] = -(lam + rho * cres)
         rhs = np.bincount(mdl.h_col, weights=hd * y[mdl.h_row], minlength=nx).astype(np.float64)
+        if reuse and fact.solve is not None:
+            return fact.solve(rhs)
         if _qdldl is not None and not fact.ldl_failed:
             dx_ldl = _solve_ldl(mdl.gain_upper(hd, wg), rhs, fact)
             if dx_ldl is not None:
+                ldl = fact.ldl
+                fact.solve = lambda b: np.asarray(ldl.solve(b), dtype=np.float64)
                 return dx_ldl
         g = mdl.gain(hd, wg)
         # the gain's pattern is the same at every iteration: order it once, then factorise
@@ -798,13 +810,19 @@ def _step(
         if perm is None:
             lu = _lu(g, spd=True)
             fact.perm = np.argsort(np.asarray(lu.perm_c, dtype=np.int64))
+            fact.solve = lu.solve
             dx: FloatArray = lu.solve(rhs)
             return dx
         gp = sp.csc_matrix(g[perm][:, perm])
         lu = splu(gp, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        sol = np.empty(nx)
-        sol[perm] = lu.solve(rhs[perm])
-        return sol
+
+        def solve(b: FloatArray) -> FloatArray:
+            out = np.empty(nx)
+            out[perm] = lu.solve(b[perm])
+            return out
+
+        fact.solve = solve
+        return solve(rhs)
     # Hachtel: [[alpha R, H, 0], [H^T, 0, C^T], [0, C, 0]] [lambda/alpha; dx; mu] = [r; 0; -c]
     live = np.flatnonzero(~cons & (w > 0))
     ci = np.flatnonzero(cons)
@@ -874,10 +892,13 @@ def _gauss_newton(
     v = v0.copy()
     h, hd = mdl.values(v)
     phi = merit(h)
+    last_moved = math.inf
+    refactor = True
     for it in range(1, opts.max_iter + 1):
         r = np.where(cons, 0.0, prob.z - h)
+        reuse = not refactor
         try:
-            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver, fact)
+            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver, fact, reuse)
         except RuntimeError:
             return _Solution(v, False, it, h, hd, "singular gain matrix")
         if not np.all(np.isfinite(dx)):
@@ -900,6 +921,10 @@ def _gauss_newton(
             step *= 0.5
         va, vm, v, h, hd, phi = va_t, vm_t, v_t, h_t, hd_t, phi_t
         moved = big * step
+        # near the solution the gain hardly changes: keep its factor while the steps are
+        # small and shrink fast (a step that does not shrink fourfold refactorises)
+        refactor = not (moved < _REUSE_BELOW and (not reuse or moved < 0.25 * last_moved))
+        last_moved = moved
         c_max = float(np.max(np.abs(h[cons]))) if has_cons else 0.0
         if has_cons and multipliers and moved < 1e-3:
             lam = lam + rho * h[cons]
