@@ -24,6 +24,18 @@ vectorised pass and the step solves, with SuperLU,
 With ``zero_injection="virtual"`` the zero injections are instead readings
 of value 0 and standard deviation ``virtual_sigma_pu`` (pandapower's way).
 
+The gain's pattern is fixed for a measurement set: it is ordered once and,
+when the optional ``qdldl`` package is installed, factorised by an LDL^T
+whose symbolic analysis is kept (SuperLU on the pre-ordered matrix
+otherwise, and whenever LDL^T breaks down). Once the steps are small the
+last factor is kept for the next steps (fixed-gain Gauss-Newton: the same
+solution, the gradient being exact). Everything that depends only on the
+network and on the kinds and places of the readings (observability, the
+measurement model's index arrays, the start, the ordering) is kept between
+calls for the last few (network, meter set) pairs: an operations centre
+estimates the same grid from the same meters every few seconds. Networks are
+immutable; a changed one is another object and gets its own structure.
+
 Observability
 -------------
 Before estimating, the numerical method of Monticelli and Wu runs on the
