@@ -668,6 +668,7 @@ class _Structure:
 #: estimates the same grid with the same meters every few seconds, with new values
 _STRUCTURES: dict[tuple[int, bytes, str, float], _Structure] = {}
 _STRUCTURES_MAX = 4
+_STRUCTURES_LOCK = threading.Lock()
 
 
 def _structure(net: Network, meas: Measurements, opts: EstimationOptions) -> _Structure:
@@ -680,7 +681,8 @@ def _structure(net: Network, meas: Measurements, opts: EstimationOptions) -> _St
     digest.update(np.ascontiguousarray(meas.kind).tobytes())
     digest.update(np.ascontiguousarray(meas.element).tobytes())
     key = (id(net), digest.digest(), opts.zero_injection, float(opts.virtual_sigma_pu))
-    hit = _STRUCTURES.get(key)
+    with _STRUCTURES_LOCK:
+        hit = _STRUCTURES.get(key)
     if hit is not None and hit.net() is net:
         return hit
     prob, used, lab, energised, _ = _setup(net, meas, opts)
@@ -694,10 +696,11 @@ def _structure(net: Network, meas: Measurements, opts: EstimationOptions) -> _St
         fact=_Factor(),
         lock=threading.Lock(),
     )
-    _STRUCTURES.pop(key, None)
-    while len(_STRUCTURES) >= _STRUCTURES_MAX:
-        _STRUCTURES.pop(next(iter(_STRUCTURES)), None)
-    _STRUCTURES[key] = st
+    with _STRUCTURES_LOCK:
+        _STRUCTURES.pop(key, None)
+        while len(_STRUCTURES) >= _STRUCTURES_MAX:
+            _STRUCTURES.pop(next(iter(_STRUCTURES)), None)
+        _STRUCTURES[key] = st
     return st
 
 
@@ -1057,6 +1060,9 @@ def estimate_state(
     # one caller at a time shares the cached factorisation; another gets its own
     own = struct.lock.acquire(blocking=False)
     fact = struct.fact if own else _Factor()
+    # LDL^T is tried again at every call: a breakdown (a gain made singular by a removed
+    # reading) belongs to that call's weights, not to the meter set
+    fact.ldl_failed = False
     try:
         return _estimate(net, measurements, opts, prob, struct, va0, fact, t0)
     finally:

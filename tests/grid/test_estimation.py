@@ -739,7 +739,7 @@ def test_structure_cache_and_factorisations_give_the_cold_answer(
 
 def test_ldl_gives_way_to_superlu_on_a_zero_pivot() -> None:
     """LDL^T without pivoting breaks down on a zero pivot: the step falls back to SuperLU
-    (for good: the factor state remembers it), and a positive definite system is solved."""
+    (for the rest of the call), and a positive definite system is solved."""
     import scipy.sparse as sp
 
     import aiguilleur.grid.estimation as est
