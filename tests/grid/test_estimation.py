@@ -755,3 +755,8 @@ def test_ldl_gives_way_to_superlu_on_a_zero_pivot() -> None:
     b = np.array([1.0, 2.0, 3.0])
     x = est._solve_ldl(sp.triu(spd, format="csc"), b, fact)
     assert x is not None and np.allclose(spd @ x, b, atol=1e-13)
+
+
+def test_placement_is_validated() -> None:
+    with pytest.raises(ValidationError, match="placement: expected random or redundant"):
+        SimulationOptions(placement="smart")  # type: ignore[arg-type]
