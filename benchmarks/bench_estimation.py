@@ -1,19 +1,27 @@
 """AC state estimation: aiguilleur against pandapower's WLS estimator, and gross-error trials.
 
 On a PGLib case balanced with ``scaled_dispatch`` and solved by AC power flow
-(the truth), ``simulate_measurements`` draws a set of redundancy about 2
+(the truth), ``simulate_measurements`` draws sets of redundancy about 2
 (voltage magnitudes, P/Q injection pairs, P/Q flow pairs at branch ends;
-sigma 0.004 pu and 1 MW/Mvar). Transformers with charging susceptance get
-none in this benchmark (case1888: 38 of them, at most 0.06 pu each):
-pandapower models a transformer's charging as bus shunts outside its flow,
-MATPOWER and aiguilleur inside it, so their end flows would differ.
+sigma 0.004 pu and 1 MW/Mvar) with both meter placements: ``random`` (a
+spanning tree's flows, then random sites) and ``redundant`` (meters where
+they check one another, repaired until no reading is weak). For each, the
+critical readings, near-critical ones and critical pairs are counted on the
+AC model at the true state. Transformers with charging susceptance have it
+set to zero: pandapower models it as bus shunts outside the flow, MATPOWER
+and aiguilleur inside it, so their end flows would differ.
 
 1. Same problem on both sides, best-of-N, interleaved: weighted least squares
-   from the same start rules (pandapower ``estimate(algorithm="wls",
-   zero_injection=None)``, tolerance 1e-8; aiguilleur ``zero_injection="none",
-   bad_data=False``), then aiguilleur's default (zero injections as exact
-   constraints and the bad-data tests with normalised residuals). The largest
-   voltage differences between the two estimates are printed.
+   from the same start rules, tolerance 1e-8 (pandapower
+   ``estimate(algorithm="wls")``, aiguilleur ``bad_data=False``); zero
+   injections unused on the random placement, given to both as readings of
+   0 with sigma 1e-3 pu on the redundant one (which meters no bus that has
+   nothing connected). aiguilleur is timed with its structure kept between
+   calls (the usual case: same grid, same meters, new values), rebuilt at
+   every call (a first call), and without qdldl (SuperLU only); then its
+   default (zero injections as exact constraints and the bad-data tests with
+   normalised residuals). The largest voltage differences between the two
+   estimates are printed.
 2. Gross-error trials: each trial draws fresh noise, adds +-20 sigma to one
    reading chosen at random and runs aiguilleur's default estimator; a trial
    counts as identified when that reading is among the rejected ones. Good
@@ -115,6 +123,12 @@ def main() -> None:
     ap.add_argument("--trials", type=int, default=200)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--redundancy", type=float, default=2.0)
+    ap.add_argument(
+        "--placement",
+        choices=("both", "random", "redundant"),
+        default="both",
+        help="meter placement of simulate_measurements (default: both, random first)",
+    )
     args = ap.parse_args()
     if args.repeat < 1 or args.trials < 0:
         sys.exit("--repeat must be >= 1 and --trials >= 0")
@@ -136,14 +150,65 @@ def main() -> None:
         print(f"transformer charging set to zero on {int(charged.sum())} branches")
     pf = ac_power_flow(net)
     assert pf.converged
-    opts = SimulationOptions(redundancy=args.redundancy)
-    meas = simulate_measurements(net, pf, opts, seed=args.seed)
-    n_state = 2 * net.n_bus - 1
+    placements = ["random", "redundant"] if args.placement == "both" else [args.placement]
+    sets: dict[str, Measurements] = {}
+    for placement in placements:
+        opts = SimulationOptions(redundancy=args.redundancy, placement=placement)
+        t = time.perf_counter()
+        sets[placement] = simulate_measurements(net, pf, opts, seed=args.seed)
+        dt = time.perf_counter() - t
+        meas = sets[placement]
+        n_state = 2 * net.n_bus - 1
+        s_ii, rho = redundancy_of(net, pf, meas)
+        print(
+            f"{net.name}, {placement} placement ({dt:.1f} s to draw): {net.n_bus} buses, "
+            f"{net.n_branch} branches, {len(meas)} readings, redundancy "
+            f"{len(meas) / n_state:.2f} ({n_state} states); critical readings "
+            f"{int(np.sum(s_ii < 1e-6))}, near-critical (residual variance < 0.25 of the "
+            f"reading's) {int(np.sum((s_ii >= 1e-6) & (s_ii < 0.25)))}, in a critical pair "
+            f"(residual correlation > 0.99) {int(np.sum(rho > 0.99))}, correlation > 0.9 "
+            f"{int(np.sum(rho > 0.9))}"
+        )
+    for placement, meas in sets.items():
+        print(f"-- {placement} placement")
+        # the redundant placement leaves zero-injection buses unmetered (nothing to meter
+        # there): both estimators are then given them, as readings of 0 with sigma 1e-3 pu
+        timing(net, meas, args.repeat, have_pp, zero_inj=placement == "redundant")
+        if args.trials:
+            trials(net, meas, args.trials, args.seed)
+
+
+def redundancy_of(net: Network, pf: Any, meas: Measurements) -> tuple[Any, Any]:
+    """Residual variance share and largest residual correlation per reading (the AC model
+    at the true state, zero injections known, as the default estimator has them)."""
+    from aiguilleur.grid._estimation import KINDS
+    from aiguilleur.grid.measurements import _residual_redundancy
+
+    code = {k: i for i, k in enumerate(KINDS)}
+    kind = np.array([code[str(k)] for k in meas.kind.tolist()], dtype=np.int64)
+    sig = np.where(kind == 0, meas.sigma, meas.sigma / net.base_mva)
+    v = pf.vm_pu * np.exp(1j * np.deg2rad(pf.va_deg))
+    return _residual_redundancy(net, v, kind, meas.rows(net), sig)
+
+
+def zero_injection_buses(net: Network) -> Any:
+    has_gen = np.zeros(net.n_bus, dtype=bool)
+    has_gen[net.gen_bus[net.gen.in_service == 1]] = True
+    return np.flatnonzero(~has_gen & (net.bus.pd_mw == 0.0) & (net.bus.qd_mvar == 0.0))
+
+
+def timing(net: Network, meas: Measurements, repeat: int, have_pp: bool, zero_inj: bool) -> None:
+    import aiguilleur.grid.estimation as est
+
+    if zero_inj:
+        same = EstimationOptions(zero_injection="virtual", virtual_sigma_pu=1e-3, bad_data=False)
+        zi_pp: Any = [int(net.bus.bus_id[b] - 1) for b in zero_injection_buses(net)]
+    else:
+        same = EstimationOptions(zero_injection="none", bad_data=False)
+        zi_pp = None
     print(
-        f"{net.name}: {net.n_bus} buses, {net.n_branch} branches, {len(meas)} readings, "
-        f"redundancy {len(meas) / n_state:.2f} ({n_state} states)"
+        f"same problem: zero injections {'as readings (sigma 1e-3 pu)' if zero_inj else 'unused'}"
     )
-    same = EstimationOptions(zero_injection="none", bad_data=False)
     full = EstimationOptions()
     res_same = estimate_state(net, meas, same)
     res_full = estimate_state(net, meas, full)
@@ -153,12 +218,28 @@ def main() -> None:
         f"{len(res_full.bad_data)} rejected, J {res_full.objective:.1f} / "
         f"threshold {res_full.chi2_threshold:.1f}"
     )
+    ldl = est._qdldl
+
+    def cold() -> Any:
+        est._STRUCTURES.clear()  # the network and meter structure rebuilt, as on a first call
+        return estimate_state(net, meas, same)
+
+    def superlu_warm() -> Any:
+        est._qdldl = None
+        try:
+            return estimate_state(net, meas, same)
+        finally:
+            est._qdldl = ldl
+
     fns: dict[str, Callable[[], Any]] = {
         "aiguilleur WLS": lambda: estimate_state(net, meas, same),
+        "aiguilleur WLS, structure rebuilt (first call)": cold,
         "aiguilleur default (zero injections + bad-data tests)": lambda: estimate_state(
             net, meas, full
         ),
     }
+    if ldl is not None:
+        fns["aiguilleur WLS, SuperLU only (no qdldl)"] = superlu_warm
     if have_pp:
         from pandapower.estimation import estimate
 
@@ -173,12 +254,12 @@ def main() -> None:
                 init="flat",
                 tolerance=1e-8,
                 maximum_iterations=50,
-                zero_injection=None,
+                zero_injection=zi_pp,
             )
 
         fns["pandapower estimate(wls)"] = run_pp
     load0 = os.getloadavg()
-    best = best_of(fns, args.repeat)
+    best = best_of(fns, repeat)
     load1 = os.getloadavg()
     for k, t in best.items():
         print(f"  {k:55s} {t * 1000:9.1f} ms")
@@ -186,9 +267,11 @@ def main() -> None:
         out = run_pp()
         vm = ppn.res_bus_est.vm_pu.loc[net.bus.bus_id - 1].to_numpy()
         va = ppn.res_bus_est.va_degree.loc[net.bus.bus_id - 1].to_numpy()
-        ratio = best["pandapower estimate(wls)"] / best["aiguilleur WLS"]
+        pp_t = best["pandapower estimate(wls)"]
         print(f"  pandapower converged: {out['success']}, {out['num_iterations']} iterations")
-        print(f"  ratio pandapower / aiguilleur (same problem): {ratio:.1f}x")
+        for k in list(fns)[:2] + list(fns)[3:4]:
+            if k in best and not k.startswith("pandapower"):
+                print(f"  ratio pandapower / {k}: {pp_t / best[k]:.1f}x")
         # pandapower's slack keeps the angle stored in the case, aiguilleur's is 0 (as in
         # its power flow): compare angles relative to the reference bus
         ref = net.bus_index([res_same.reference_bus_ids[0]])[0]
@@ -198,14 +281,16 @@ def main() -> None:
             f"max |dVa| {np.max(np.abs(dva)):.2e} rad (relative to the reference bus)"
         )
     print(f"  load average {load0[0]:.2f} before, {load1[0]:.2f} after (1 min)")
-    if args.trials == 0:
-        return
-    rng = np.random.default_rng(args.seed + 1000)
+
+
+def trials(net: Network, meas: Measurements, n_trials: int, seed: int) -> None:
+    full = EstimationOptions()
+    rng = np.random.default_rng(seed + 1000)
     assert meas.true_value is not None
     hits = named = critical = near = wrong = false = good_total = 0
     times: list[float] = []
     load0 = os.getloadavg()
-    for _ in range(args.trials):
+    for _ in range(n_trials):
         noisy = meas.true_value + meas.sigma * rng.standard_normal(len(meas))
         i = int(rng.integers(len(meas)))
         noisy[i] += 20.0 * meas.sigma[i] * rng.choice([-1.0, 1.0])
@@ -230,7 +315,7 @@ def main() -> None:
             else:
                 wrong += 1
     load1 = os.getloadavg()
-    n = args.trials
+    n = n_trials
     print(f"gross errors of 20 sigma, {n} trials (one error each, fresh noise per trial):")
     print(f"  identified and removed: {hits}/{n} = {100 * hits / n:.1f} %")
     print(

@@ -125,27 +125,48 @@ class MeasurementModel:
         src = np.concatenate(srcs)
         keep = col >= 0
         row, col, src = row[keep], col[keep], src[keep]
-        order = np.lexsort((col, row))
+        # by row, then column (one integer key sorts much faster than lexsort's two)
+        order = np.argsort(row * max(self.nx, 1) + col, kind="stable")
         self.h_row, self.h_col, self.h_src = row[order], col[order], src[order]
         self.h_imag = np.isin(kind[self.h_row], IMAG_KINDS)
         self.hsrc = hsrc
         self.row_imag = np.isin(kind, IMAG_KINDS)
-        # pairs of entries of the same row: the pattern of H^T W H, fixed for this set
+        # pairs (a, b) of entries of the same row with col_a <= col_b: the upper triangle of
+        # H^T W H, a pattern fixed for this set (the entries of a row have distinct columns)
         counts = np.bincount(self.h_row, minlength=self.m).astype(np.int64)
         starts = (np.cumsum(counts) - counts).astype(np.int64)
         e = np.arange(self.h_row.size, dtype=np.int64)
-        self.pair_a = np.repeat(e, counts[self.h_row])
-        self.pair_b = _ranges(starts[self.h_row], counts[self.h_row])
+        # entry e pairs with itself and the later entries of its row (sorted by column)
+        after = starts[self.h_row] + counts[self.h_row] - e
+        self.pair_a = np.repeat(e, after)
+        self.pair_b = _ranges(e, after)
         self.pair_row = self.h_row[self.pair_a]
+        #: weight of a pair in diag(H Z H^T): off-diagonal pairs stand for two
+        self.pair_twice = np.where(self.pair_a == self.pair_b, 1.0, 2.0)
         nx = self.nx
-        # column-major keys give the CSC order of the gain matrix directly
+        # column-major keys give the CSC order directly
         key = self.h_col[self.pair_b] * nx + self.h_col[self.pair_a]
         uniq, inv = np.unique(key, return_inverse=True)
-        self.g_inv = inv.astype(np.int64)
-        self.g_rows = (uniq % nx).astype(np.int64)
-        self.g_cols = (uniq // nx).astype(np.int64)
+        self.u_inv = inv.astype(np.int64)
+        u_rows = (uniq % nx).astype(np.int64)
+        u_cols = (uniq // nx).astype(np.int64)
+        self.u_rows = u_rows
+        self.u_indptr = np.searchsorted(u_cols, np.arange(nx + 1)).astype(np.int64)
+        self.u_nnz = uniq.size
+        # the full symmetric pattern, and where each of its entries sits in the upper one
+        off = u_rows != u_cols
+        f_rows = np.concatenate([u_rows, u_cols[off]])
+        f_cols = np.concatenate([u_cols, u_rows[off]])
+        f_src = np.concatenate([np.arange(uniq.size), np.flatnonzero(off)])
+        order = np.argsort(f_cols * nx + f_rows, kind="stable")
+        self.g_rows, self.g_cols = f_rows[order], f_cols[order]
+        self.g_from_u = f_src[order].astype(np.int64)
         self.g_indptr = np.searchsorted(self.g_cols, np.arange(nx + 1)).astype(np.int64)
-        self.g_nnz = uniq.size
+        self.g_nnz = self.g_rows.size
+        # the upper entries' positions in the full pattern
+        self.u_in_g = np.empty(uniq.size, dtype=np.int64)
+        upper = self.g_rows <= self.g_cols
+        self.u_in_g[self.g_from_u[upper]] = np.flatnonzero(upper)
 
     # -- evaluation ---------------------------------------------------------------------
 
@@ -210,17 +231,31 @@ class MeasurementModel:
         out: sp.csr_matrix = full[rows]
         return out
 
+    def gain_upper_data(self, hd: FloatArray, w: FloatArray) -> FloatArray:
+        """Values of ``H^T diag(w) H`` on its fixed upper-triangle pattern (zeros kept)."""
+        vals = hd[self.pair_a] * hd[self.pair_b] * w[self.pair_row]
+        out = np.bincount(self.u_inv, weights=vals, minlength=self.u_nnz)
+        return out.astype(np.float64, copy=False)
+
+    def gain_upper(self, hd: FloatArray, w: FloatArray) -> sp.csc_matrix:
+        """The upper triangle of ``H^T diag(w) H`` (CSC, zeros kept)."""
+        return sp.csc_matrix(
+            (self.gain_upper_data(hd, w), self.u_rows, self.u_indptr),
+            shape=(self.nx, self.nx),
+            copy=False,
+        )
+
     def gain(self, hd: FloatArray, w: FloatArray) -> sp.csc_matrix:
         """``H^T diag(w) H`` on the fixed pattern of every row's pairs (zeros kept)."""
-        vals = hd[self.pair_a] * hd[self.pair_b] * w[self.pair_row]
-        data = np.bincount(self.g_inv, weights=vals, minlength=self.g_nnz).astype(np.float64)
+        data = self.gain_upper_data(hd, w)[self.g_from_u]
         return sp.csc_matrix(
             (data, self.g_rows, self.g_indptr), shape=(self.nx, self.nx), copy=False
         )
 
     def quadratic_diag(self, hd: FloatArray, zg: FloatArray) -> FloatArray:
-        """``diag(H Z H^T)`` given ``Z`` on the gain matrix's pattern (aligned with it)."""
-        vals = hd[self.pair_a] * hd[self.pair_b] * zg[self.g_inv]
+        """``diag(H Z H^T)`` given a symmetric ``Z`` on the gain matrix's pattern (aligned)."""
+        zu = zg[self.u_in_g]
+        vals = hd[self.pair_a] * hd[self.pair_b] * self.pair_twice * zu[self.u_inv]
         out = np.bincount(self.pair_row, weights=vals, minlength=self.m).astype(np.float64)
         return out
 
@@ -283,26 +318,27 @@ def _zero_pivot_null_vector(g: sp.csc_matrix, rng: np.random.Generator) -> Float
 def _unit_gain(
     n: int, f: IntArray, t: IntArray, flow_measured: BoolArray, inj_measured: BoolArray
 ) -> sp.csc_matrix:
-    """``H^T H`` of the unit-admittance model: flow rows ``e_f - e_t``, injection rows."""
-    rows_f = np.flatnonzero(flow_measured)
-    r_f = np.repeat(np.arange(rows_f.size), 2)
-    c_f = np.column_stack([f[rows_f], t[rows_f]]).ravel()
-    v_f = np.tile([1.0, -1.0], rows_f.size)
-    nb = f.size
-    lap = sp.csr_matrix(
-        (
-            np.concatenate([np.ones(nb), np.ones(nb), -np.ones(nb), -np.ones(nb)]),
-            (np.concatenate([f, t, f, t]), np.concatenate([f, t, t, f])),
-        ),
-        shape=(n, n),
-    )
-    h = sp.vstack(
-        [
-            sp.csr_matrix((v_f, (r_f, c_f)), shape=(rows_f.size, n)),
-            lap[np.flatnonzero(inj_measured)],
-        ]
-    ).tocsc()
-    return sp.csc_matrix(h.T @ h)
+    """``H^T H`` of the unit-admittance model: flow rows ``e_f - e_t``, injection rows.
+
+    The injection rows are rows of the Laplacian ``L``, so their part is
+    ``L D L`` with ``D`` marking the measured injections; the flow rows give
+    the Laplacian of the measured branches.
+    """
+
+    def laplacian(a: IntArray, b: IntArray) -> sp.csr_matrix:
+        one = np.ones(a.size)
+        return sp.csr_matrix(
+            (
+                np.concatenate([one, one, -one, -one]),
+                (np.concatenate([a, b, a, b]), np.concatenate([a, b, b, a])),
+            ),
+            shape=(n, n),
+        )
+
+    lap = laplacian(f, t)
+    k = np.flatnonzero(flow_measured)
+    d = sp.diags(inj_measured.astype(np.float64), format="csr")
+    return sp.csc_matrix(laplacian(f[k], t[k]) + lap @ d @ lap)
 
 
 def fully_observable(

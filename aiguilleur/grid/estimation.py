@@ -24,6 +24,18 @@ vectorised pass and the step solves, with SuperLU,
 With ``zero_injection="virtual"`` the zero injections are instead readings
 of value 0 and standard deviation ``virtual_sigma_pu`` (pandapower's way).
 
+The gain's pattern is fixed for a measurement set: it is ordered once and,
+when the optional ``qdldl`` package is installed, factorised by an LDL^T
+whose symbolic analysis is kept (SuperLU on the pre-ordered matrix
+otherwise, and whenever LDL^T breaks down). Once the steps are small the
+last factor is kept for the next steps (fixed-gain Gauss-Newton: the same
+solution, the gradient being exact). Everything that depends only on the
+network and on the kinds and places of the readings (observability, the
+measurement model's index arrays, the start, the ordering) is kept between
+calls for the last few (network, meter set) pairs: an operations centre
+estimates the same grid from the same meters every few seconds. Networks are
+immutable; a changed one is another object and gets its own structure.
+
 Observability
 -------------
 Before estimating, the numerical method of Monticelli and Wu runs on the
@@ -62,9 +74,14 @@ nothing else measures do, the bad one cannot be told: they are named in
 
 from __future__ import annotations
 
+import hashlib
+import importlib
 import math
+import threading
 import time
-from dataclasses import dataclass, field
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
@@ -105,6 +122,12 @@ from aiguilleur.grid.powerflow import dc_power_flow
 if TYPE_CHECKING:
     import pandas as pd
 
+_qdldl: Any
+try:  # optional: a sparse LDL^T whose numeric refactorisation reuses the symbolic one
+    _qdldl = importlib.import_module("qdldl")
+except ImportError:  # pragma: no cover - the SuperLU path below is the fallback
+    _qdldl = None
+
 __all__ = [
     "MEASUREMENT_KINDS",
     "EstimationOptions",
@@ -136,6 +159,8 @@ _TIE = 0.01
 _MAX_STEP = 1.0
 #: weight of the zero-injection penalty in the augmented Lagrangian, relative to the readings
 _PENALTY = 1e4
+#: Gauss-Newton steps below this (rad or pu) let the next reuse the gain's factor
+_REUSE_BELOW = 1e-3
 #: largest zero-injection mismatch (pu) of a converged estimate
 _CONSTRAINT_TOL = 1e-8
 
@@ -518,8 +543,9 @@ def _setup(
     Also returns the used readings, the observable-island labels, the
     energised buses and the zero-injection buses.
     """
-    code = {k: i for i, k in enumerate(KINDS)}
-    kind = np.array([code[str(k)] for k in meas.kind.tolist()], dtype=np.int64)
+    kind = np.zeros(len(meas), dtype=np.int64)
+    for i, k in enumerate(KINDS):  # seven vectorised comparisons, not one per reading
+        kind[meas.kind == k] = i
     row = meas.rows(net)
     isl = find_islands(net)
     energised = isl.label >= 0
@@ -622,6 +648,91 @@ def _build(
     )
 
 
+# -- the structure of one network and one set of meters, kept between calls -----------------
+
+
+@dataclass
+class _Structure:
+    """What depends only on the network and the readings' kinds and places, not on values."""
+
+    net: weakref.ref[Network]
+    prob: _Problem | None  # z and sigma of the call that built it
+    used: BoolArray
+    lab: IntArray
+    energised: BoolArray
+    start: dict[str, FloatArray]  # starting angles per init rule
+    fact: _Factor
+    lock: threading.Lock
+
+
+#: structures of the last few (network, meter set, options) seen: an operations centre
+#: estimates the same grid with the same meters every few seconds, with new values
+_STRUCTURES: dict[tuple[int, bytes, str, float], _Structure] = {}
+_STRUCTURES_MAX = 4
+_STRUCTURES_LOCK = threading.Lock()
+
+
+def _structure(net: Network, meas: Measurements, opts: EstimationOptions) -> _Structure:
+    """The cached structure of ``net`` and the readings' pattern (built on a miss).
+
+    The network is immutable (read-only arrays), so it is identified by the object
+    itself (held weakly); the meters by a digest of their kinds and elements.
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(np.ascontiguousarray(meas.kind).tobytes())
+    digest.update(np.ascontiguousarray(meas.element).tobytes())
+    key = (id(net), digest.digest(), opts.zero_injection, float(opts.virtual_sigma_pu))
+    with _STRUCTURES_LOCK:
+        hit = _STRUCTURES.get(key)
+    if hit is not None and hit.net() is net:
+        return hit
+    prob, used, lab, energised, _ = _setup(net, meas, opts)
+    st = _Structure(
+        net=weakref.ref(net),
+        prob=prob,
+        used=used,
+        lab=lab,
+        energised=energised,
+        start={},
+        fact=_Factor(),
+        lock=threading.Lock(),
+    )
+    with _STRUCTURES_LOCK:
+        _STRUCTURES.pop(key, None)
+        while len(_STRUCTURES) >= _STRUCTURES_MAX:
+            _STRUCTURES.pop(next(iter(_STRUCTURES)), None)
+        _STRUCTURES[key] = st
+    return st
+
+
+def _with_readings(prob: _Problem, meas: Measurements, base: float) -> _Problem:
+    """``prob`` with the values and standard deviations of ``meas`` (same pattern)."""
+    real = prob.meas >= 0
+    mi = prob.meas[real]
+    to_pu = np.where(prob.model.kind[real] == VM, 1.0, 1.0 / base)
+    z = prob.z.copy()
+    z[real] = meas.value[mi] * to_pu
+    sigma = prob.sigma.copy()
+    sigma[real] = meas.sigma[mi] * to_pu
+    return replace(prob, z=z, sigma=sigma)
+
+
+def _start_angles(net: Network, prob: _Problem, lab: IntArray, init: str) -> FloatArray:
+    """Starting angles (rad): 0, or a DC power flow's relative to each island's reference."""
+    n = net.n_bus
+    va0 = np.zeros(n)
+    if init == "dc":
+        dc = dc_power_flow(net)
+        if dc.converged:
+            # angles relative to the reference of each estimated island
+            lab_p = np.full(n, -1, dtype=np.int64)
+            lab_p[prob.estimated] = lab[prob.estimated]
+            ref_angle = np.zeros(int(lab.max()) + 1 if n else 0)
+            ref_angle[lab[prob.ref]] = np.deg2rad(dc.va_deg[prob.ref])
+            va0 = np.where(lab_p >= 0, np.deg2rad(dc.va_deg) - ref_angle[np.maximum(lab_p, 0)], 0.0)
+    return va0
+
+
 # -- Gauss-Newton --------------------------------------------------------------------------
 
 
@@ -635,6 +746,43 @@ def _lu(a: sp.spmatrix, spd: bool) -> Any:
     )
 
 
+class _Factor:
+    """What the gain's factorisations share: its ordering (SuperLU) or its LDL^T (qdldl)."""
+
+    def __init__(self) -> None:
+        self.perm: IntArray | None = None
+        self.ldl: Any = None
+        self.ldl_failed = False
+        #: the solve of the last factorised gain (``normal`` solver), for steps that reuse it
+        self.solve: Callable[[FloatArray], FloatArray] | None = None
+
+
+def _solve_ldl(gu: sp.csc_matrix, rhs: FloatArray, fact: _Factor) -> FloatArray | None:
+    """``G x = rhs`` by qdldl from ``G``'s upper triangle, ``None`` when it fails.
+
+    LDL^T without pivoting: the solution is accepted only when its residual is
+    at rounding level (a gain that is not positive definite falls back to SuperLU).
+    """
+    try:
+        if fact.ldl is None:
+            fact.ldl = _qdldl.Solver(gu, upper=True)
+        else:
+            fact.ldl.update(gu, upper=True)
+        x: FloatArray = np.asarray(fact.ldl.solve(rhs), dtype=np.float64)
+    except (ValueError, RuntimeError):
+        fact.ldl, fact.ldl_failed = None, True
+        return None
+    if not np.all(np.isfinite(x)):
+        fact.ldl_failed = True
+        return None
+    res = gu @ x + gu.T @ x - gu.diagonal() * x - rhs
+    scale = float(np.max(np.abs(gu.data))) * float(np.max(np.abs(x))) + float(np.max(np.abs(rhs)))
+    if float(np.max(np.abs(res))) > 1e-9 * scale:
+        fact.ldl_failed = True
+        return None
+    return x
+
+
 def _step(
     prob: _Problem,
     hd: FloatArray,
@@ -644,12 +792,15 @@ def _step(
     lam: FloatArray,
     rho: float,
     solver: str,
-    order: dict[str, IntArray],
+    fact: _Factor,
+    reuse: bool = False,
 ) -> FloatArray:
     """One Gauss-Newton step (raises RuntimeError on a singular system).
 
     ``normal``: the augmented Lagrangian's step ``(G + rho C^T C) dx =
-    H^T W r - C^T (lam + rho c)``, a positive definite system.
+    H^T W r - C^T (lam + rho c)``, a positive definite system; with ``reuse``
+    the last factorised gain stands in for this one (a fixed-gain step: the
+    same solution, as the right-hand side is still the gradient).
     ``hachtel``: the augmented matrix, with the constraints exact.
     """
     mdl = prob.model
@@ -659,21 +810,35 @@ def _step(
         wg = np.where(cons, rho, w)
         y = np.where(cons, 0.0, w * r)
         y[cons] = -(lam + rho * cres)
+        rhs = np.bincount(mdl.h_col, weights=hd * y[mdl.h_row], minlength=nx).astype(np.float64)
+        if reuse and fact.solve is not None:
+            return fact.solve(rhs)
+        if _qdldl is not None and not fact.ldl_failed:
+            dx_ldl = _solve_ldl(mdl.gain_upper(hd, wg), rhs, fact)
+            if dx_ldl is not None:
+                ldl = fact.ldl
+                fact.solve = lambda b: np.asarray(ldl.solve(b), dtype=np.float64)
+                return dx_ldl
         g = mdl.gain(hd, wg)
-        rhs = np.bincount(mdl.h_col, weights=hd * y[mdl.h_row], minlength=nx)
         # the gain's pattern is the same at every iteration: order it once, then factorise
         # the symmetrically permuted matrix in its natural order
-        perm = order.get("perm")
+        perm = fact.perm
         if perm is None:
             lu = _lu(g, spd=True)
-            order["perm"] = np.argsort(np.asarray(lu.perm_c, dtype=np.int64))
+            fact.perm = np.argsort(np.asarray(lu.perm_c, dtype=np.int64))
+            fact.solve = lu.solve
             dx: FloatArray = lu.solve(rhs)
             return dx
         gp = sp.csc_matrix(g[perm][:, perm])
         lu = splu(gp, permc_spec="NATURAL", diag_pivot_thresh=0.0, options={"SymmetricMode": True})
-        sol = np.empty(nx)
-        sol[perm] = lu.solve(rhs[perm])
-        return sol
+
+        def solve(b: FloatArray) -> FloatArray:
+            out = np.empty(nx)
+            out[perm] = lu.solve(b[perm])
+            return out
+
+        fact.solve = solve
+        return solve(rhs)
     # Hachtel: [[alpha R, H, 0], [H^T, 0, C^T], [0, C, 0]] [lambda/alpha; dx; mu] = [r; 0; -c]
     live = np.flatnonzero(~cons & (w > 0))
     ci = np.flatnonzero(cons)
@@ -705,7 +870,11 @@ class _Solution:
 
 
 def _gauss_newton(
-    prob: _Problem, w: FloatArray, v0: ComplexArray, opts: EstimationOptions
+    prob: _Problem,
+    w: FloatArray,
+    v0: ComplexArray,
+    opts: EstimationOptions,
+    fact: _Factor | None = None,
 ) -> _Solution:
     """Gauss-Newton with a backtracking line search on the augmented Lagrangian.
 
@@ -729,7 +898,7 @@ def _gauss_newton(
     rho = _PENALTY * wmax
     lam = np.zeros(int(cons.sum()))
     multipliers = opts.solver == "normal"
-    order: dict[str, IntArray] = {}
+    fact = fact if fact is not None else _Factor()
 
     def merit(h: FloatArray) -> float:
         r = np.where(cons, 0.0, prob.z - h)
@@ -739,10 +908,13 @@ def _gauss_newton(
     v = v0.copy()
     h, hd = mdl.values(v)
     phi = merit(h)
+    last_moved = math.inf
+    refactor = True
     for it in range(1, opts.max_iter + 1):
         r = np.where(cons, 0.0, prob.z - h)
+        reuse = not refactor
         try:
-            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver, order)
+            dx = _step(prob, hd, r, w, h[cons], lam, rho, opts.solver, fact, reuse)
         except RuntimeError:
             return _Solution(v, False, it, h, hd, "singular gain matrix")
         if not np.all(np.isfinite(dx)):
@@ -765,6 +937,10 @@ def _gauss_newton(
             step *= 0.5
         va, vm, v, h, hd, phi = va_t, vm_t, v_t, h_t, hd_t, phi_t
         moved = big * step
+        # near the solution the gain hardly changes: keep its factor while the steps are
+        # small and shrink fast (a step that does not shrink fourfold refactorises)
+        refactor = not (moved < _REUSE_BELOW and (not reuse or moved < 0.25 * last_moved))
+        last_moved = moved
         c_max = float(np.max(np.abs(h[cons]))) if has_cons else 0.0
         if has_cons and multipliers and moved < 1e-3:
             lam = lam + rho * h[cons]
@@ -843,9 +1019,10 @@ def estimate_state(
     opts = options or EstimationOptions()
     t0 = time.perf_counter()
     n_meas = len(measurements)
-    prob, used, lab, energised, _ = _setup(net, measurements, opts)
+    struct = _structure(net, measurements, opts)
+    prob = struct.prob
+    used, lab, energised = struct.used, struct.lab, struct.energised
     base = net.base_mva
-    n = net.n_bus
     unused_idx = np.flatnonzero(~used)
     unused = tuple(str(measurements.id[i]) for i in unused_idx)
     est_value = np.full(n_meas, np.nan)
@@ -877,20 +1054,51 @@ def estimate_state(
             normalized_residual=rn_out,
             message="no island has both an angle reference and a voltage magnitude reading",
         )
+    prob = _with_readings(prob, measurements, base)
+    va0 = struct.start.get(opts.init)
+    if va0 is None:
+        va0 = struct.start[opts.init] = _start_angles(net, prob, lab, opts.init)
+    # one caller at a time shares the cached factorisation; another gets its own
+    own = struct.lock.acquire(blocking=False)
+    fact = struct.fact if own else _Factor()
+    # LDL^T is tried again at every call: a breakdown (a gain made singular by a removed
+    # reading) belongs to that call's weights, not to the meter set
+    fact.ldl_failed = False
+    try:
+        return _estimate(net, measurements, opts, prob, struct, va0, fact, t0)
+    finally:
+        if own:
+            struct.lock.release()
+
+
+def _estimate(
+    net: Network,
+    measurements: Measurements,
+    opts: EstimationOptions,
+    prob: _Problem,
+    struct: _Structure,
+    va0: FloatArray,
+    fact: _Factor,
+    t0: float,
+) -> EstimationResult:
+    """Gauss-Newton, then the bad-data loop, on the observable part ``prob``."""
+    base = net.base_mva
+    n_meas = len(measurements)
+    lab, energised = struct.lab, struct.energised
+    unused = tuple(str(measurements.id[i]) for i in np.flatnonzero(~struct.used))
+    est_value = np.full(n_meas, np.nan)
+    rn_out = np.full(n_meas, np.nan)
     mdl = prob.model
     w = np.zeros(mdl.m)
     live = ~prob.is_cons
     w[live] = 1.0 / prob.sigma[live] ** 2
-    va0 = np.zeros(n)
-    if opts.init == "dc":
-        dc = dc_power_flow(net)
-        if dc.converged:
-            # angles relative to the reference of each estimated island
-            lab_p = np.full(n, -1, dtype=np.int64)
-            lab_p[prob.estimated] = lab[prob.estimated]
-            ref_angle = np.zeros(int(lab.max()) + 1 if n else 0)
-            ref_angle[lab[prob.ref]] = np.deg2rad(dc.va_deg[prob.ref])
-            va0 = np.where(lab_p >= 0, np.deg2rad(dc.va_deg) - ref_angle[np.maximum(lab_p, 0)], 0.0)
+
+    def islands_of(mask: BoolArray) -> tuple[tuple[int, ...], ...]:
+        groups: dict[int, list[int]] = {}
+        for b in np.flatnonzero(mask).tolist():
+            groups.setdefault(int(lab[b]), []).append(int(net.bus.bus_id[b]))
+        return tuple(tuple(sorted(g)) for _, g in sorted(groups.items(), key=lambda kv: min(kv[1])))
+
     v0 = np.where(prob.estimated, np.exp(1j * va0), 0.0j).astype(np.complex128)
     real = prob.meas >= 0
     n_cons_eq = int(np.sum(prob.meas < 0))  # zero-injection equations, exact or virtual
@@ -902,7 +1110,7 @@ def estimate_state(
     objective = math.nan
     threshold = math.nan
     dof = 0
-    sol = _gauss_newton(prob, w, v0, opts)
+    sol = _gauss_newton(prob, w, v0, opts, fact)
     total_it += sol.iterations
     rn = np.full(mdl.m, np.nan)
     while True:
@@ -970,7 +1178,7 @@ def estimate_state(
             break
         rejected.append((str(measurements.id[prob.meas[worst]]), rn_max))
         w[worst] = 0.0
-        sol = _gauss_newton(prob, w, sol.v, opts)
+        sol = _gauss_newton(prob, w, sol.v, opts, fact)
         total_it += sol.iterations
     v = sol.v
     vm = np.where(prob.estimated, np.abs(v), np.where(energised, np.nan, 0.0))

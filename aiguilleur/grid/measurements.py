@@ -29,17 +29,29 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import numpy.typing as npt
 import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order, connected_components
+from scipy.sparse.linalg import splu
 
 from aiguilleur._files import atomic_write_bytes, read_input_text
 from aiguilleur.errors import CaseFormatError, ValidationError
 from aiguilleur.grid._checks import check_network, check_options, check_path
 from aiguilleur.grid._compile import branch_admittance, make_ybus
+from aiguilleur.grid._estimation import (
+    P_FROM,
+    P_INJ,
+    P_TO,
+    Q_FROM,
+    Q_INJ,
+    Q_TO,
+    VM,
+    MeasurementModel,
+)
+from aiguilleur.grid._selinv import NotPositiveDefinite, SelectedInverse
 from aiguilleur.grid.network import Network
 from aiguilleur.grid.powerflow import PowerFlowResult
 
@@ -503,6 +515,15 @@ class SimulationOptions:
         How many readings receive a gross error.
     gross_error_sigma
         Its size, in standard deviations of the reading (random sign).
+    placement
+        ``random`` (the backbone, then random sites) or ``redundant``: the
+        same backbone and budget, with meters added where a reading is
+        critical, nearly critical (residual variance below
+        ``_WEAK_SENSITIVITY`` of its own) or strongly correlated with another
+        (residual correlation above ``_PAIR_CORRELATION``, as the two ends of
+        a branch nothing else measures), so that a gross error on any reading
+        can be identified where the grid allows it. Checked on the AC model
+        at the power flow's state. Ignored when ``redundancy`` is ``None``.
     """
 
     redundancy: float | None = 2.0
@@ -511,8 +532,13 @@ class SimulationOptions:
     dropout: float = 0.0
     gross_errors: int = 0
     gross_error_sigma: float = 20.0
+    placement: Literal["random", "redundant"] = "random"
 
     def __post_init__(self) -> None:
+        if self.placement not in ("random", "redundant"):
+            raise ValidationError(
+                f"placement: expected random or redundant, got {self.placement!r}"
+            )
         r = self.redundancy
         if r is not None and (
             isinstance(r, bool) or not isinstance(r, int | float) or not 0 < r < 1e6
@@ -575,6 +601,232 @@ def measured_values(
         "p_to": pt_,
         "q_to": qt_,
     }
+
+
+#: a reading whose residual variance is below this share of its own is weak: a 20-sigma
+#: error on it gives a normalised residual below 20 sqrt(0.15) = 7.7
+_WEAK_SENSITIVITY = 0.15
+#: two readings whose residuals correlate above this cannot be told apart reliably
+_PAIR_CORRELATION = 0.9
+#: a reading whose residual variance is below this share of its own is critical
+_CRITICAL_SENSITIVITY = 1e-6
+#: residual correlations are looked for among readings whose S_ii is below this
+_PAIR_SENSITIVITY = 0.75
+#: rounds of the redundant placement's repair
+_REPAIR_ROUNDS = 8
+#: readings per block of the residual correlations (a dense block of m x this)
+_BLOCK = 512
+#: kind codes of the readings of each site type: magnitude, injection pair, flow pairs
+_SITE_KINDS = np.array([[VM, -1], [P_INJ, Q_INJ], [P_FROM, Q_FROM], [P_TO, Q_TO]], dtype=np.int64)
+
+
+def _residual_redundancy(
+    net: Network,
+    v: npt.NDArray[np.complex128],
+    kind: IntArray,
+    elem: IntArray,
+    sigma_pu: FloatArray,
+    zero_injection: bool = True,
+) -> tuple[FloatArray, FloatArray]:
+    """Per reading: residual variance over its own (``S_ii``) and largest residual correlation.
+
+    ``S = I - W^1/2 H G^-1 H^T W^1/2`` at the voltages ``v`` (the AC model, one
+    angle reference per island: the first energised bus of each). ``S_ii`` near
+    0 marks a critical reading; a correlation ``|S_ij| / sqrt(S_ii S_jj)`` near
+    1 a critical pair. ``kind`` uses the estimator's codes, ``elem`` 0-based
+    bus or branch rows. With ``zero_injection``, buses without load or unit
+    in service inject nothing, as the default estimator knows: their P and Q
+    enter as readings a thousand times more accurate than the best one. The
+    correlations are computed only for readings with ``S_ii`` below
+    ``_PAIR_SENSITIVITY`` (0 elsewhere). Raises ``ValueError`` when the
+    readings do not determine the state.
+    """
+    n = net.n_bus
+    energised = np.abs(v) > 0
+    br_on = (net.branch.in_service == 1) & energised[net.branch_from] & energised[net.branch_to]
+    f, t = net.branch_from[br_on], net.branch_to[br_on]
+    adj = sp.csr_matrix((np.ones(f.size), (f, t)), shape=(n, n))
+    _, lab = connected_components(adj, directed=False)
+    lab = np.where(energised, lab, -1)
+    first = np.full(int(lab.max()) + 1 if n else 0, n, dtype=np.int64)
+    np.minimum.at(first, lab[energised], np.flatnonzero(energised))
+    ang = energised.copy()
+    ang[first[first < n]] = False
+    col_va = np.full(n, -1, dtype=np.int64)
+    col_vm = np.full(n, -1, dtype=np.int64)
+    col_va[ang] = np.arange(int(ang.sum()))
+    col_vm[energised] = int(ang.sum()) + np.arange(int(energised.sum()))
+    m = kind.size
+    if zero_injection:
+        gen_on = net.gen.in_service == 1
+        has_gen = np.zeros(n, dtype=bool)
+        has_gen[net.gen_bus[gen_on]] = True
+        zi = np.flatnonzero(
+            energised & ~has_gen & (net.bus.pd_mw == 0.0) & (net.bus.qd_mvar == 0.0)
+        )
+        kind = np.concatenate([kind, np.full(zi.size, P_INJ), np.full(zi.size, Q_INJ)])
+        elem = np.concatenate([elem, zi, zi])
+        sig_zi = 1e-3 * float(np.min(sigma_pu)) if m else 1e-6
+        sigma_pu = np.concatenate([sigma_pu, np.full(2 * zi.size, sig_zi)])
+    adm = branch_admittance(net, br_on)
+    ybus, _, _ = make_ybus(net, adm)
+    mdl = MeasurementModel(ybus, adm, net.branch_from, net.branch_to, kind, elem, col_va, col_vm)
+    _, hd = mdl.values(v)
+    w = 1.0 / sigma_pu**2
+    g = mdl.gain(hd, w)
+    try:
+        si = SelectedInverse(g)
+        lu = splu(
+            sp.csc_matrix(g),
+            permc_spec="MMD_AT_PLUS_A",
+            diag_pivot_thresh=0.0,
+            options={"SymmetricMode": True},
+        )
+    except (NotPositiveDefinite, RuntimeError):
+        raise ValueError("the readings do not determine the state") from None
+    z = si.compute()
+    pos = si.positions(mdl.g_rows, mdl.g_cols)
+    zg = np.where(pos >= 0, z[np.maximum(pos, 0)], 0.0)
+    s_all = 1.0 - w * mdl.quadratic_diag(hd, zg)
+    mm = kind.size
+    hs = sp.csr_matrix((hd * np.sqrt(w[mdl.h_row]), (mdl.h_row, mdl.h_col)), shape=(mm, mdl.nx))
+    ok = np.zeros(mm, dtype=bool)
+    ok[:m] = s_all[:m] > _CRITICAL_SENSITIVITY  # the zero injections are no readings
+    inv_sd = np.where(ok, 1.0 / np.sqrt(np.maximum(s_all, _CRITICAL_SENSITIVITY)), 0.0)
+    rho = np.zeros(m)
+    look = np.flatnonzero(ok[:m] & (s_all[:m] < _PAIR_SENSITIVITY))
+    hst = sp.csc_matrix(hs.T)[:, look]
+    for a in range(0, look.size, _BLOCK):
+        b = min(a + _BLOCK, look.size)
+        j = look[a:b]
+        blk: FloatArray = -np.asarray(hs @ lu.solve(hst[:, a:b].toarray()))  # S[:, j], i != j
+        blk[j, np.arange(b - a)] = 0.0
+        corr = np.abs(blk) * inv_sd[:, None] * inv_sd[None, j]
+        rho[j] = corr.max(axis=0)
+    return s_all[:m], rho
+
+
+def _redundant_sites(
+    net: Network,
+    v: npt.NDArray[np.complex128],
+    site_type: IntArray,
+    site_elem: IntArray,
+    site_bus: sp.csr_matrix,
+    backbone: IntArray,
+    target: int,
+    sigma: tuple[float, float],
+    rng: np.random.Generator,
+) -> IntArray:
+    """Sites for about ``target`` readings, with as few weak readings as the grid allows.
+
+    Meters go first where they check one another: P/Q injections at every bus
+    with load or generation (a bus without either is known to inject nothing),
+    P/Q flows at one end, drawn at random, of every branch; then voltage
+    magnitudes and the other ends; each tier in random order, until the
+    budget. A few repair rounds follow: every site holding a weak reading
+    (see :func:`_residual_redundancy`) gets a random unchosen site touching
+    its buses, and as many readings are taken from the sites the
+    others check best, so that the redundancy stays the same. The round with
+    the fewest weak sites is kept.
+    """
+    n_sites = site_type.size
+    size = np.where(site_type == 0, 1, 2)
+    gen_on = net.gen.in_service == 1
+    has_gen = np.zeros(net.n_bus, dtype=bool)
+    has_gen[net.gen_bus[gen_on]] = True
+    loaded = has_gen | (net.bus.pd_mw != 0.0) | (net.bus.qd_mvar != 0.0)
+    inj = site_type == 1
+    bus_loaded = loaded[np.where(inj, site_elem, 0)]
+    useful_inj = np.flatnonzero(inj & bus_loaded)
+    idle_inj = np.flatnonzero(inj & ~bus_loaded)
+    first_flow = int(np.searchsorted(site_type, 2))
+    no = int(np.sum(site_type == 2))
+    end = rng.integers(0, 2, size=no)
+    one_end = first_flow + end * no + np.arange(no)
+    other_end = first_flow + (1 - end) * no + np.arange(no)
+    tiers = [
+        np.concatenate([useful_inj, one_end]),
+        np.concatenate([np.flatnonzero(site_type == 0), other_end]),
+        idle_inj,
+    ]
+    order = np.concatenate([rng.permutation(t) for t in tiers])
+    # the backbone's magnitudes always; its tree's flows only when the tiers alone do not
+    # make the set observable
+    for keep in (backbone[site_type[backbone] == 0], backbone):
+        chosen = np.zeros(n_sites, dtype=bool)
+        chosen[keep] = True
+        fixed = chosen.copy()
+        rest = order[~chosen[order]]
+        have = int(size[chosen].sum())
+        cum = have + np.cumsum(size[rest])
+        take = int(np.searchsorted(cum, target, side="left")) + 1 if have < target else 0
+        chosen[rest[:take]] = True
+        try:
+            _site_strength(net, v, np.flatnonzero(chosen), site_type, site_elem, sigma)
+        except ValueError:
+            continue
+        break
+    best = (np.inf, np.flatnonzero(chosen))
+    for r in range(_REPAIR_ROUNDS + 1):
+        sites = np.flatnonzero(chosen)
+        try:
+            weak, score = _site_strength(net, v, sites, site_type, site_elem, sigma)
+        except ValueError:
+            break
+        if weak.size < best[0]:
+            best = (weak.size, sites)
+        if weak.size == 0 or r == _REPAIR_ROUNDS:
+            break
+        touched = np.zeros(site_bus.shape[1])
+        touched[np.unique(site_bus[weak].indices)] = 1.0
+        cand = np.flatnonzero(~chosen & (site_bus @ touched > 0))
+        if cand.size == 0:
+            break
+        add = rng.choice(cand, size=min(cand.size, weak.size), replace=False)
+        chosen[add] = True
+        # as many readings off the best-checked sites (never the backbone's)
+        spare = sites[~fixed[sites]]
+        spare = spare[np.argsort(-score[~fixed[sites]], kind="stable")]
+        cut = int(np.searchsorted(np.cumsum(size[spare]), int(size[add].sum()))) + 1
+        chosen[spare[:cut]] = False
+    return best[1]
+
+
+def _site_readings(
+    sites: IntArray, site_type: IntArray, site_elem: IntArray
+) -> tuple[IntArray, IntArray, IntArray]:
+    """Kind code, element row and site of every reading of ``sites`` (in that order)."""
+    typ = site_type[sites]
+    cnt = np.where(typ == 0, 1, 2)
+    site_of = np.repeat(sites, cnt)
+    second = np.arange(int(cnt.sum())) - np.repeat(np.cumsum(cnt) - cnt, cnt)
+    kind = _SITE_KINDS[site_type[site_of], second]
+    return kind, site_elem[site_of], site_of
+
+
+def _site_strength(
+    net: Network,
+    v: npt.NDArray[np.complex128],
+    sites: IntArray,
+    site_type: IntArray,
+    site_elem: IntArray,
+    sigma: tuple[float, float],
+) -> tuple[IntArray, FloatArray]:
+    """Among ``sites``: those holding a weak reading, and a score of each (aligned with ``sites``).
+
+    Weak: critical, nearly critical (``S_ii`` below ``_WEAK_SENSITIVITY``) or
+    correlated above ``_PAIR_CORRELATION`` with another reading. The score is
+    the smallest ``min(S_ii, 1 - correlation)`` of the site's readings: high
+    for sites the others check well.
+    """
+    kind, elem, site_of = _site_readings(sites, site_type, site_elem)
+    sig = np.where(kind == VM, sigma[0], sigma[1])
+    s_ii, rho = _residual_redundancy(net, v, kind, elem, sig)
+    weak = (s_ii < _WEAK_SENSITIVITY) | (rho > _PAIR_CORRELATION)
+    pos = np.searchsorted(sites, site_of)
+    score = np.full(sites.size, np.inf)
+    np.minimum.at(score, pos, np.minimum(s_ii, 1.0 - rho))
+    return np.unique(site_of[weak]), score
 
 
 def simulate_measurements(
@@ -683,14 +935,42 @@ def simulate_measurements(
                 )
                 backbone.append(from_site[int(ob[int(rng.choice(cand))])])
         target = round(opts.redundancy * n_state)
-        rest = np.setdiff1d(np.arange(n_sites), np.array(backbone, dtype=np.int64))
-        rest = rng.permutation(rest)
-        have = int(size[backbone].sum()) if backbone else 0
-        cum = have + np.cumsum(size[rest])
-        take = int(np.searchsorted(cum, target, side="left")) + 1 if cum.size else 0
-        if have >= target:
-            take = 0
-        chosen = np.sort(np.concatenate([np.array(backbone, dtype=np.int64), rest[:take]]))
+        if opts.placement == "redundant":
+            ne, no = eb.size, ob.size
+            site_type = np.repeat(np.arange(4, dtype=np.int64), [ne, ne, no, no])
+            site_elem = np.concatenate([eb, eb, ob, ob]).astype(np.int64)
+            b1 = np.where(
+                site_type >= 2, net.branch_from[np.where(site_type >= 2, site_elem, 0)], site_elem
+            )
+            b2 = np.where(
+                site_type >= 2, net.branch_to[np.where(site_type >= 2, site_elem, 0)], site_elem
+            )
+            site_bus = sp.csr_matrix(
+                (np.ones(2 * n_sites), (np.tile(np.arange(n_sites), 2), np.concatenate([b1, b2]))),
+                shape=(n_sites, n),
+            )
+            site_bus.data[:] = 1.0
+            v_true = (pf.vm_pu * np.exp(1j * np.deg2rad(pf.va_deg))).astype(np.complex128)
+            chosen = _redundant_sites(
+                net,
+                v_true,
+                site_type,
+                site_elem,
+                site_bus,
+                np.array(backbone, dtype=np.int64),
+                target,
+                (opts.sigma_vm_pu, opts.sigma_power_mw / net.base_mva),
+                rng,
+            )
+        else:
+            rest = np.setdiff1d(np.arange(n_sites), np.array(backbone, dtype=np.int64))
+            rest = rng.permutation(rest)
+            have = int(size[backbone].sum()) if backbone else 0
+            cum = have + np.cumsum(size[rest])
+            take = int(np.searchsorted(cum, target, side="left")) + 1 if cum.size else 0
+            if have >= target:
+                take = 0
+            chosen = np.sort(np.concatenate([np.array(backbone, dtype=np.int64), rest[:take]]))
     ids: list[str] = []
     kinds: list[str] = []
     elems: list[int] = []
