@@ -25,7 +25,7 @@ With ``zero_injection="virtual"`` the zero injections are instead readings
 of value 0 and standard deviation ``virtual_sigma_pu`` (pandapower's way).
 
 The gain's pattern is fixed for a measurement set: it is ordered once and,
-when the optional ``qdldl`` package is installed, factorised by an LDL^T
+when the ``qdldl`` package can be imported (a dependency), factorised by an LDL^T
 whose symbolic analysis is kept (SuperLU on the pre-ordered matrix
 otherwise, and whenever LDL^T breaks down). Once the steps are small the
 last factor is kept for the next steps (fixed-gain Gauss-Newton: the same
