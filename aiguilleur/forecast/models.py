@@ -354,25 +354,49 @@ def fit(history: HourlySeries, settings: ForecastSettings | None = None) -> Fore
     The last ``settings.calibration_days`` complete days are forecast out of
     sample by a model trained on the days before them; the quantiles are
     shifted by those errors (:mod:`~aiguilleur.forecast.calibration`). The
-    final model is then trained on every complete day.
+    final model is then trained on every complete day. The two are independent:
+    :func:`fit_part` computes either alone (e.g. in two processes) and
+    :func:`assemble` joins them into the same forecaster.
 
     Raises :class:`~aiguilleur.errors.ValidationError` when the history is too
     short or lacks the temperature the setting needs.
+    """
+    shifts = fit_part(history, settings, "calibration")
+    final = fit_part(history, settings, "final")
+    return assemble(history, settings, shifts, final)
+
+
+FitPart = Literal["calibration", "final"]
+
+
+def fit_part(
+    history: HourlySeries, settings: ForecastSettings | None, part: FitPart
+) -> FloatArray | tuple[Any, ...]:
+    """One of the two independent halves of :func:`fit`.
+
+    ``"calibration"``: the conformal shift of each quantile (a model trained
+    before the calibration days, forecasting them out of sample);
+    ``"final"``: the boosters trained on every complete day (empty for the
+    seasonal-naive model). Each is exactly what :func:`fit` computes.
     """
     _expect(history, HourlySeries, "history")
     _expect(settings, ForecastSettings, "settings", optional=True)
     s = settings or ForecastSettings()
     _check_columns(history, s)
+    if part not in ("calibration", "final"):
+        raise ValidationError(f"part: expected 'calibration' or 'final', got {part!r}")
     n = len(history)
     days = _training_days(history, n, s)
     q = np.array(s.quantiles)
+    if s.calibration_days > 0 and days.size <= s.calibration_days + 14:
+        raise ValidationError(
+            f"history: {days.size} complete days; calibration needs more than "
+            f"{s.calibration_days + 14} (or set calibration_days lower)"
+        )
+    if part == "final":
+        return _train_boosters(history, days, s) if s.model == "lightgbm" else ()
     shifts = np.zeros(q.size)
     if s.calibration_days > 0:
-        if days.size <= s.calibration_days + 14:
-            raise ValidationError(
-                f"history: {days.size} complete days; calibration needs more than "
-                f"{s.calibration_days + 14} (or set calibration_days lower)"
-            )
         cal = days[-s.calibration_days :]
         first_issue = int(cal[0]) - 24 + s.issue_hour
         boosters: tuple[Any, ...] = ()
@@ -383,13 +407,25 @@ def fit(history: HourlySeries, settings: ForecastSettings | None = None) -> Fore
         shifts = quantile_shifts(
             actual.reshape(-1), (rel * level[..., None]).reshape(-1, q.size), level.reshape(-1), q
         )
-    final: tuple[Any, ...] = ()
-    if s.model == "lightgbm":
-        final = _train_boosters(history, days, s)
+    return np.asarray(shifts, dtype=np.float64)
+
+
+def assemble(
+    history: HourlySeries,
+    settings: ForecastSettings | None,
+    shifts: FloatArray | tuple[Any, ...],
+    boosters: FloatArray | tuple[Any, ...],
+) -> Forecaster:
+    """The forecaster of :func:`fit` from its two halves (:func:`fit_part`)."""
+    s = settings or ForecastSettings()
+    if not isinstance(shifts, np.ndarray) or shifts.shape != (len(s.quantiles),):
+        raise ValidationError("shifts: expected the 'calibration' part, one shift per quantile")
+    if not isinstance(boosters, tuple):
+        raise ValidationError("boosters: expected the 'final' part (a tuple of boosters)")
     return Forecaster(
         settings=s,
         features=feature_names(s.temperature),
-        boosters=final,
+        boosters=boosters,
         shifts=np.asarray(shifts, dtype=np.float64),
         target_name=history.target_name,
         temperature_name=history.temperature_name,

@@ -20,7 +20,7 @@ import numpy.typing as npt
 
 from aiguilleur.errors import AiguilleurError
 from aiguilleur.forecast import BacktestSettings, ForecastSettings, HourlySeries, backtest, fit
-from aiguilleur.forecast.models import predict_quantiles
+from aiguilleur.forecast.models import assemble, fit_part, predict_quantiles
 from aiguilleur.grid import (
     CommitmentOptions,
     ContingencyOptions,
@@ -54,17 +54,27 @@ class ForecastJob:
     residual_days: int
 
 
-def forecast_task(job: ForecastJob, what: str) -> tuple[FloatArray, FloatArray]:
-    """``"quantiles"``: the day's ``(24, n_q)`` quantiles; ``"residuals"``: normal scores.
+#: The forecast's independent tasks: the final model (the longest) first.
+FORECAST_PARTS = ("final", "calibration")
 
-    The normal scores ``(n_days, 24)`` are the outcomes of the ``residual_days``
-    days before the issue time, each placed in its own out-of-sample forecast
-    (a rolling-origin backtest that only reads what precedes each issue time),
-    mapped through :func:`quantile_to_z`. The second array is the quantile
-    levels (``"quantiles"``) or empty.
+
+def forecast_task(job: ForecastJob, what: str) -> Any:
+    """One independent part of the forecast stage.
+
+    ``"final"`` and ``"calibration"``: the two halves of the forecaster's fit
+    (:func:`aiguilleur.forecast.models.fit_part`: the boosters trained on every
+    day, the conformal shifts), joined by :func:`forecast_quantiles`;
+    ``"quantiles"``: the whole fit in one task, the day's ``(24, n_q)`` quantiles
+    and their levels; ``"residuals"``: the normal scores ``(n_days, 24)`` of the
+    outcomes of the ``residual_days`` days before the issue time, each placed in
+    its own out-of-sample forecast (a rolling-origin backtest that only reads what
+    precedes each issue time), mapped through :func:`quantile_to_z`, and an empty
+    array.
     """
     s = job.settings
     q = np.asarray(s.quantiles, dtype=np.float64)
+    if what in FORECAST_PARTS:
+        return fit_part(job.history, s, "final" if what == "final" else "calibration")
     if what == "quantiles":
         model = fit(job.history, s)
         _, pred = predict_quantiles(model, job.history, job.issue_time)
@@ -80,6 +90,16 @@ def forecast_task(job: ForecastJob, what: str) -> tuple[FloatArray, FloatArray]:
     )
     z = quantile_to_z(bt.pred, q, bt.actual)
     return z, np.zeros(0)
+
+
+def forecast_quantiles(
+    job: ForecastJob, final: tuple[Any, ...], shifts: FloatArray
+) -> tuple[FloatArray, FloatArray]:
+    """The day's ``(24, n_q)`` quantiles and their levels from the two halves of the fit
+    (the same as the ``"quantiles"`` task)."""
+    model = assemble(job.history, job.settings, shifts, final)
+    _, pred = predict_quantiles(model, job.history, job.issue_time)
+    return np.asarray(pred, dtype=np.float64), np.asarray(job.settings.quantiles, np.float64)
 
 
 def _z_levels(q: FloatArray) -> FloatArray:
