@@ -343,6 +343,27 @@ def test_sampled_scenarios_in_the_assessment(case14: Any, history: Any) -> None:
     assert math.isnan(res.eens_mwh)
 
 
+def test_forecast_halves_give_the_whole_fit(history: Any) -> None:
+    """The forecast fitted as two tasks (final model, calibration), shipped back by pickle,
+    gives exactly the forecaster fitted in one piece (:func:`~aiguilleur.forecast.fit`)."""
+    import pickle
+
+    from aiguilleur.ops._dayahead_work import ForecastJob, forecast_quantiles, forecast_task
+    from aiguilleur.ops.dayahead import _history_until, _parse_day
+
+    opts = DayAheadOptions(forecast=FAST)
+    hist, issue = _history_until(history, _parse_day(DAY), opts)
+    job = ForecastJob(hist, issue, FAST, opts.residual_days)
+    whole, levels = forecast_task(job, "quantiles")
+    final, shifts = (
+        pickle.loads(pickle.dumps(forecast_task(job, w))) for w in ("final", "calibration")
+    )
+    got, got_levels = forecast_quantiles(job, final, shifts)
+    np.testing.assert_array_equal(got, whole)
+    np.testing.assert_array_equal(got_levels, levels)
+    assert np.all(np.diff(got, axis=1) >= 0) and not np.array_equal(shifts, np.zeros_like(shifts))
+
+
 # -- inputs ---------------------------------------------------------------------------------------
 
 
