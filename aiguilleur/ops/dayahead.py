@@ -39,9 +39,12 @@ what it would cost to make it do so. The steps:
    the expected energy not served with a 95 % confidence interval (Monte Carlo
    error only; the scenario discretisation is not part of it).
 
-Work fans out over an :class:`~aiguilleur.ops.cluster.Executor`: the forecast
-models, one commitment per scenario, one task per (hour, scenario) batch.
-The results do not depend on the executor.
+Work fans out over an :class:`~aiguilleur.ops.cluster.Executor`, in one
+:class:`~aiguilleur.ops.cluster.Fanout` whose stages overlap: the forecast's two
+independent halves (final model, calibration) as two tasks, then one commitment
+per scenario, and each scenario's (hour, scenario) tasks as soon as its plan is
+in, beside the commitments still running. The results do not depend on the
+executor nor on the order in which the tasks finish.
 """
 
 from __future__ import annotations
@@ -569,7 +572,13 @@ class DayAheadResult:
     lolp
         Probability of some load shedding, per hour.
     stages
-        How each fan-out ran (forecast, commitment, hours).
+        How each stage's tasks ran (forecast, commitment, hours).
+    stage_s
+        Seconds: ``forecast`` (from the start until the forecast is in),
+        ``commitment`` (from then until the last plan is in), ``hours`` (from the
+        first (hour, scenario) task submitted until the last result), and
+        ``first_point_at`` (when that first task was submitted, from the start) and
+        ``overlap`` (how long hours ran beside the commitments).
     """
 
     status: str
