@@ -25,6 +25,13 @@ follows Ray's own guidance for task-parallel programs:
   :attr:`RunStats.worker_failures`). An exception raised by ``fn`` itself is not
   retried: it is the answer (e.g. a validation error) and is raised to the caller.
 
+Several jobs can share the workers: :meth:`Executor.fanout` gives a
+:class:`Fanout`, to which a job is added as soon as its inputs are known (e.g.
+the hours of a scenario once its plan is in) while earlier jobs still run; one
+scheduler, the same for the three executors, submits the tasks of every job in
+the order the jobs were added and hands results back as they finish.
+:meth:`Executor.run` is a fan-out of one job.
+
 ``fn`` must be a module-level function (it is pickled by reference).
 """
 
@@ -50,7 +57,6 @@ from aiguilleur.errors import AiguilleurError, ValidationError
 
 __all__ = [
     "Executor",
-    "Fanout",
     "LocalExecutor",
     "RayExecutor",
     "RunResult",
@@ -192,10 +198,6 @@ def _check_batch(batch_size: int) -> int:
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValidationError(f"batch_size: expected an integer >= 1, got {batch_size!r}")
     return batch_size
-
-
-def _batches(n: int, size: int) -> list[tuple[int, int]]:
-    return [(i, min(i + size, n)) for i in range(0, n, size)]
 
 
 def _run_batch(
@@ -422,7 +424,8 @@ class Fanout:
             if not self._running:
                 if all(job.complete() for job in self._jobs):
                     return
-                continue  # pragma: no cover - a job with spans left is always submitted
+                # never: a job with items left always has a task to submit
+                raise AiguilleurError("fan-out: work left but no task running")  # pragma: no cover
             got: list[tuple[int, int, Any]] = []
             done = self._b._wait(list(self._running))
             lost = False
