@@ -113,7 +113,7 @@ def run_assessment(args: argparse.Namespace, ex: Any) -> Any:
     print(
         f"  {ex.kind} x{ex.workers}: {wall:.1f} s; head (forecast + commitments) "
         f"{head:.1f} s (forecast {st['forecast']:.1f} s on {res.stages['forecast'].tasks} "
-        f"tasks, last commitment in at {head:.1f} s); first point started at "
+        f"tasks, last commitment in at {head:.1f} s); first point submitted at "
         f"{st.get('first_point_at', math.nan):.1f} s (overlap with the commitments "
         f"{st.get('overlap', 0.0):.1f} s); points {st['hours']:.1f} s; {res.tasks} tasks, "
         f"up to {res.stages['hours'].batch_size} point(s) per task, retries "

@@ -578,7 +578,8 @@ class DayAheadResult:
         ``commitment`` (from then until the last plan is in), ``hours`` (from the
         first (hour, scenario) task submitted until the last result), and
         ``first_point_at`` (when that first task was submitted, from the start) and
-        ``overlap`` (how long hours ran beside the commitments).
+        ``overlap`` (from then until the last plan was in: how long the hours could run
+        beside the commitments; on one worker they wait behind them).
     """
 
     status: str
