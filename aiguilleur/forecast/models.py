@@ -18,6 +18,7 @@ is a clear error.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -264,8 +265,19 @@ def _check_columns(series: HourlySeries, s: ForecastSettings, want: str | None =
         )
 
 
-def _train_boosters(series: HourlySeries, days: IntArray, s: ForecastSettings) -> tuple[Any, ...]:
-    """One LightGBM quantile model per level, trained on the target days ``days``."""
+def booster_count(s: ForecastSettings) -> int:
+    """How many boosters a LightGBM forecaster has: one per quantile, and the second
+    median model with ``median_loss="l2+quantile"`` (0 for the seasonal-naive model)."""
+    if s.model != "lightgbm":
+        return 0
+    return len(s.quantiles) + (1 if s.median_loss == "l2+quantile" else 0)
+
+
+def _train_boosters(
+    series: HourlySeries, days: IntArray, s: ForecastSettings, which: Sequence[int] | None = None
+) -> tuple[Any, ...]:
+    """One LightGBM quantile model per level, trained on the target days ``days``
+    (only the boosters ``which``, in that order, when given)."""
     import lightgbm as lgb
 
     f = _features(series, series.temperature, days, s)
@@ -283,6 +295,8 @@ def _train_boosters(series: HourlySeries, days: IntArray, s: ForecastSettings) -
     ]
     if s.median_loss == "l2+quantile":
         jobs.append((0.5, "quantile"))  # the second median model, averaged with the first
+    if which is not None:
+        jobs = [jobs[k] for k in which]
     for q, objective in jobs:
         med = q == 0.5
         params = {
@@ -370,14 +384,19 @@ FitPart = Literal["calibration", "final"]
 
 
 def fit_part(
-    history: HourlySeries, settings: ForecastSettings | None, part: FitPart
+    history: HourlySeries,
+    settings: ForecastSettings | None,
+    part: FitPart,
+    boosters: Sequence[int] | None = None,
 ) -> FloatArray | tuple[Any, ...]:
     """One of the two independent halves of :func:`fit`.
 
     ``"calibration"``: the conformal shift of each quantile (a model trained
     before the calibration days, forecasting them out of sample);
     ``"final"``: the boosters trained on every complete day (empty for the
-    seasonal-naive model). Each is exactly what :func:`fit` computes.
+    seasonal-naive model), or only those numbered ``boosters`` (0 to
+    :func:`booster_count` - 1; each is trained independently of the others). Each
+    is exactly what :func:`fit` computes.
     """
     _expect(history, HourlySeries, "history")
     _expect(settings, ForecastSettings, "settings", optional=True)
@@ -394,15 +413,23 @@ def fit_part(
             f"{s.calibration_days + 14} (or set calibration_days lower)"
         )
     if part == "final":
-        return _train_boosters(history, days, s) if s.model == "lightgbm" else ()
+        if boosters is not None:
+            nb = booster_count(s)
+            if any(
+                isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < nb for k in boosters
+            ):
+                raise ValidationError(
+                    f"boosters: expected numbers from 0 to {nb - 1}, got {boosters!r}"
+                )
+        return _train_boosters(history, days, s, boosters) if s.model == "lightgbm" else ()
     shifts = np.zeros(q.size)
     if s.calibration_days > 0:
         cal = days[-s.calibration_days :]
         first_issue = int(cal[0]) - 24 + s.issue_hour
-        boosters: tuple[Any, ...] = ()
+        trained: tuple[Any, ...] = ()
         if s.model == "lightgbm":
-            boosters = _train_boosters(history, _training_days(history, first_issue, s), s)
-        rel, level, t = _raw_predict(boosters, s, history, history.temperature, cal)
+            trained = _train_boosters(history, _training_days(history, first_issue, s), s)
+        rel, level, t = _raw_predict(trained, s, history, history.temperature, cal)
         actual = history.target[t]
         shifts = quantile_shifts(
             actual.reshape(-1), (rel * level[..., None]).reshape(-1, q.size), level.reshape(-1), q

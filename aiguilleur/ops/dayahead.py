@@ -40,10 +40,10 @@ what it would cost to make it do so. The steps:
    error only; the scenario discretisation is not part of it).
 
 Work fans out over an :class:`~aiguilleur.ops.cluster.Executor`, in one
-:class:`~aiguilleur.ops.cluster.Fanout` whose stages overlap: the forecast's two
-independent halves (final model, calibration) as two tasks, then one commitment
-per scenario, and each scenario's (hour, scenario) tasks as soon as its plan is
-in, beside the commitments still running. The results do not depend on the
+:class:`~aiguilleur.ops.cluster.Fanout` whose stages overlap: the forecast's
+independent parts (the calibration, each booster of the final model) as tasks,
+then one commitment per scenario, and each scenario's (hour, scenario) tasks as
+soon as its plan is in, beside the commitments still running. The results do not depend on the
 executor nor on the order in which the tasks finish.
 """
 
@@ -72,7 +72,6 @@ from aiguilleur.grid import (
 )
 from aiguilleur.grid.redispatch import Outage, RedispatchOptions, parse_outage
 from aiguilleur.ops._dayahead_work import (
-    FORECAST_PARTS,
     SHED_TOL_MW,
     CommitJob,
     CommitOutcome,
@@ -82,6 +81,7 @@ from aiguilleur.ops._dayahead_work import (
     HourOutcome,
     Spread,
     commit_task,
+    forecast_parts,
     forecast_quantiles,
     forecast_task,
     hour_task,
@@ -918,7 +918,8 @@ def assess_day_ahead(
     # soon as its plan is in, next to the other scenarios' commitments)
     fan = ex.fanout()
     job = ForecastJob(hist, issue, opts.forecast, opts.residual_days)
-    what = [*FORECAST_PARTS, "residuals"] if opts.copula else list(FORECAST_PARTS)
+    parts = forecast_parts(opts.forecast)
+    what = [*parts, "residuals"] if opts.copula else parts
     fj = fan.add(forecast_task, what, job, on_result=tick("forecast", len(what)))
     spread = Spread.of(day_net)
     cjob = CommitJob(day_net, spread, ren, opts.commitment)
@@ -931,9 +932,9 @@ def assess_day_ahead(
     t_hours = math.nan
     for k, i, r in fan.results():
         if k == fj and fan.done(fj):
-            parts = fan.outputs(fj)
-            quant, levels = forecast_quantiles(job, parts[0], parts[1])
-            scen = _scenarios(opts, hist, quant, levels, parts[2][0] if opts.copula else None)
+            out = fan.outputs(fj)
+            quant, levels = forecast_quantiles(job, parts, out[: len(parts)])
+            scen = _scenarios(opts, hist, quant, levels, out[-1][0] if opts.copula else None)
             stage_s["forecast"] = time.perf_counter() - t_start
             plans_in = [None] * scen.count
             cj = fan.add(

@@ -314,7 +314,7 @@ def test_day_ahead_identical_on_every_executor(local: LocalExecutor, request: An
     # commitments on 2 workers: the 3rd starts only after a first plan is in)
     st = results[1].stage_s
     assert st["first_point_at"] < st["forecast"] + st["commitment"] and st["overlap"] > 0
-    # the forecast: final model, calibration and the copula's residuals as 3 tasks
-    assert results[1].stages["forecast"].tasks == 3
+    # the forecast: the calibration, the 6 final boosters and the copula's residuals
+    assert results[1].stages["forecast"].tasks == 8
     if ray_ex is not None:
         assert results[2].executor == "ray"
