@@ -976,8 +976,8 @@ def assess_day_ahead(
     stages["commitment"] = fan.stats(cj)
     if hour_jobs:
         stages["hours"] = fan.stats(*hour_jobs)
-        # when the first point started, after the assessment's start, and how long the
-        # points ran while commitments were still running (the overlap of the stages)
+        # when the first point was submitted, after the assessment's start, and how long
+        # the points could run beside commitments still running (the stages' overlap)
         stage_s["hours"] = stages["hours"].wall_s
         stage_s["first_point_at"] = t_hours - t_start
         stage_s["overlap"] = max(
