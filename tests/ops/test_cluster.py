@@ -222,6 +222,21 @@ def test_batches_sized_from_the_first_results(local: LocalExecutor) -> None:
     assert 1 < st.batch_size <= 10 and st.tasks < 20
 
 
+def test_a_dead_worker_in_a_later_job_is_retried(local: LocalExecutor, tmp_path: Path) -> None:
+    # job B is added while job A runs; one of B's tasks kills its worker: the broken pool
+    # takes A's running tasks down too, and every task lost is submitted again
+    fan = local.fanout()
+    a = fan.add(weighted_sum, list(range(6)), SHARED)
+    b = -1
+    for k, _i, _r in fan.results():
+        if k == a and b < 0:
+            b = fan.add(crash_once, list(range(5)), {"dir": str(tmp_path), "victim": 2})
+    assert fan.outputs(b) == tuple(i * 10 for i in range(5))
+    _same(fan.outputs(a), SerialExecutor().run(weighted_sum, list(range(6)), SHARED).results)
+    st = fan.stats(a, b)
+    assert fan.stats(b).retries >= 1 and any("died" in f for f in st.worker_failures)
+
+
 def test_stats_need_a_job() -> None:
     with pytest.raises(ValidationError, match="at least one job"):
         SerialExecutor().fanout().stats()
