@@ -18,6 +18,7 @@ is a clear error.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -264,8 +265,19 @@ def _check_columns(series: HourlySeries, s: ForecastSettings, want: str | None =
         )
 
 
-def _train_boosters(series: HourlySeries, days: IntArray, s: ForecastSettings) -> tuple[Any, ...]:
-    """One LightGBM quantile model per level, trained on the target days ``days``."""
+def booster_count(s: ForecastSettings) -> int:
+    """How many boosters a LightGBM forecaster has: one per quantile, and the second
+    median model with ``median_loss="l2+quantile"`` (0 for the seasonal-naive model)."""
+    if s.model != "lightgbm":
+        return 0
+    return len(s.quantiles) + (1 if s.median_loss == "l2+quantile" else 0)
+
+
+def _train_boosters(
+    series: HourlySeries, days: IntArray, s: ForecastSettings, which: Sequence[int] | None = None
+) -> tuple[Any, ...]:
+    """One LightGBM quantile model per level, trained on the target days ``days``
+    (only the boosters ``which``, in that order, when given)."""
     import lightgbm as lgb
 
     f = _features(series, series.temperature, days, s)
@@ -283,6 +295,8 @@ def _train_boosters(series: HourlySeries, days: IntArray, s: ForecastSettings) -
     ]
     if s.median_loss == "l2+quantile":
         jobs.append((0.5, "quantile"))  # the second median model, averaged with the first
+    if which is not None:
+        jobs = [jobs[k] for k in which]
     for q, objective in jobs:
         med = q == 0.5
         params = {
@@ -354,42 +368,91 @@ def fit(history: HourlySeries, settings: ForecastSettings | None = None) -> Fore
     The last ``settings.calibration_days`` complete days are forecast out of
     sample by a model trained on the days before them; the quantiles are
     shifted by those errors (:mod:`~aiguilleur.forecast.calibration`). The
-    final model is then trained on every complete day.
+    final model is then trained on every complete day. The two are independent:
+    :func:`fit_part` computes either alone (e.g. in two processes) and
+    :func:`assemble` joins them into the same forecaster.
 
     Raises :class:`~aiguilleur.errors.ValidationError` when the history is too
     short or lacks the temperature the setting needs.
+    """
+    shifts = fit_part(history, settings, "calibration")
+    final = fit_part(history, settings, "final")
+    return assemble(history, settings, shifts, final)
+
+
+FitPart = Literal["calibration", "final"]
+
+
+def fit_part(
+    history: HourlySeries,
+    settings: ForecastSettings | None,
+    part: FitPart,
+    boosters: Sequence[int] | None = None,
+) -> FloatArray | tuple[Any, ...]:
+    """One of the two independent halves of :func:`fit`.
+
+    ``"calibration"``: the conformal shift of each quantile (a model trained
+    before the calibration days, forecasting them out of sample);
+    ``"final"``: the boosters trained on every complete day (empty for the
+    seasonal-naive model), or only those numbered ``boosters`` (0 to
+    :func:`booster_count` - 1; each is trained independently of the others). Each
+    is exactly what :func:`fit` computes.
     """
     _expect(history, HourlySeries, "history")
     _expect(settings, ForecastSettings, "settings", optional=True)
     s = settings or ForecastSettings()
     _check_columns(history, s)
+    if part not in ("calibration", "final"):
+        raise ValidationError(f"part: expected 'calibration' or 'final', got {part!r}")
     n = len(history)
     days = _training_days(history, n, s)
     q = np.array(s.quantiles)
+    if s.calibration_days > 0 and days.size <= s.calibration_days + 14:
+        raise ValidationError(
+            f"history: {days.size} complete days; calibration needs more than "
+            f"{s.calibration_days + 14} (or set calibration_days lower)"
+        )
+    if part == "final":
+        if boosters is not None:
+            nb = booster_count(s)
+            if any(
+                isinstance(k, bool) or not isinstance(k, int) or not 0 <= k < nb for k in boosters
+            ):
+                raise ValidationError(
+                    f"boosters: expected numbers from 0 to {nb - 1}, got {boosters!r}"
+                )
+        return _train_boosters(history, days, s, boosters) if s.model == "lightgbm" else ()
     shifts = np.zeros(q.size)
     if s.calibration_days > 0:
-        if days.size <= s.calibration_days + 14:
-            raise ValidationError(
-                f"history: {days.size} complete days; calibration needs more than "
-                f"{s.calibration_days + 14} (or set calibration_days lower)"
-            )
         cal = days[-s.calibration_days :]
         first_issue = int(cal[0]) - 24 + s.issue_hour
-        boosters: tuple[Any, ...] = ()
+        trained: tuple[Any, ...] = ()
         if s.model == "lightgbm":
-            boosters = _train_boosters(history, _training_days(history, first_issue, s), s)
-        rel, level, t = _raw_predict(boosters, s, history, history.temperature, cal)
+            trained = _train_boosters(history, _training_days(history, first_issue, s), s)
+        rel, level, t = _raw_predict(trained, s, history, history.temperature, cal)
         actual = history.target[t]
         shifts = quantile_shifts(
             actual.reshape(-1), (rel * level[..., None]).reshape(-1, q.size), level.reshape(-1), q
         )
-    final: tuple[Any, ...] = ()
-    if s.model == "lightgbm":
-        final = _train_boosters(history, days, s)
+    return np.asarray(shifts, dtype=np.float64)
+
+
+def assemble(
+    history: HourlySeries,
+    settings: ForecastSettings | None,
+    shifts: FloatArray | tuple[Any, ...],
+    boosters: FloatArray | tuple[Any, ...],
+) -> Forecaster:
+    """The forecaster of :func:`fit` from its two halves (:func:`fit_part`)."""
+    s = settings or ForecastSettings()
+    if not isinstance(shifts, np.ndarray) or shifts.shape != (len(s.quantiles),):
+        raise ValidationError("shifts: expected the 'calibration' part, one shift per quantile")
+    if not isinstance(boosters, tuple):
+        raise ValidationError("boosters: expected the 'final' part (a tuple of boosters)")
     return Forecaster(
         settings=s,
         features=feature_names(s.temperature),
-        boosters=final,
+        boosters=boosters,
         shifts=np.asarray(shifts, dtype=np.float64),
         target_name=history.target_name,
         temperature_name=history.temperature_name,

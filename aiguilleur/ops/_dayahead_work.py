@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +21,7 @@ import numpy.typing as npt
 
 from aiguilleur.errors import AiguilleurError
 from aiguilleur.forecast import BacktestSettings, ForecastSettings, HourlySeries, backtest, fit
-from aiguilleur.forecast.models import predict_quantiles
+from aiguilleur.forecast.models import assemble, booster_count, fit_part, predict_quantiles
 from aiguilleur.grid import (
     CommitmentOptions,
     ContingencyOptions,
@@ -54,17 +55,41 @@ class ForecastJob:
     residual_days: int
 
 
-def forecast_task(job: ForecastJob, what: str) -> tuple[FloatArray, FloatArray]:
-    """``"quantiles"``: the day's ``(24, n_q)`` quantiles; ``"residuals"``: normal scores.
+def forecast_parts(s: ForecastSettings) -> list[str]:
+    """The forecast's independent tasks, longest first (the workers take them in order).
 
-    The normal scores ``(n_days, 24)`` are the outcomes of the ``residual_days``
-    days before the issue time, each placed in its own out-of-sample forecast
-    (a rolling-origin backtest that only reads what precedes each issue time),
-    mapped through :func:`quantile_to_z`. The second array is the quantile
-    levels (``"quantiles"``) or empty.
+    ``"calibration"`` (its own model and the shifts), then each booster of the final
+    model alone (``"final:K"``; the median models, the largest, first): on two
+    workers one takes the calibration while the other trains the final boosters.
+    """
+    nb = booster_count(s)
+    if nb == 0:
+        return ["calibration", "final"]
+    med = [s.median_index, *([len(s.quantiles)] if nb > len(s.quantiles) else [])]
+    return ["calibration", *(f"final:{k}" for k in med + [k for k in range(nb) if k not in med])]
+
+
+def forecast_task(job: ForecastJob, what: str) -> Any:
+    """One independent part of the forecast stage.
+
+    ``"calibration"``, ``"final"`` and ``"final:K"``: parts of the forecaster's fit
+    (:func:`aiguilleur.forecast.models.fit_part`: the conformal shifts, the boosters
+    trained on every day, the K-th of them alone), joined by
+    :func:`forecast_quantiles`; ``"quantiles"``: the whole fit in one task, the
+    day's ``(24, n_q)`` quantiles and their levels; ``"residuals"``: the normal
+    scores ``(n_days, 24)`` of the outcomes of the ``residual_days`` days before the
+    issue time, each placed in its own out-of-sample forecast (a rolling-origin
+    backtest that only reads what precedes each issue time), mapped through
+    :func:`quantile_to_z`, and an empty array.
     """
     s = job.settings
     q = np.asarray(s.quantiles, dtype=np.float64)
+    if what == "calibration":
+        return fit_part(job.history, s, "calibration")
+    if what == "final":
+        return fit_part(job.history, s, "final")
+    if what.startswith("final:"):
+        return fit_part(job.history, s, "final", [int(what.removeprefix("final:"))])
     if what == "quantiles":
         model = fit(job.history, s)
         _, pred = predict_quantiles(model, job.history, job.issue_time)
@@ -80,6 +105,22 @@ def forecast_task(job: ForecastJob, what: str) -> tuple[FloatArray, FloatArray]:
     )
     z = quantile_to_z(bt.pred, q, bt.actual)
     return z, np.zeros(0)
+
+
+def forecast_quantiles(
+    job: ForecastJob, parts: Sequence[str], results: Sequence[Any]
+) -> tuple[FloatArray, FloatArray]:
+    """The day's ``(24, n_q)`` quantiles and their levels from the parts of the fit
+    (:func:`forecast_parts` and their results): the same as the ``"quantiles"`` task."""
+    got = dict(zip(parts, results, strict=True))
+    if "final" in got:
+        final = tuple(got["final"])
+    else:
+        nb = booster_count(job.settings)
+        final = tuple(b for k in range(nb) for b in got[f"final:{k}"])
+    model = assemble(job.history, job.settings, got["calibration"], final)
+    _, pred = predict_quantiles(model, job.history, job.issue_time)
+    return np.asarray(pred, dtype=np.float64), np.asarray(job.settings.quantiles, np.float64)
 
 
 def _z_levels(q: FloatArray) -> FloatArray:

@@ -25,6 +25,13 @@ follows Ray's own guidance for task-parallel programs:
   :attr:`RunStats.worker_failures`). An exception raised by ``fn`` itself is not
   retried: it is the answer (e.g. a validation error) and is raised to the caller.
 
+Several jobs can share the workers: :meth:`Executor.fanout` gives a
+:class:`Fanout`, to which a job is added as soon as its inputs are known (e.g.
+the hours of a scenario once its plan is in) while earlier jobs still run; one
+scheduler, the same for the three executors, submits the tasks of every job in
+the order the jobs were added and hands results back as they finish.
+:meth:`Executor.run` is a fan-out of one job.
+
 ``fn`` must be a module-level function (it is pickled by reference).
 """
 
@@ -39,10 +46,11 @@ import re
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
+from dataclasses import field as dataclass_field
 from typing import Any, Generic, Literal, Protocol, TypeVar, runtime_checkable
 
 from aiguilleur.errors import AiguilleurError, ValidationError
@@ -170,6 +178,10 @@ class Executor(Protocol):
         """Run ``fn(shared, item)`` on every item (see the module notes)."""
         ...
 
+    def fanout(self) -> Fanout:
+        """A :class:`Fanout` on these workers: jobs added while others run."""
+        ...
+
     def close(self) -> None:
         """Release the workers (idempotent)."""
         ...
@@ -188,10 +200,6 @@ def _check_batch(batch_size: int) -> int:
     return batch_size
 
 
-def _batches(n: int, size: int) -> list[tuple[int, int]]:
-    return [(i, min(i + size, n)) for i in range(0, n, size)]
-
-
 def _run_batch(
     fn: Callable[[Any, Any], Any], shared: Any, items: Sequence[Any]
 ) -> tuple[list[Any], float]:
@@ -205,7 +213,267 @@ def _key_of(payload: bytes) -> str:
     return hashlib.sha1(payload).hexdigest()[:16]
 
 
+# -- the scheduler shared by every executor ---------------------------------------------------
+
+
+class _Lost(Exception):
+    """A task's worker went away (not an error of the work itself)."""
+
+
+class _Backend(Protocol):
+    """What an executor gives the scheduler: ship, submit, wait, collect."""
+
+    @property
+    def kind(self) -> str: ...
+
+    @property
+    def workers(self) -> int: ...
+
+    in_flight: int
+    max_retries: int
+    #: a lost worker fails every task still running on it (a broken process pool)
+    loses_all: bool
+
+    def _ship(self, shared: Any, payload: bytes, key: str) -> Any: ...
+
+    def _submit(self, fn: Callable[[Any, Any], Any], handle: Any, items: list[Any]) -> Any: ...
+
+    def _wait(self, tokens: list[Any]) -> list[Any]: ...
+
+    def _collect(self, token: Any) -> tuple[list[Any], float]: ...
+
+    def _reset(self) -> None: ...
+
+
+@dataclass
+class _Job:
+    fn: Callable[[Any, Any], Any]
+    items: Sequence[Any]
+    handle: Any
+    batch_size: int | None  # None: sized from the first results
+    min_task_s: float
+    on_result: OnResult | None
+    t0: float
+    ship_s: float
+    shared_bytes: int
+    out: list[Any]
+    spans: list[tuple[int, int]]
+    attempts: list[int]
+    retry: list[int]  # spans to submit again (a stack)
+    cursor: int = 0  # first item not yet in a span
+    finished: int = 0  # items whose result is in
+    tasks: int = 0
+    retries: int = 0
+    busy_s: float = 0.0
+    busy_items: int = 0
+    used_size: int = 1
+    t_end: float = 0.0
+    failures: list[str] = dataclass_field(default_factory=list)
+
+    def complete(self) -> bool:
+        return self.finished == len(self.items)
+
+
+class Fanout:
+    """Several jobs on one executor, each added when its inputs are known.
+
+    A job is ``fn(shared, item)`` on every item, as in :meth:`Executor.run`; jobs
+    added while others run share the workers with them (the workers never wait for
+    a whole stage to end). Tasks are submitted in the order the jobs were added,
+    items in order within a job, under the executor's in-flight bound; results
+    come back from :meth:`results` as they finish.
+
+    ``batch_size=None`` sizes a job's tasks from its own first results: single
+    items until one has finished, then enough items for ``min_task_s`` of work
+    (at most a fair share of what is left per worker).
+    """
+
+    def __init__(self, backend: _Backend) -> None:
+        self._b = backend
+        self._jobs: list[_Job] = []
+        self._running: dict[Any, tuple[int, int]] = {}  # token -> (job, span)
+        self._keys: dict[int, tuple[Any, str, bytes]] = {}
+
+    @property
+    def workers(self) -> int:
+        return self._b.workers
+
+    def add(
+        self,
+        fn: Callable[[Any, Any], Any],
+        items: Sequence[Any],
+        shared: Any = None,
+        *,
+        batch_size: int | None = 1,
+        min_task_s: float = MIN_TASK_S,
+        on_result: OnResult | None = None,
+    ) -> int:
+        """Queue a job; its number (for :meth:`results`, :meth:`outputs`, :meth:`stats`)."""
+        size = None if batch_size is None else _check_batch(batch_size)
+        t0 = time.perf_counter()
+        # the same shared object added again (one job per scenario) is shipped once
+        known = self._keys.get(id(shared))
+        if known is not None and known[0] is shared:
+            handle, payload = known[1], known[2]
+        else:
+            payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+            handle = self._b._ship(shared, payload, _key_of(payload))
+            self._keys[id(shared)] = (shared, handle, payload)
+        job = _Job(
+            fn, items, handle, size, min_task_s, on_result, t0, time.perf_counter() - t0,
+            len(payload), [None] * len(items), [], [], [],
+        )  # fmt: skip
+        job.t_end = job.t0
+        self._jobs.append(job)
+        return len(self._jobs) - 1
+
+    def outputs(self, job: int) -> tuple[Any, ...]:
+        """The results of a job, in item order (complete once the job has finished)."""
+        return tuple(self._jobs[job].out)
+
+    def done(self, job: int) -> bool:
+        """Whether every item of the job has its result."""
+        return self._jobs[job].complete()
+
+    def stats(self, *jobs: int) -> RunStats:
+        """How the jobs ran, taken together (wall: first added to last result)."""
+        js = [self._jobs[k] for k in jobs]
+        if not js:
+            raise ValidationError("stats: expected at least one job")
+        return RunStats(
+            self._b.kind, self._b.workers, sum(len(j.items) for j in js),
+            sum(j.tasks for j in js), max(j.used_size for j in js),
+            sum(j.retries for j in js), tuple(f for j in js for f in j.failures),
+            max(j.t_end for j in js) - min(j.t0 for j in js), sum(j.ship_s for j in js),
+            max(j.shared_bytes for j in js), sum(j.busy_s for j in js), self._b.in_flight,
+        )  # fmt: skip
+
+    def _next_span(self, job: _Job) -> int | None:
+        if job.retry:
+            return job.retry.pop()
+        n = len(job.items)
+        if job.cursor >= n:
+            return None
+        if job.batch_size is not None:
+            size = job.batch_size
+        elif job.busy_items:
+            size = batch_size_for(job.busy_s / job.busy_items, job.min_task_s)
+            size = max(1, min(size, math.ceil((n - job.cursor) / max(self._b.workers, 1))))
+        else:
+            size = 1
+        job.used_size = max(job.used_size, size)
+        job.spans.append((job.cursor, min(job.cursor + size, n)))
+        job.attempts.append(0)
+        job.cursor = job.spans[-1][1]
+        return len(job.spans) - 1
+
+    def _fill(self) -> bool:
+        """Submit while below the in-flight bound; False if the backend refused a task."""
+        for k, job in enumerate(self._jobs):
+            while len(self._running) < self._b.in_flight:
+                j = self._next_span(job)
+                if j is None:
+                    break
+                a, b = job.spans[j]
+                try:
+                    tok = self._b._submit(job.fn, job.handle, list(job.items[a:b]))
+                except _Lost:
+                    job.retry.append(j)
+                    return False
+                self._running[tok] = (k, j)
+                job.attempts[j] += 1
+                job.tasks += 1
+        return True
+
+    def _finish(self, tok: Any, k: int, j: int, got: list[tuple[int, int, Any]]) -> bool:
+        """Store a finished task's results in ``got``; False when its worker was lost."""
+        job = self._jobs[k]
+        try:
+            res, dt = self._b._collect(tok)
+        except _Lost as e:
+            job.failures.append(f"task {j}: {e}")
+            if job.attempts[j] > self._b.max_retries:
+                self._b._reset()
+                a, b = job.spans[j]
+                where = " on Ray" if self._b.kind == "ray" else ""
+                raise WorkerLostError(
+                    f"task {j} (items {a}..{b - 1}): lost {job.attempts[j]} times{where}; giving up"
+                ) from None
+            job.retry.append(j)
+            job.retries += 1
+            return False
+        job.busy_s += dt
+        a = job.spans[j][0]
+        job.busy_items += len(res)
+        for i, r in enumerate(res):
+            job.out[a + i] = r
+            got.append((k, a + i, r))
+        job.finished += len(res)
+        job.t_end = time.perf_counter()
+        return True
+
+    def results(self) -> Iterator[tuple[int, int, Any]]:
+        """``(job, item, result)`` as the tasks finish, until every job added has finished.
+
+        Jobs may be added while iterating. The job's ``on_result`` is called first.
+        """
+        while True:
+            if not self._fill() and not self._running:
+                self._b._reset()
+                continue
+            if not self._running:
+                if all(job.complete() for job in self._jobs):
+                    return
+                # never: a job with items left always has a task to submit
+                raise AiguilleurError("fan-out: work left but no task running")  # pragma: no cover
+            got: list[tuple[int, int, Any]] = []
+            done = self._b._wait(list(self._running))
+            lost = False
+            for tok in done:
+                k, j = self._running.pop(tok)
+                lost |= not self._finish(tok, k, j, got)
+            if lost and self._b.loses_all:
+                # the tasks still on the broken pool finish or fail with it: collect them all
+                rest = list(self._running.items())
+                self._running.clear()
+                for tok, (k, j) in rest:
+                    self._finish(tok, k, j, got)
+                self._b._reset()
+            for k, i, r in got:
+                cb = self._jobs[k].on_result
+                if cb is not None:
+                    cb(i, r)
+                yield k, i, r
+
+    def run_all(self) -> None:
+        """Wait for every job added (the results are in :meth:`outputs`)."""
+        for _ in self.results():
+            pass
+
+
+def _run_one(
+    fan: Fanout,
+    fn: Callable[[Any, Any], Any],
+    items: Sequence[Any],
+    shared: Any,
+    batch_size: int,
+    on_result: OnResult | None,
+) -> RunResult[Any]:
+    job = fan.add(fn, items, shared, batch_size=_check_batch(batch_size), on_result=on_result)
+    fan.run_all()
+    return RunResult(fan.outputs(job), fan.stats(job))
+
+
 # -- in-process --------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Deferred:
+    """A task of the in-process executor: run when its result is asked for."""
+
+    fn: Callable[[Any, Any], Any]
+    shared: Any
+    items: list[Any]
 
 
 class SerialExecutor:
@@ -229,6 +497,10 @@ class SerialExecutor:
     def workers(self) -> int:
         return 1
 
+    in_flight = 1
+    max_retries = 0
+    loses_all = False
+
     def run(
         self,
         fn: Callable[[Any, Any], Any],
@@ -238,29 +510,28 @@ class SerialExecutor:
         batch_size: int = 1,
         on_result: OnResult | None = None,
     ) -> RunResult[Any]:
-        size = _check_batch(batch_size)
-        t0 = time.perf_counter()
-        payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
+        return _run_one(self.fanout(), fn, items, shared, batch_size, on_result)
+
+    def fanout(self) -> Fanout:
+        return Fanout(self)
+
+    def _ship(self, shared: Any, payload: bytes, key: str) -> Any:
+        return pickle.loads(payload) if self.roundtrip else shared
+
+    def _submit(self, fn: Callable[[Any, Any], Any], handle: Any, items: list[Any]) -> Any:
+        return _Deferred(fn, handle, items)  # run when collected, in submission order
+
+    def _wait(self, tokens: list[Any]) -> list[Any]:
+        return tokens[:1]
+
+    def _collect(self, token: Any) -> tuple[list[Any], float]:
+        res, dt = _run_batch(token.fn, token.shared, token.items)
         if self.roundtrip:
-            shared = pickle.loads(payload)
-        ship = time.perf_counter() - t0
-        out: list[Any] = [None] * len(items)
-        busy = 0.0
-        spans = _batches(len(items), size)
-        for a, b in spans:
-            res, dt = _run_batch(fn, shared, items[a:b])
-            busy += dt
-            if self.roundtrip:
-                res = pickle.loads(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
-            for k, r in enumerate(res):
-                out[a + k] = r
-                if on_result is not None:
-                    on_result(a + k, r)
-        stats = RunStats(
-            "serial", 1, len(items), len(spans), size, 0, (), time.perf_counter() - t0,
-            ship, len(payload), busy, 1,
-        )  # fmt: skip
-        return RunResult(tuple(out), stats)
+            res = pickle.loads(pickle.dumps(res, protocol=pickle.HIGHEST_PROTOCOL))
+        return res, dt
+
+    def _reset(self) -> None:
+        return None
 
     def close(self) -> None:
         return None
@@ -268,20 +539,24 @@ class SerialExecutor:
 
 # -- local process pool --------------------------------------------------------------------
 
-# per worker process: the shared values read so far, by key (one at a time is enough)
+# per worker process: the shared values read so far, by key (the few most recent: the
+# jobs of a fan-out interleave, e.g. the last commitment next to the first hours)
 _WORKER_SHARED: dict[str, Any] = {}
+_WORKER_KEEP = 4
 
 
 def _pool_task(
     fn: Callable[[Any, Any], Any], path: str, key: str, items: Sequence[Any]
 ) -> tuple[list[Any], float, int]:
     """A task on a pool worker: the shared value is read from ``path`` once per key."""
-    shared = _WORKER_SHARED.get(key)
-    if shared is None and key not in _WORKER_SHARED:
+    if key in _WORKER_SHARED:
+        shared = _WORKER_SHARED.pop(key)
+    else:
         with open(path, "rb") as fh:
             shared = pickle.load(fh)
-        _WORKER_SHARED.clear()
-        _WORKER_SHARED[key] = shared
+        while len(_WORKER_SHARED) >= _WORKER_KEEP:
+            del _WORKER_SHARED[next(iter(_WORKER_SHARED))]
+    _WORKER_SHARED[key] = shared  # most recent last
     res, dt = _run_batch(fn, shared, items)
     return res, dt, os.getpid()
 
@@ -373,6 +648,8 @@ class LocalExecutor:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
 
+    loses_all = True
+
     def run(
         self,
         fn: Callable[[Any, Any], Any],
@@ -382,81 +659,40 @@ class LocalExecutor:
         batch_size: int = 1,
         on_result: OnResult | None = None,
     ) -> RunResult[Any]:
-        size = _check_batch(batch_size)
-        t0 = time.perf_counter()
-        payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
-        key = _key_of(payload)
+        return _run_one(self.fanout(), fn, items, shared, batch_size, on_result)
+
+    def fanout(self) -> Fanout:
+        return Fanout(self)
+
+    def _ship(self, shared: Any, payload: bytes, key: str) -> Any:
         if self._dir is None:
             self._dir = tempfile.mkdtemp(prefix="aiguilleur-pool-")
         path = os.path.join(self._dir, f"{key}.pkl")
         if not os.path.exists(path):
             with open(path, "wb") as fh:
                 fh.write(payload)
-        ship = time.perf_counter() - t0
-        spans = _batches(len(items), size)
-        out: list[Any] = [None] * len(items)
-        attempts = [0] * len(spans)
-        pending = list(range(len(spans)))[::-1]  # a stack: pop() gives the first span
-        running: dict[Future[tuple[list[Any], float, int]], int] = {}
-        busy, tasks, retries = 0.0, 0, 0
-        failures: list[str] = []
+        return path, key
 
-        def collect(fut: Future[tuple[list[Any], float, int]], j: int) -> bool:
-            """Store a finished task's results; False when its worker died."""
-            nonlocal busy, retries
-            try:
-                res, dt, _pid = fut.result()
-            except BrokenProcessPool as e:
-                failures.append(f"task {j}: a worker process died ({' '.join(str(e).split())})")
-                if attempts[j] > self.max_retries:
-                    self._reset_pool()
-                    raise WorkerLostError(
-                        f"task {j} (items {spans[j][0]}..{spans[j][1] - 1}): its worker "
-                        f"died {attempts[j]} times; giving up"
-                    ) from None
-                pending.append(j)
-                retries += 1
-                return False
-            busy += dt
-            a = spans[j][0]
-            for k, r in enumerate(res):
-                out[a + k] = r
-                if on_result is not None:
-                    on_result(a + k, r)
-            return True
+    def _submit(self, fn: Callable[[Any, Any], Any], handle: Any, items: list[Any]) -> Any:
+        pool = self._ensure_pool()
+        try:
+            return pool.submit(_pool_task, fn, handle[0], handle[1], items)
+        except BrokenProcessPool as e:
+            raise _Lost(f"the pool is broken ({' '.join(str(e).split())})") from None
 
-        while pending or running:
-            pool = self._ensure_pool()
-            while pending and len(running) < self.in_flight:
-                j = pending[-1]
-                a, b = spans[j]
-                try:
-                    fut = pool.submit(_pool_task, fn, path, key, list(items[a:b]))
-                except BrokenProcessPool:
-                    break
-                pending.pop()
-                running[fut] = j
-                attempts[j] += 1
-                tasks += 1
-            if not running:
-                self._reset_pool()
-                continue
-            done, _ = wait(list(running), return_when=FIRST_COMPLETED)
-            broken = False
-            for fut in done:
-                broken |= not collect(fut, running.pop(fut))
-            if broken:
-                # the tasks still on the broken pool finish or fail with it: collect them all
-                wait(list(running))
-                for fut, j in list(running.items()):
-                    collect(fut, j)
-                running.clear()
-                self._reset_pool()
-        stats = RunStats(
-            "local", self._workers, len(items), tasks, size, retries, tuple(failures),
-            time.perf_counter() - t0, ship, len(payload), busy, self.in_flight,
-        )  # fmt: skip
-        return RunResult(tuple(out), stats)
+    def _wait(self, tokens: list[Any]) -> list[Any]:
+        done, _ = wait(tokens, return_when=FIRST_COMPLETED)
+        return list(done)
+
+    def _collect(self, token: Any) -> tuple[list[Any], float]:
+        try:
+            res, dt, _pid = token.result()
+        except BrokenProcessPool as e:
+            raise _Lost(f"a worker process died ({' '.join(str(e).split())})") from None
+        return res, dt
+
+    def _reset(self) -> None:
+        self._reset_pool()
 
     def close(self) -> None:
         self._reset_pool()
@@ -516,6 +752,8 @@ def _probe(address: str, timeout_s: float = 5.0) -> None:
 
 
 _RAY_REMOTE: Any = None
+#: Shared values kept in the object store at once (the most recent).
+_RAY_KEEP = 4
 
 
 def _ray_remote(ray: Any) -> Any:
@@ -603,6 +841,8 @@ class RayExecutor:
     def workers(self) -> int:
         return self._workers
 
+    loses_all = False
+
     def run(
         self,
         fn: Callable[[Any, Any], Any],
@@ -612,64 +852,44 @@ class RayExecutor:
         batch_size: int = 1,
         on_result: OnResult | None = None,
     ) -> RunResult[Any]:
+        return _run_one(self.fanout(), fn, items, shared, batch_size, on_result)
+
+    def fanout(self) -> Fanout:
+        return Fanout(self)
+
+    def _ship(self, shared: Any, payload: bytes, key: str) -> Any:
+        ref = self._refs.pop(key, None)
+        if ref is None:
+            # each version of a shared value goes into the object store once
+            ref = _ray_module().put(shared)
+            while len(self._refs) >= _RAY_KEEP:
+                del self._refs[next(iter(self._refs))]
+        self._refs[key] = ref  # most recent last
+        return ref
+
+    def _submit(self, fn: Callable[[Any, Any], Any], handle: Any, items: list[Any]) -> Any:
+        return _ray_remote(_ray_module()).remote(fn, handle, items)
+
+    def _wait(self, tokens: list[Any]) -> list[Any]:
+        ready, _ = _ray_module().wait(tokens, num_returns=1)
+        return list(ready)
+
+    def _collect(self, token: Any) -> tuple[list[Any], float]:
         ray = _ray_module()
         from ray.exceptions import RayTaskError
 
-        size = _check_batch(batch_size)
-        remote = _ray_remote(ray)
-        t0 = time.perf_counter()
-        payload = pickle.dumps(shared, protocol=pickle.HIGHEST_PROTOCOL)
-        key = _key_of(payload)
-        ref = self._refs.get(key)
-        if ref is None:
-            # the compiled model goes into the object store once per version
-            ref = ray.put(shared)
-            self._refs = {key: ref}
-        ship = time.perf_counter() - t0
-        spans = _batches(len(items), size)
-        out: list[Any] = [None] * len(items)
-        attempts = [0] * len(spans)
-        pending = list(range(len(spans)))[::-1]
-        running: dict[Any, int] = {}
-        busy, tasks, retries = 0.0, 0, 0
-        failures: list[str] = []
-        while pending or running:
-            while pending and len(running) < self.in_flight:
-                j = pending.pop()
-                a, b = spans[j]
-                running[remote.remote(fn, ref, list(items[a:b]))] = j
-                attempts[j] += 1
-                tasks += 1
-            ready, _ = ray.wait(list(running), num_returns=1)
-            for r in ready:
-                j = running.pop(r)
-                try:
-                    res, dt, _pid = ray.get(r)
-                except RayTaskError as e:
-                    # fn raised: that is the answer, not a lost worker
-                    cause = e.as_instanceof_cause()  # type: ignore[no-untyped-call,unused-ignore]
-                    raise cause from None
-                except Exception as e:  # WorkerCrashedError, NodeDiedError, ObjectLostError
-                    failures.append(f"task {j}: {type(e).__name__}: {' '.join(str(e).split())}")
-                    if attempts[j] > self.max_retries:
-                        raise WorkerLostError(
-                            f"task {j} (items {spans[j][0]}..{spans[j][1] - 1}): lost "
-                            f"{attempts[j]} times on Ray; giving up"
-                        ) from None
-                    pending.append(j)
-                    retries += 1
-                    continue
-                busy += dt
-                a = spans[j][0]
-                for k, v in enumerate(res):
-                    out[a + k] = v
-                    if on_result is not None:
-                        on_result(a + k, v)
-        stats = RunStats(
-            "ray", self._workers, len(items), tasks, size, retries, tuple(failures),
-            time.perf_counter() - t0, ship, len(payload), busy, self.in_flight,
-        )  # fmt: skip
-        return RunResult(tuple(out), stats)
+        try:
+            res, dt, _pid = ray.get(token)
+        except RayTaskError as e:
+            # fn raised: that is the answer, not a lost worker
+            cause = e.as_instanceof_cause()  # type: ignore[no-untyped-call,unused-ignore]
+            raise cause from None
+        except Exception as e:  # WorkerCrashedError, NodeDiedError, ObjectLostError
+            raise _Lost(f"{type(e).__name__}: {' '.join(str(e).split())}") from None
+        return res, dt
+
+    def _reset(self) -> None:
+        return None
 
     def close(self) -> None:
         self._refs = {}

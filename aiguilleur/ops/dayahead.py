@@ -39,9 +39,12 @@ what it would cost to make it do so. The steps:
    the expected energy not served with a 95 % confidence interval (Monte Carlo
    error only; the scenario discretisation is not part of it).
 
-Work fans out over an :class:`~aiguilleur.ops.cluster.Executor`: the forecast
-models, one commitment per scenario, one task per (hour, scenario) batch.
-The results do not depend on the executor.
+Work fans out over an :class:`~aiguilleur.ops.cluster.Executor`, in one
+:class:`~aiguilleur.ops.cluster.Fanout` whose stages overlap: the forecast's
+independent parts (the calibration, each booster of the final model) as tasks,
+then one commitment per scenario, and each scenario's (hour, scenario) tasks as
+soon as its plan is in, beside the commitments still running. The results do not depend on the
+executor nor on the order in which the tasks finish.
 """
 
 from __future__ import annotations
@@ -78,12 +81,14 @@ from aiguilleur.ops._dayahead_work import (
     HourOutcome,
     Spread,
     commit_task,
+    forecast_parts,
+    forecast_quantiles,
     forecast_task,
     hour_task,
     operating_point,
     z_to_quantile,
 )
-from aiguilleur.ops.cluster import Executor, RunStats, SerialExecutor, batch_size_for
+from aiguilleur.ops.cluster import Executor, RunStats, SerialExecutor
 
 #: Bound on a failure-rate or renewable-forecast CSV (rows per element and hour fit easily).
 MAX_TABLE_BYTES = 64 * 1024 * 1024
@@ -567,7 +572,14 @@ class DayAheadResult:
     lolp
         Probability of some load shedding, per hour.
     stages
-        How each fan-out ran (forecast, commitment, hours).
+        How each stage's tasks ran (forecast, commitment, hours).
+    stage_s
+        Seconds: ``forecast`` (from the start until the forecast is in),
+        ``commitment`` (from then until the last plan is in), ``hours`` (from the
+        first (hour, scenario) task submitted until the last result), and
+        ``first_point_at`` (when that first task was submitted, from the start) and
+        ``overlap`` (from then until the last plan was in: how long the hours could run
+        beside the commitments; on one worker they wait behind them).
     """
 
     status: str
@@ -752,13 +764,69 @@ def _reference(history: HourlySeries, how: str) -> float:
     return float(np.max(y)) if how == "peak" else float(np.mean(y))
 
 
-def _sum_stats(a: RunStats, b: RunStats) -> RunStats:
-    return RunStats(
-        a.executor, a.workers, a.items + b.items, a.tasks + b.tasks, b.batch_size,
-        a.retries + b.retries, a.worker_failures + b.worker_failures, a.wall_s + b.wall_s,
-        a.ship_s + b.ship_s, max(a.shared_bytes, b.shared_bytes), a.busy_s + b.busy_s,
-        max(a.max_in_flight, b.max_in_flight),
-    )  # fmt: skip
+def _scenarios(
+    opts: DayAheadOptions,
+    hist: HourlySeries,
+    quant: FloatArray,
+    levels: FloatArray,
+    z: FloatArray | None,
+) -> Scenarios:
+    """The day's load scenarios from its forecast (and the normal scores of past errors)."""
+    ref = _reference(hist, opts.load_reference)
+    ql = list(levels)
+    if opts.copula:
+        assert z is not None
+        corr, lam = ledoit_wolf_correlation(z)
+        rng = np.random.default_rng([opts.seed, 7])
+        paths = sample_paths(quant, levels, corr, opts.scenarios, rng)
+        paths = np.clip(paths, 0.0, None)
+        labels = tuple(f"S{i + 1}" for i in range(opts.scenarios))
+        weights = np.full(opts.scenarios, 1.0 / opts.scenarios)
+        return Scenarios(labels, weights, paths, paths / ref, quant, levels, ref, corr, lam)
+    use = [0.5] if opts.scenarios == 1 else [0.1, 0.5, 0.9]
+    paths = np.stack([quant[:, ql.index(q)] for q in use])
+    labels = tuple(f"P{round(q * 100)}" for q in use)
+    weights = np.array([1.0] if opts.scenarios == 1 else SWANSON_MEGILL)
+    return Scenarios(labels, weights, paths, paths / ref, quant, levels, ref)
+
+
+def _hour_job(
+    opts: DayAheadOptions, day_net: Network, spread: Spread, rates: FailureRates
+) -> HourJob:
+    """What every (hour, scenario) task shares."""
+    # preventive actions move generation only; load is shed only where not even the base
+    # case can be met by the committed units (then at the value of lost load)
+    sced_opts = sced_shed = None
+    if opts.preventive:
+        sced_opts = SCEDOptions(
+            dcopf=DCOPFOptions(rating=opts.rating, enforce_angle_limits=False),
+            emergency_rating=opts.rating,
+            emergency_factor=1.0,
+        )  # fmt: skip
+        sced_shed = SCEDOptions(
+            dcopf=DCOPFOptions(
+                rating=opts.rating, voll_eur_per_mwh=opts.voll_eur_per_mwh,
+                enforce_angle_limits=False,
+            ),
+            emergency_rating=opts.rating, emergency_factor=1.0,
+        )  # fmt: skip
+    return HourJob(
+        net=day_net,
+        spread=spread,
+        contingency=opts.contingency_options(),
+        sced=sced_opts,
+        sced_shed=sced_shed,
+        verify_preventive=opts.verify_preventive,
+        redispatch=RedispatchOptions(
+            minutes=opts.redispatch_minutes,
+            rating=opts.rating,
+            voll_eur_per_mwh=opts.voll_eur_per_mwh,
+        ),
+        branch_fail_per_h=rates.branch_per_h,
+        gen_fail_per_h=rates.gen_per_h,
+        samples=opts.samples,
+        seed=opts.seed,
+    )
 
 
 def assess_day_ahead(
@@ -844,39 +912,80 @@ def assess_day_ahead(
 
         return cb
 
-    # 1-2. forecast and scenarios
-    t0 = time.perf_counter()
+    # 1-2. forecast and scenarios; 3-4. one plan per scenario; 5-7. every hour of every
+    # scenario. One fan-out: each stage's tasks are added as soon as their inputs are
+    # known, so the workers never wait for a whole stage (a scenario's hours start as
+    # soon as its plan is in, next to the other scenarios' commitments)
+    fan = ex.fanout()
     job = ForecastJob(hist, issue, opts.forecast, opts.residual_days)
-    what = ["quantiles", "residuals"] if opts.copula else ["quantiles"]
-    run = ex.run(forecast_task, what, job, on_result=tick("forecast", len(what)))
-    stages["forecast"] = run.stats
-    quant, levels = run.results[0]
-    ref = _reference(hist, opts.load_reference)
-    ql = list(levels)
-    if opts.copula:
-        z = run.results[1][0]
-        corr, lam = ledoit_wolf_correlation(z)
-        rng = np.random.default_rng([opts.seed, 7])
-        paths = sample_paths(quant, levels, corr, opts.scenarios, rng)
-        paths = np.clip(paths, 0.0, None)
-        labels = tuple(f"S{i + 1}" for i in range(opts.scenarios))
-        weights = np.full(opts.scenarios, 1.0 / opts.scenarios)
-        scen = Scenarios(labels, weights, paths, paths / ref, quant, levels, ref, corr, lam)
-    else:
-        use = [0.5] if opts.scenarios == 1 else [0.1, 0.5, 0.9]
-        paths = np.stack([quant[:, ql.index(q)] for q in use])
-        labels = tuple(f"P{round(q * 100)}" for q in use)
-        weights = np.array([1.0] if opts.scenarios == 1 else SWANSON_MEGILL)
-        scen = Scenarios(labels, weights, paths, paths / ref, quant, levels, ref)
-    stage_s["forecast"] = time.perf_counter() - t0
-
-    # 3-4. spread and plan
-    t0 = time.perf_counter()
+    parts = forecast_parts(opts.forecast)
+    what = [*parts, "residuals"] if opts.copula else parts
+    fj = fan.add(forecast_task, what, job, on_result=tick("forecast", len(what)))
     spread = Spread.of(day_net)
     cjob = CommitJob(day_net, spread, ren, opts.commitment)
-    runc = ex.run(commit_task, list(scen.factors), cjob, on_result=tick("commitment", scen.count))
-    stages["commitment"] = runc.stats
-    plans: tuple[CommitOutcome, ...] = tuple(runc.results)
+    hjob = _hour_job(opts, day_net, spread, rates)
+    scen: Scenarios | None = None
+    cj = -1
+    hour_jobs: list[int] = []
+    plans_in: list[CommitOutcome | None] = []
+    cb = tick("hours", 24 * opts.scenarios)
+    t_hours = math.nan
+    for k, i, r in fan.results():
+        if k == fj and fan.done(fj):
+            out = fan.outputs(fj)
+            quant, levels = forecast_quantiles(job, parts, out[: len(parts)])
+            scen = _scenarios(opts, hist, quant, levels, out[-1][0] if opts.copula else None)
+            stage_s["forecast"] = time.perf_counter() - t_start
+            plans_in = [None] * scen.count
+            cj = fan.add(
+                commit_task, list(scen.factors), cjob, on_result=tick("commitment", scen.count)
+            )
+        elif k == cj:
+            assert scen is not None
+            plans_in[i] = c = r
+            if c.status in ("optimal", "time_limit"):
+                # this scenario's hours start now, next to the other commitments
+                items = [
+                    HourItem(
+                        h,
+                        i,
+                        float(scen.factors[i, h]),
+                        c.pg_mw[h],
+                        c.committed[h],
+                        c.renewable_mw[h] + c.shed_mw[h],
+                    )
+                    for h in range(24)
+                ]
+                if not hour_jobs:
+                    t_hours = time.perf_counter()
+                hour_jobs.append(
+                    fan.add(
+                        hour_task,
+                        items,
+                        hjob,
+                        batch_size=None,
+                        min_task_s=opts.min_task_s,
+                        on_result=cb,
+                    )
+                )
+            if fan.done(cj):
+                stage_s["commitment"] = time.perf_counter() - t_start - stage_s["forecast"]
+    assert scen is not None
+    plans = tuple(c for c in plans_in if c is not None)
+    stages["forecast"] = fan.stats(fj)
+    stages["commitment"] = fan.stats(cj)
+    if hour_jobs:
+        stages["hours"] = fan.stats(*hour_jobs)
+        # when the first point was submitted, after the assessment's start, and how long
+        # the points could run beside commitments still running (the stages' overlap)
+        stage_s["hours"] = stages["hours"].wall_s
+        stage_s["first_point_at"] = t_hours - t_start
+        stage_s["overlap"] = max(
+            0.0, stage_s["forecast"] + stage_s["commitment"] - (t_hours - t_start)
+        )
+    else:
+        stages["hours"] = RunStats(ex.kind, ex.workers, 0, 0, 1, 0, (), 0.0, 0.0, 0, 0.0, 0)
+        stage_s["hours"] = 0.0
     for i, c in enumerate(plans):
         if c.status not in ("optimal", "time_limit"):
             messages.append(f"scenario {scen.labels[i]}: unit commitment {c.status} ({c.message})")
@@ -885,80 +994,8 @@ def assess_day_ahead(
                 f"scenario {scen.labels[i]}: unit commitment stopped at its time limit "
                 f"(gap {c.mip_gap:.2%})"
             )
-    stage_s["commitment"] = time.perf_counter() - t0
-
-    # 5-7. every hour of every scenario
-    t0 = time.perf_counter()
-    # preventive actions move generation only; load is shed only where not even the base
-    # case can be met by the committed units (then at the value of lost load)
-    sced_opts = sced_shed = None
-    if opts.preventive:
-        sced_opts = SCEDOptions(
-            dcopf=DCOPFOptions(rating=opts.rating, enforce_angle_limits=False),
-            emergency_rating=opts.rating,
-            emergency_factor=1.0,
-        )  # fmt: skip
-        sced_shed = SCEDOptions(
-            dcopf=DCOPFOptions(
-                rating=opts.rating, voll_eur_per_mwh=opts.voll_eur_per_mwh,
-                enforce_angle_limits=False,
-            ),
-            emergency_rating=opts.rating, emergency_factor=1.0,
-        )  # fmt: skip
-    hjob = HourJob(
-        net=day_net,
-        spread=spread,
-        contingency=opts.contingency_options(),
-        sced=sced_opts,
-        sced_shed=sced_shed,
-        verify_preventive=opts.verify_preventive,
-        redispatch=RedispatchOptions(
-            minutes=opts.redispatch_minutes,
-            rating=opts.rating,
-            voll_eur_per_mwh=opts.voll_eur_per_mwh,
-        ),
-        branch_fail_per_h=rates.branch_per_h,
-        gen_fail_per_h=rates.gen_per_h,
-        samples=opts.samples,
-        seed=opts.seed,
-    )
-    items: list[HourItem] = []
     usable = [c.status in ("optimal", "time_limit") for c in plans]
-    for h in range(24):
-        for s in range(scen.count):
-            c = plans[s]
-            if not usable[s]:
-                continue
-            items.append(
-                HourItem(
-                    h,
-                    s,
-                    float(scen.factors[s, h]),
-                    c.pg_mw[h],
-                    c.committed[h],
-                    c.renewable_mw[h] + c.shed_mw[h],
-                )
-            )
-    outcomes: list[HourOutcome] = []
-    total = len(items)
-    cb = tick("hours", total)
-    if items and ex.kind != "serial" and len(items) > 1:
-        # time one item here to size the batches (Ray's guidance: >= ~100 ms a task)
-        t1 = time.perf_counter()
-        first = hour_task(hjob, items[0])
-        cost = time.perf_counter() - t1
-        cb(0, first)
-        size = batch_size_for(cost, opts.min_task_s)
-        size = max(1, min(size, math.ceil((len(items) - 1) / max(ex.workers, 1))))
-        runh = ex.run(hour_task, items[1:], hjob, batch_size=size, on_result=cb)
-        outcomes = [first, *runh.results]
-        local = RunStats("driver", 1, 1, 1, 1, 0, (), cost, 0.0, 0, cost, 1)
-        stages["hours"] = _sum_stats(local, runh.stats)
-    else:
-        runh = ex.run(hour_task, items, hjob, on_result=cb)
-        outcomes = list(runh.results)
-        stages["hours"] = runh.stats
-    stage_s["hours"] = time.perf_counter() - t0
+    outcomes: list[HourOutcome] = [o for k in hour_jobs for o in fan.outputs(k)]
     # put the outcomes in hour-major order with placeholders for missing scenarios
     by_key = {(o.hour, o.scenario): o for o in outcomes}
     n_s = scen.count

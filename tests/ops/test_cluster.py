@@ -60,6 +60,11 @@ def crash_always(shared: None, item: int) -> int:
     return item
 
 
+def nap(shared: float, item: int) -> int:
+    time.sleep(shared)
+    return item
+
+
 def refuse(shared: None, item: int) -> int:
     if item == 2:
         raise ValidationError(f"item {item}: refused")
@@ -174,6 +179,69 @@ def test_ray_raises_the_works_own_error(ray_ex: RayExecutor) -> None:
         ray_ex.run(refuse, [0, 1, 2, 3], None)
 
 
+# -- several jobs on one fan-out ----------------------------------------------------------------
+
+
+def _fanout_case(ex: Executor) -> tuple[dict[int, Any], list[int], Any]:
+    """Job A's even results each start a job B of two items, added while A still runs."""
+    fan = ex.fanout()
+    a = fan.add(weighted_sum, list(range(6)), SHARED)
+    later: dict[int, int] = {}
+    got: dict[tuple[int, int], Any] = {}
+    for k, i, r in fan.results():
+        got[(k, i)] = r
+        if k == a and i % 2 == 0:
+            later[fan.add(weighted_sum, [100 + i, 101 + i], SHARED)] = i
+    assert fan.done(a) and all(fan.done(b) for b in later)
+    assert len(got) == 6 + 2 * len(later)
+    outs = {i: fan.outputs(b) for b, i in later.items()}
+    return outs, sorted(later.values()), fan.stats(a, *later)
+
+
+def test_jobs_added_while_others_run_match_serial(local: LocalExecutor, request: Any) -> None:
+    ray_ex = None if RAY_REASON else request.getfixturevalue("ray_ex")
+    ref_outs, ref_keys, ref_stats = _fanout_case(SerialExecutor())
+    assert ref_keys == [0, 2, 4]
+    assert ref_stats.items == 12 and ref_stats.tasks == 12
+    for ex in _executors(local, ray_ex)[1:]:
+        outs, keys, stats = _fanout_case(ex)
+        assert keys == ref_keys and stats.items == 12 and stats.retries == 0
+        for i in keys:
+            _same(outs[i], ref_outs[i])
+            # each result is the function of its own item only
+            _same(outs[i], SerialExecutor().run(weighted_sum, [100 + i, 101 + i], SHARED).results)
+
+
+def test_batches_sized_from_the_first_results(local: LocalExecutor) -> None:
+    fan = local.fanout()
+    # 20 ms a item and 100 ms a task asked: single items until one is timed, then batches
+    job = fan.add(nap, list(range(40)), 0.02, batch_size=None, min_task_s=0.1)
+    fan.run_all()
+    st = fan.stats(job)
+    assert fan.outputs(job) == tuple(range(40))
+    assert 1 < st.batch_size <= 10 and st.tasks < 20
+
+
+def test_a_dead_worker_in_a_later_job_is_retried(local: LocalExecutor, tmp_path: Path) -> None:
+    # job B is added while job A runs; one of B's tasks kills its worker: the broken pool
+    # takes A's running tasks down too, and every task lost is submitted again
+    fan = local.fanout()
+    a = fan.add(weighted_sum, list(range(6)), SHARED)
+    b = -1
+    for k, _i, _r in fan.results():
+        if k == a and b < 0:
+            b = fan.add(crash_once, list(range(5)), {"dir": str(tmp_path), "victim": 2})
+    assert fan.outputs(b) == tuple(i * 10 for i in range(5))
+    _same(fan.outputs(a), SerialExecutor().run(weighted_sum, list(range(6)), SHARED).results)
+    st = fan.stats(a, b)
+    assert fan.stats(b).retries >= 1 and any("died" in f for f in st.worker_failures)
+
+
+def test_stats_need_a_job() -> None:
+    with pytest.raises(ValidationError, match="at least one job"):
+        SerialExecutor().fanout().stats()
+
+
 # -- settings and addresses --------------------------------------------------------------------
 
 
@@ -257,5 +325,11 @@ def test_day_ahead_identical_on_every_executor(local: LocalExecutor, request: An
             np.testing.assert_array_equal(a.mc_shed_mw, b.mc_shed_mw)
             np.testing.assert_array_equal(a.max_loading, b.max_loading)
     assert results[1].executor == "local" and results[1].workers == 2
+    # on two workers a scenario's hours start while the last commitment still runs (4
+    # commitments on 2 workers: the 3rd starts only after a first plan is in)
+    st = results[1].stage_s
+    assert st["first_point_at"] < st["forecast"] + st["commitment"] and st["overlap"] > 0
+    # the forecast: the calibration, the 6 final boosters and the copula's residuals
+    assert results[1].stages["forecast"].tasks == 8
     if ray_ex is not None:
         assert results[2].executor == "ray"

@@ -343,6 +343,41 @@ def test_sampled_scenarios_in_the_assessment(case14: Any, history: Any) -> None:
     assert math.isnan(res.eens_mwh)
 
 
+def test_forecast_parts_give_the_whole_fit(history: Any) -> None:
+    """The forecast fitted as separate tasks (the calibration, each final booster),
+    shipped back by pickle, gives exactly the forecaster fitted in one piece
+    (:func:`~aiguilleur.forecast.fit`), and so does the final model in one task."""
+    import pickle
+
+    from aiguilleur.ops._dayahead_work import (
+        ForecastJob,
+        forecast_parts,
+        forecast_quantiles,
+        forecast_task,
+    )
+    from aiguilleur.ops.dayahead import _history_until, _parse_day
+
+    opts = DayAheadOptions(forecast=FAST)
+    hist, issue = _history_until(history, _parse_day(DAY), opts)
+    job = ForecastJob(hist, issue, FAST, opts.residual_days)
+    whole, levels = forecast_task(job, "quantiles")
+    parts = forecast_parts(FAST)
+    # the calibration first, then the two median models (l2, then pinball), then the rest
+    assert parts == ["calibration", "final:2", "final:5", "final:0", "final:1", "final:3",
+                     "final:4"]  # fmt: skip
+    got_parts = [pickle.loads(pickle.dumps(forecast_task(job, w))) for w in parts]
+    got, got_levels = forecast_quantiles(job, parts, got_parts)
+    np.testing.assert_array_equal(got, whole)
+    np.testing.assert_array_equal(got_levels, levels)
+    halves = ["calibration", "final"]
+    got2, _ = forecast_quantiles(job, halves, [forecast_task(job, w) for w in halves])
+    np.testing.assert_array_equal(got2, whole)
+    shifts = got_parts[0]
+    assert np.all(np.diff(got, axis=1) >= 0) and not np.array_equal(shifts, np.zeros_like(shifts))
+    with pytest.raises(ValidationError, match="boosters: expected numbers from 0 to 5"):
+        forecast_task(job, "final:6")
+
+
 # -- inputs ---------------------------------------------------------------------------------------
 
 
