@@ -11,6 +11,7 @@ fleets), a start time, an approval policy and a timeline::
     policy:
       auto_apply: [grid_corrective, fleet_replan]   # never load shedding
       operator_delay: 2m        # the scripted operator approves what is left pending
+      fleet_deadline_s: 1       # wall time of each fleet re-plan (default: the responder's)
     timeline:
       - at: 30m
         type: load_scale
@@ -112,6 +113,8 @@ class Scenario:
     health_cycle_h: float
     timeline: tuple[tuple[float, dict[str, Any]], ...]  # (offset s, event document or directive)
     source: str
+    #: wall time of each fleet re-plan (None: the responder's default)
+    fleet_deadline_s: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -257,13 +260,20 @@ def _scenario(doc: Any, src: str, text: str) -> Scenario:
         "operator_delay",
         "horizon_h",
         "health_cycle_h",
+        "fleet_deadline_s",
     }:
         raise CaseFormatError(
-            "policy: expected auto_apply, operator_delay, horizon_h, health_cycle_h", src
+            "policy: expected auto_apply, operator_delay, horizon_h, health_cycle_h, "
+            "fleet_deadline_s",
+            src,
         )
     horizon = pol.get("horizon_h", 24.0)
     cycle_h = pol.get("health_cycle_h", 1.0)
-    for key, v in (("horizon_h", horizon), ("health_cycle_h", cycle_h)):
+    fleet_s = pol.get("fleet_deadline_s")
+    checked = [("horizon_h", horizon), ("health_cycle_h", cycle_h)]
+    if fleet_s is not None:
+        checked.append(("fleet_deadline_s", fleet_s))
+    for key, v in checked:
         if isinstance(v, bool) or not isinstance(v, int | float) or not 0 < v < 1e4:
             raise CaseFormatError(f"policy.{key}: expected a positive number, got {v!r}", src)
     auto = tuple(str(x) for x in (pol.get("auto_apply") or ()))
@@ -321,6 +331,7 @@ def _scenario(doc: Any, src: str, text: str) -> Scenario:
         operator_delay_s=op_delay,
         horizon_h=float(horizon),
         health_cycle_h=float(cycle_h),
+        fleet_deadline_s=None if fleet_s is None else float(fleet_s),
         timeline=tuple(items),
         source=src,
     )
@@ -617,6 +628,8 @@ def replay(
     }
     if grid_deadline_s is not None:
         kw["grid_deadline_s"] = grid_deadline_s
+    if scenario.fleet_deadline_s is not None:
+        kw["fleet_deadline_s"] = scenario.fleet_deadline_s
     ropts = ResponderOptions(**kw)
     centre = OpsCentre(st, CentreOptions(responder=ropts))
     try:

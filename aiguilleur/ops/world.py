@@ -21,12 +21,20 @@ operating point once:
 
 When the AC-OPF fails, the stored set-points scaled to the load are used and
 the report says so.
+
+The AC-OPF of a bundled case at a given margin gives the same point every
+time: it is solved once and shipped (``aiguilleur/data/operating_points``,
+written by ``regenerate.py`` beside it, keyed by the case file's SHA-256 and
+the margin). A shipped point is used only when it holds in the AC power flow
+above (rate A less nothing, voltage limits); otherwise, or for any other case
+or margin, the AC-OPF is solved here. The operating point names which it was.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import time
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +51,8 @@ __all__ = [
     "emergency_network",
     "grid_world",
     "load_case_source",
+    "operating_point_document",
+    "shipped_operating_point",
 ]
 
 EMERGENCY_FACTOR = 1.2
@@ -90,6 +100,58 @@ def emergency_network(net: Any) -> Any:
     return net.replace(branch=dataclasses.replace(b, rate_c_mva=rc))
 
 
+#: Folder of ``aiguilleur.data`` with the shipped AC-OPF operating points
+OPERATING_POINTS = "operating_points"
+
+
+def _margin_key(margin_pct: float) -> str:
+    return f"{float(margin_pct):g}"
+
+
+def shipped_operating_point(name: str, sha256: str, margin_pct: float) -> dict[str, Any] | None:
+    """The shipped AC-OPF point of bundled case ``name`` (short name) at ``margin_pct``.
+
+    ``None`` when none is shipped, or when it was made from another version of
+    the case file (its SHA-256 differs) or for another margin.
+    """
+    from importlib.resources import files
+
+    ref = files("aiguilleur.data").joinpath(OPERATING_POINTS, f"{name}.json")
+    if not ref.is_file():
+        return None
+    try:
+        doc = json.loads(ref.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("case_sha256") != sha256:
+        return None
+    point = (doc.get("margins") or {}).get(_margin_key(margin_pct))
+    return point if isinstance(point, dict) else None
+
+
+def operating_point_document(case: str, margins: tuple[float, ...] = (5.0,)) -> dict[str, Any]:
+    """The AC-OPF operating points of bundled ``case`` at each margin, solved now (to ship)."""
+    at = datetime.fromisoformat("2026-01-01T00:00:00+00:00")
+    name, sha, text, _net = load_case_source(case)
+    if text is not None:
+        raise ValidationError(f"{case}: operating points are shipped for bundled cases only")
+    out: dict[str, Any] = {"case": name, "case_sha256": sha, "margins": {}}
+    for m in margins:
+        e = grid_world(case, at=at, margin_pct=m, screen=False, shipped=False)
+        op = e.operating_point
+        if not str(op.get("method", "")).startswith("AC-OPF") or not op["base_case"]["ok"]:
+            raise AiguilleurError(f"{case} at {m:g} %: the AC-OPF gave no secure point")
+        out["margins"][_margin_key(m)] = {
+            "method": op["method"],
+            "objective_eur_per_h": op["objective_eur_per_h"],
+            "iterations": op["iterations"],
+            "pg_mw": e.pg_mw,
+            "vg_pu": e.vg_pu,
+            "qg_mvar": e.qg_mvar,
+        }
+    return out
+
+
 def grid_world(
     case: str = "case1888",
     *,
@@ -98,15 +160,13 @@ def grid_world(
     margin_pct: float = 5.0,
     assets: dict[str, str] | None = None,
     screen: bool = True,
+    shipped: bool = True,
 ) -> ev.GridInitialised:
-    """The ``grid_initialised`` event of a case at a secure operating point (module docstring)."""
-    from aiguilleur.grid import (
-        ACOPFOptions,
-        ContingencyOptions,
-        ac_opf,
-        scaled_dispatch,
-        screen_n1,
-    )
+    """The ``grid_initialised`` event of a case at a secure operating point (module docstring).
+
+    ``shipped`` false solves the AC-OPF even where a shipped point would do.
+    """
+    from aiguilleur.grid import ACOPFOptions, ac_opf, scaled_dispatch
     from aiguilleur.grid.corrective import ac_check
 
     check_world_time(at, "at")
@@ -119,6 +179,19 @@ def grid_world(
         branch=dataclasses.replace(b, rate_a_mva=b.rate_a_mva * (1.0 - margin_pct / 100.0))
     )
     op: dict[str, Any] = {"margin_pct": margin_pct}
+    if shipped and text is None:
+        point = _shipped_point(net, name, sha, margin_pct)
+        if point is not None:
+            pg, vg, qg, meta = point
+            chk = ac_check(
+                net.replace(gen=dataclasses.replace(net.gen, pg_mw=pg, vg_pu=vg, qg_mvar=qg)), "a"
+            )
+            # the margin too: a point that no longer keeps it is not the one shipped
+            if chk.ok and chk.max_loading_pct <= 100.0 - margin_pct + 0.5:
+                op.update(meta)
+                return _event(
+                    net, op, chk, pg, vg, qg, screen, t0, at, event_id, name, sha, text, assets
+                )
     try:
         res = ac_opf(tight, ACOPFOptions())
         ok = res.status == "optimal"
@@ -148,6 +221,51 @@ def grid_world(
         op["method"] = "stored set-points scaled to the load (the AC-OPF did not solve)"
     point = net.replace(gen=dataclasses.replace(net.gen, pg_mw=pg, vg_pu=vg, qg_mvar=qg))
     chk = ac_check(point, "a")
+    return _event(net, op, chk, pg, vg, qg, screen, t0, at, event_id, name, sha, text, assets)
+
+
+def _shipped_point(
+    net: Any, name: str, sha: str, margin_pct: float
+) -> tuple[Any, Any, Any, dict[str, Any]] | None:
+    doc = shipped_operating_point(name, sha, margin_pct)
+    if doc is None:
+        return None
+    try:
+        arrs = [np.asarray(doc[k], dtype=np.float64) for k in ("pg_mw", "vg_pu", "qg_mvar")]
+        meta = {
+            "method": f"{doc['method']}; solved once and shipped with aiguilleur "
+            f"(data/{OPERATING_POINTS}/{name}.json, case SHA-256 checked), "
+            "held here in an AC power flow",
+            "objective_eur_per_h": float(doc["objective_eur_per_h"]),
+            "iterations": int(doc["iterations"]),
+            "shipped": True,
+        }
+    except (KeyError, TypeError, ValueError):
+        return None
+    if any(a.shape != (net.n_gen,) or not np.all(np.isfinite(a)) for a in arrs):
+        return None
+    return arrs[0], arrs[1], arrs[2], meta
+
+
+def _event(
+    net: Any,
+    op: dict[str, Any],
+    chk: Any,
+    pg: Any,
+    vg: Any,
+    qg: Any,
+    screen: bool,
+    t0: float,
+    at: datetime,
+    event_id: str,
+    name: str,
+    sha: str,
+    text: str | None,
+    assets: dict[str, str] | None,
+) -> ev.GridInitialised:
+    from aiguilleur.grid import ContingencyOptions, screen_n1
+
+    point = net.replace(gen=dataclasses.replace(net.gen, pg_mw=pg, vg_pu=vg, qg_mvar=qg))
     op["base_case"] = {
         "rating": "a",
         "ok": chk.ok,

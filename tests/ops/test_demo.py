@@ -85,6 +85,12 @@ def test_bad_offsets(bad: Any) -> None:
             "timeline: [{at: 1m, operator: approve_pending}]",
             "auto_apply",
         ),
+        (
+            "name: x\nstart: 2026-01-01T00:00:00Z\nworld: {grid: {}}\n"
+            "policy: {fleet_deadline_s: 0}\n"
+            "timeline: [{at: 1m, operator: approve_pending}]",
+            "fleet_deadline_s",
+        ),
         ("timeline: [\n", "YAML"),
         ("- just a list", "mapping"),
     ],
@@ -94,6 +100,12 @@ def test_bad_scenarios_name_the_problem(tmp_path: Path, yaml_text: str, match: s
     p.write_text(yaml_text)
     with pytest.raises(CaseFormatError, match=match):
         load_scenario(p)
+
+
+def test_crisis_sets_the_fleet_deadline() -> None:
+    sc = load_scenario("crisis")
+    assert sc.fleet_deadline_s == 1.0
+    assert sc.world["fleet"]["time_limit_s"] == 0.5
 
 
 def test_unknown_scenario_lists_the_bundled_ones() -> None:
