@@ -771,7 +771,11 @@ def _actions(net: Network, c: _Candidate, opts: CorrectiveOptions) -> tuple[Plan
 
 
 def corrective_plan(
-    net: Network, options: CorrectiveOptions | None = None, *, warm: Any = None
+    net: Network,
+    options: CorrectiveOptions | None = None,
+    *,
+    warm: Any = None,
+    before: ACCheck | None = None,
 ) -> CorrectivePlan:
     """The cheapest plan found that holds in AC (see the module docstring).
 
@@ -784,6 +788,11 @@ def corrective_plan(
     warm
         The ``opf`` of an earlier plan on the same grid (same buses, units and
         loads): its primal and dual solution start the AC-OPF (IPOPT warm start).
+    before
+        The :func:`ac_check` of ``net`` as it stands, held against the options'
+        rating and tolerances, when the caller already has it (the responder
+        opens every grid analysis with it): the plan then starts from it
+        instead of solving the same power flow again.
 
     Returns
     -------
@@ -799,13 +808,25 @@ def corrective_plan(
     t0 = time.perf_counter()
     deadline = None if opts.time_limit_s is None else t0 + opts.time_limit_s
     stages: list[dict[str, Any]] = []
-    base = ac_check(
-        net,
-        opts.rating,
-        loading_tolerance_pct=opts.loading_tolerance_pct,
-        voltage_tolerance_pu=opts.voltage_tolerance_pu,
+    if before is not None:
+        if not isinstance(before, ACCheck) or np.shape(before.loading_pct) != (net.n_branch,):
+            raise ValidationError("before: expected the ACCheck of this network")
+        base = before
+    else:
+        base = ac_check(
+            net,
+            opts.rating,
+            loading_tolerance_pct=opts.loading_tolerance_pct,
+            voltage_tolerance_pu=opts.voltage_tolerance_pu,
+        )
+    stages.append(
+        {
+            "stage": "ac_check",
+            "ok": base.ok,
+            "time_s": time.perf_counter() - t0,
+            "reused": before is not None,
+        }
     )
-    stages.append({"stage": "ac_check", "ok": base.ok, "time_s": time.perf_counter() - t0})
     g = net.gen
     none = _Candidate(
         "none",

@@ -389,7 +389,9 @@ class Responder:
                 gain = g.total_shed_mw - plan.shed_total_mw
                 restoring = plan.ok and gain >= max(1.0, 0.02 * g.total_shed_mw)
             if not restoring:
-                plan = corrective_plan(net, copts, warm=self._last_opf)
+                # the opening check is this grid's AC check at rate A with the default
+                # tolerances, as the plan's options ask: the plan starts from it
+                plan = corrective_plan(net, copts, warm=self._last_opf, before=now)
             assert plan is not None
             if plan.opf is not None:
                 self._last_opf = plan.opf

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from aiguilleur.errors import ValidationError
 from aiguilleur.grid.corrective import ac_check, apply_plan, corrective_plan
 from aiguilleur.ops.world import load_case_source
 
@@ -65,3 +66,16 @@ def test_plan_holds_in_pandapower(scale: float) -> None:
     if scale == 1.0:
         before, low0, _ = _pandapower_limits(net)
         assert before > 100.5 and low0 < -1e-3
+
+
+def test_a_given_opening_check_gives_the_same_plan() -> None:
+    net = _case118(1.0)
+    fresh = corrective_plan(net)
+    given = corrective_plan(net, before=ac_check(net, "a"))
+    assert given.stages[0]["reused"] and not fresh.stages[0]["reused"]
+    assert given.status == fresh.status and given.method == fresh.method
+    np.testing.assert_allclose(given.pg_mw, fresh.pg_mw, atol=1e-6)
+    assert given.cost_eur_per_h == pytest.approx(fresh.cost_eur_per_h, rel=1e-9)
+    case14 = load_case_source("case14")[3]
+    with pytest.raises(ValidationError, match="before"):
+        corrective_plan(net, before=ac_check(case14, "a"))
