@@ -409,7 +409,10 @@ def _dc_rounds(
         minutes=opts.minutes,
         rating=opts.rating,
         credit_savings=False,
-        voll_eur_per_mwh=opts.voll_eur_per_mwh if opts.allow_shedding else 1e9,
+        # without shedding: a penalty far above any redispatch cost (the largest the
+        # redispatch accepts), and whatever it still sheds is not applied below
+        voll_eur_per_mwh=opts.voll_eur_per_mwh if opts.allow_shedding else 9.99e6,
+        overload_penalty_eur_per_mwh=1e6 if opts.allow_shedding else 1e8,
         up_premium_eur_per_mwh=opts.up_premium_eur_per_mwh,
         down_premium_eur_per_mwh=opts.down_premium_eur_per_mwh,
     )

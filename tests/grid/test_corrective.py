@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from aiguilleur.errors import ValidationError
-from aiguilleur.grid.corrective import ac_check, apply_plan, corrective_plan
+from aiguilleur.grid.corrective import CorrectiveOptions, ac_check, apply_plan, corrective_plan
 from aiguilleur.ops.world import load_case_source
 
 
@@ -79,3 +79,14 @@ def test_a_given_opening_check_gives_the_same_plan() -> None:
     case14 = load_case_source("case14")[3]
     with pytest.raises(ValidationError, match="before"):
         corrective_plan(net, before=ac_check(case14, "a"))
+
+
+def test_no_shedding_allowed_gives_a_plan_without_shedding() -> None:
+    net = _case118(1.0)
+    plan = corrective_plan(net, CorrectiveOptions(allow_shedding=False))
+    assert plan.shed_total_mw == 0.0 and not np.any(plan.shed_mw)
+    if plan.ok:
+        after = apply_plan(net, plan.pg_mw, plan.vg_pu, plan.qg_mvar, plan.shed_mw)
+        assert ac_check(after, "a").ok
+    else:
+        assert plan.remaining
