@@ -232,49 +232,23 @@ def post(conn: http.client.HTTPConnection, batch: list[dict[str, Any]]) -> tuple
 
 
 def run_http(
-    addr: tuple[str, int], work: list[list[dict[str, Any]]], clients: int
+    addr: tuple[str, int],
+    work: list[list[dict[str, Any]]],
+    clients: int,
+    rate: float | None = None,
 ) -> tuple[float, list[float], int]:
-    lat: list[float] = []
-    done = [0]
-    lock = threading.Lock()
-    queue = list(range(len(work)))
+    """Post ``work`` from ``clients`` keep-alive connections, as fast as they go (closed loop).
 
-    def client() -> None:
-        conn = http.client.HTTPConnection(*addr, timeout=60)
-        while True:
-            with lock:
-                if not queue:
-                    break
-                i = queue.pop(0)
-            dt, n = post(conn, work[i])
-            with lock:
-                lat.append(dt)
-                done[0] += n
-        conn.close()
-
-    t = time.perf_counter()
-    ts = [threading.Thread(target=client) for _ in range(clients)]
-    for th in ts:
-        th.start()
-    for th in ts:
-        th.join()
-    return time.perf_counter() - t, lat, done[0]
-
-
-def run_paced(
-    addr: tuple[str, int], work: list[list[dict[str, Any]]], clients: int, rate: float
-) -> tuple[float, list[float], int]:
-    """Post request i at ``i * batch / rate`` seconds (open loop, ``clients`` connections).
-
-    A request's latency runs from its scheduled time, not from when a connection was free,
-    so a server that falls behind shows it (no coordinated omission).
+    With ``rate`` (events/s), request i is due at ``i * batch / rate`` seconds (open loop)
+    and its latency runs from that time, not from when a connection was free, so a
+    server that falls behind shows it (no coordinated omission).
     """
     lat: list[float] = []
     done = [0]
     lock = threading.Lock()
     queue = list(range(len(work)))
-    gap = len(work[0]) / rate
-    t0 = time.perf_counter() + 0.05
+    gap = 0.0 if rate is None else len(work[0]) / rate
+    t0 = time.perf_counter() + (0.0 if rate is None else 0.05)
 
     def client() -> None:
         conn = http.client.HTTPConnection(*addr, timeout=60)
@@ -283,13 +257,17 @@ def run_paced(
                 if not queue:
                     break
                 i = queue.pop(0)
-            due = t0 + i * gap
-            wait = due - time.perf_counter()
-            if wait > 0:
-                time.sleep(wait)
-            _, n = post(conn, work[i])
+            if rate is not None:
+                due = t0 + i * gap
+                wait = due - time.perf_counter()
+                if wait > 0:
+                    time.sleep(wait)
+                dt, n = post(conn, work[i])
+                dt = time.perf_counter() - due
+            else:
+                dt, n = post(conn, work[i])
             with lock:
-                lat.append(time.perf_counter() - due)
+                lat.append(dt)
                 done[0] += n
         conn.close()
 
@@ -367,7 +345,7 @@ def bench_load(
     for rate in args.offered:
         work = batches(vehicles, clock, args.requests, args.batch, f"o{rate:g}")
         with server(world, tmp, args.case) as addr:
-            wall, lat, n = run_paced(addr, work, args.clients, rate)
+            wall, lat, n = run_http(addr, work, args.clients, rate)
         la = os.getloadavg()[0]
         ok = n / wall >= 0.98 * rate and pct(lat, 99) < 0.100
         print(

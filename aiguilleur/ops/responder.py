@@ -37,8 +37,11 @@ models); it is used from one thread at a time.
 from __future__ import annotations
 
 import math
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -212,13 +215,8 @@ class OpeningChecks:
     """
 
     def __init__(self, keep: int = 16) -> None:
-        import threading
-        from collections import OrderedDict
-        from concurrent.futures import Future
-
-        self._future = Future
         self._lock = threading.Lock()
-        self._runs: OrderedDict[int, Any] = OrderedDict()
+        self._runs: OrderedDict[int, Future[Any]] = OrderedDict()
         self._keep = keep
 
     def run(self, version: int, check: Callable[[], Any]) -> tuple[Any, bool]:
@@ -227,7 +225,7 @@ class OpeningChecks:
             fut = self._runs.get(version)
             mine = fut is None
             if fut is None:
-                fut = self._future()
+                fut = Future()
                 self._runs[version] = fut
                 while len(self._runs) > self._keep:
                     self._runs.popitem(last=False)
@@ -322,8 +320,6 @@ class Responder:
         answered = tuple(s for s, _ in batch)
         if self._health_fit is None and state.grid is not None and state.grid.assets:
             # assets are monitored: fit the health models now, beside the grid analyses
-            import threading
-
             from aiguilleur.ops.assets import HealthModels
 
             self._health_fit = threading.Thread(
@@ -369,7 +365,7 @@ class Responder:
 
         # the limits first (one AC power flow): their alarms go out before the plan is made
         # (a limit watcher may have run this check already: its alarms are out then)
-        now, mine = self.opening.run(g.version, lambda: ac_check(net, "a"))
+        now, mine = self.opening.run(g.version, lambda: ac_check_only(net))
         if mine:
             raise_opening_alarms(net, now, out, o.minutes)
         copts = CorrectiveOptions(

@@ -397,6 +397,18 @@ def _sqlite_path(url: str) -> Path | None:
 _SCHEMES = ("sqlite", "sqlite+pysqlite", "postgresql", "postgres", "postgresql+psycopg")
 
 
+def _refuse_foreign(names: set[str], create: bool, url: str) -> None:
+    """A database without our schema: refuse it unless creating, and never beside others' tables."""
+    if not create:
+        raise StoreError(f"{_safe_url(url)}: not an aiguilleur store (no schema)")
+    foreign = names - set(_TABLE_NAMES)
+    if foreign:
+        raise StoreError(
+            f"{_safe_url(url)}: holds tables of something else "
+            f"({sorted(foreign)[0][:60]!r}); give aiguilleur its own database"
+        )
+
+
 def _sqlite_precheck(path: Path, create: bool, url: str) -> None:
     """Refuse a SQLite file that is not a store, reading it only.
 
@@ -416,16 +428,8 @@ def _sqlite_precheck(path: Path, create: bool, url: str) -> None:
     except sqlite3.DatabaseError as e:
         raise StoreError(f"{_safe_url(url)}: cannot open the store ({e})") from None
     names = {str(r[0]) for r in rows}
-    if "ops_meta" in names:
-        return
-    if not create:
-        raise StoreError(f"{_safe_url(url)}: not an aiguilleur store (no schema)")
-    foreign = names - set(_TABLE_NAMES)
-    if foreign:
-        raise StoreError(
-            f"{_safe_url(url)}: holds tables of something else "
-            f"({sorted(foreign)[0][:60]!r}); give aiguilleur its own database"
-        )
+    if "ops_meta" not in names:
+        _refuse_foreign(names, create, url)
 
 
 def _normalise_url(url: str) -> str:
@@ -531,14 +535,7 @@ class SqlStore:
             if self._t["meta"].name not in names:
                 # never write into a database that is not ours: reading a store must not
                 # change a file named by mistake, nor mix our tables into another schema
-                if not create:
-                    raise StoreError(f"{_safe_url(self.url)}: not an aiguilleur store (no schema)")
-                foreign = names - set(_TABLE_NAMES)
-                if foreign:
-                    raise StoreError(
-                        f"{_safe_url(self.url)}: holds tables of something else "
-                        f"({sorted(foreign)[0][:60]!r}); give aiguilleur its own database"
-                    )
+                _refuse_foreign(names, create, self.url)
             self._t["meta"].create(conn, checkfirst=True)
             row = conn.execute(
                 sa.select(self._t["meta"].c.value).where(self._t["meta"].c.key == "schema_version")
